@@ -1,0 +1,30 @@
+/**
+ * Registers the training kernels the stock tfjs wasm backend lacks (or runs
+ * naively), so that every model of the paper trains on wasm.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { conv2DBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
+import { conv2DBackpropInputConfig } from "./conv2d_backprop_input.ts";
+import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_backprop.ts";
+
+/** The kernels {@linkcode registerWasmTrainingKernels} installs. */
+export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  depthwiseBackpropFilterConfig,
+  depthwiseBackpropInputConfig,
+];
+
+/**
+ * Installs {@linkcode WASM_TRAINING_KERNELS} for the `wasm` backend, replacing
+ * any registered under the same name. Idempotent.
+ */
+export function registerWasmTrainingKernels(): void {
+  for (const k of WASM_TRAINING_KERNELS) {
+    if (tf.getKernel(k.kernelName, "wasm") === k) continue;
+    if (tf.getKernel(k.kernelName, "wasm") !== undefined) tf.unregisterKernel(k.kernelName, "wasm");
+    tf.registerKernel(k);
+  }
+}
