@@ -1,0 +1,122 @@
+/**
+ * The benchmark workloads, each defined shape for shape as in the PyTorch peer
+ * (shared/peer/torch_bench.py), so the two can be compared as a ratio.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { lenet5 } from "../models/lenet.ts";
+import { resnet8x } from "../models/resnet_8x.ts";
+import { makeTrainStep } from "../train/train_step.ts";
+
+/** A workload: `setup` builds it and returns the function to time. */
+export interface Workload {
+  /** Name, identical to the peer's. */
+  name: string;
+  /** Warm-up and timed repetitions (the peer's counts). */
+  reps: [warmup: number, timed: number];
+  /** Builds the workload; the returned `run` is timed, `dispose` frees it. */
+  setup: () => { run: () => void; dispose: () => void };
+}
+
+function labels(n: number, k: number, seed: number): tf.Tensor1D {
+  return tf.cast(tf.randomUniform([n], 0, k, "float32", seed).floor(), "int32") as tf.Tensor1D;
+}
+
+function trainStepWorkload(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor1D) {
+  const step = makeTrainStep(model, tf.train.adam(1e-3));
+  return {
+    run: () => {
+      const loss = step(x, y);
+      loss.dataSync();
+      loss.dispose();
+    },
+    dispose: () => {
+      model.dispose();
+      tf.dispose([x, y]);
+    },
+  };
+}
+
+/** Every workload the bench reports. */
+export const WORKLOADS: Workload[] = [
+  {
+    name: "lenet_train_step_b128",
+    reps: [3, 15],
+    setup: () =>
+      trainStepWorkload(lenet5({ seed: 0 }), tf.randomNormal([128, 28, 28, 1], 0, 1, "float32", 1), labels(128, 10, 2)),
+  },
+  {
+    name: "lenet_forward_b128",
+    reps: [3, 15],
+    setup: () => {
+      const model = lenet5({ seed: 0 });
+      const x = tf.randomNormal([128, 28, 28, 1], 0, 1, "float32", 1);
+      return {
+        run: () => {
+          const y = model.apply(x, { training: false }) as tf.Tensor;
+          y.dataSync();
+          y.dispose();
+        },
+        dispose: () => {
+          model.dispose();
+          x.dispose();
+        },
+      };
+    },
+  },
+  {
+    name: "conv3x3_c64_s32_b32_fwd_bwd",
+    reps: [3, 15],
+    setup: () => {
+      const x = tf.randomNormal([32, 32, 32, 64], 0, 1, "float32", 1) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, 64, 64], 0, 1, "float32", 2) as tf.Tensor4D;
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same").square().mean()
+      );
+      return {
+        run: () => {
+          const [dx, dw] = g([x, w]);
+          dx.dataSync();
+          dw.dataSync();
+          tf.dispose([dx, dw]);
+        },
+        dispose: () => tf.dispose([x, w]),
+      };
+    },
+  },
+  {
+    name: "resnet18_8x_w16_train_step_b32",
+    reps: [3, 15],
+    setup: () =>
+      trainStepWorkload(
+        resnet8x({ depth: 18, seed: 0, width: 16 / 64 }),
+        tf.randomNormal([32, 32, 32, 3], 0, 1, "float32", 1),
+        labels(32, 10, 2),
+      ),
+  },
+];
+
+/** Median of a non-empty list. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Times one workload: warm-up runs, then the median of the timed runs in ms. */
+export function timeWorkload(w: Workload): number {
+  const { run, dispose } = w.setup();
+  try {
+    for (let i = 0; i < w.reps[0]; i++) run();
+    const xs: number[] = [];
+    for (let i = 0; i < w.reps[1]; i++) {
+      const t = performance.now();
+      run();
+      xs.push(performance.now() - t);
+    }
+    return median(xs);
+  } finally {
+    dispose();
+  }
+}
