@@ -1,6 +1,8 @@
 /**
- * Registers the training kernels the stock tfjs wasm backend lacks (or runs
- * naively), so that every model of the paper trains on wasm.
+ * Registers the training kernels the stock tfjs wasm backend lacks
+ * (Conv2DBackpropFilter, both depthwise backprops), runs naively
+ * (Conv2DBackpropInput) or gets wrong (MaxPoolGrad), so that every model of
+ * the paper trains on wasm.
  *
  * @module
  */
@@ -8,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { conv2DBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInputConfig } from "./conv2d_backprop_input.ts";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_backprop.ts";
+import { maxPoolGradConfig } from "./max_pool_grad.ts";
 
 /** The kernels {@linkcode registerWasmTrainingKernels} installs. */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -15,6 +18,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropInputConfig,
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
+  maxPoolGradConfig,
 ];
 
 /**

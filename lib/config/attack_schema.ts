@@ -1,0 +1,174 @@
+/**
+ * Schema of the `attacks` list: every model-extraction attack run against each defense,
+ * discriminated by `type`. Defaults follow the respective papers' released settings.
+ *
+ * Shared fields: `budget` (black-box queries, counted by the BlackBox), `clone_arch`,
+ * `eval_every` / `checkpoint_every` (in queries), an optional `name` label.
+ * Learning-rate schedules are `lr_decay_at` (fractions of the budget in (0, 1)) and `lr_gamma`.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  ArchSchema,
+  DatasetNameSchema,
+  entryLabel,
+  LabelKindSchema,
+  milestones,
+  nonNegative,
+  nonNegativeInt,
+  positive,
+  positiveInt,
+} from "./fields.ts";
+
+const common = {
+  name: entryLabel.optional(),
+  budget: positiveInt,
+  clone_arch: ArchSchema,
+  eval_every: positiveInt.optional(),
+  checkpoint_every: positiveInt.optional(),
+};
+
+const momentum = z.number().finite().min(0).lt(1);
+const decay = z.number().finite().gt(0).max(1);
+
+/**
+ * `type: dfme` — Data-Free Model Extraction (Truong et al., CVPR 2021): a generator synthesises
+ * queries; its gradient through the black box is estimated by forward differences over `m`
+ * random directions of step `eps`; `d_iter` clone steps per generator step.
+ */
+export const DfmeAttackSchema = z.object({
+  ...common,
+  type: z.literal("dfme"),
+  batch_size: positiveInt.default(256),
+  m: positiveInt.default(1),
+  g_iter: positiveInt.default(1),
+  d_iter: positiveInt.default(5),
+  eps: positive.default(1e-3),
+  nz: positiveInt.default(256),
+  gen_width: positiveInt.default(64),
+  gen_lr: positive.default(1e-4),
+  clone_lr: positive.default(0.1),
+  clone_momentum: momentum.default(0.9),
+  clone_wd: nonNegative.default(5e-4),
+  lr_decay_at: milestones.default([0.1, 0.3, 0.5]),
+  lr_gamma: decay.default(0.3),
+  loss: z.enum(["l1", "kl"]).default("l1"),
+  label: LabelKindSchema.default("soft"),
+}).strict();
+
+/**
+ * `type: maze` — MAZE (Kariyappa et al., CVPR 2021): zeroth-order generator training with
+ * `n_dirs` random directions of step `eps`, `gen_iters` generator and `clone_iters` clone steps
+ * per round, then `replay_iters` steps on the experience-replay buffer (`replay_size` most recent
+ * queries; unbounded when absent). Cosine learning-rate annealing over the budget.
+ */
+export const MazeAttackSchema = z.object({
+  ...common,
+  type: z.literal("maze"),
+  batch_size: positiveInt.default(128),
+  n_dirs: positiveInt.default(10),
+  eps: positive.default(1e-3),
+  gen_iters: positiveInt.default(1),
+  clone_iters: positiveInt.default(5),
+  replay_iters: nonNegativeInt.default(10),
+  replay_size: positiveInt.optional(),
+  nz: positiveInt.default(100),
+  gen_width: positiveInt.default(64),
+  gen_lr: positive.default(1e-4),
+  clone_lr: positive.default(0.1),
+  clone_momentum: momentum.default(0.9),
+  clone_wd: nonNegative.default(5e-4),
+}).strict();
+
+/**
+ * `type: dfms_hl` — DFMS-HL (Sanyal et al., CVPR 2022), decision-based (hard labels only): a GAN
+ * trained on `proxy_dataset` (`synthetic` for the data-free setting) with a class-diversity loss of
+ * weight `div_weight`, then alternating generator and clone updates.
+ */
+export const DfmsHlAttackSchema = z.object({
+  ...common,
+  type: z.literal("dfms_hl"),
+  proxy_dataset: z.union([z.literal("synthetic"), DatasetNameSchema]).default("synthetic"),
+  batch_size: positiveInt.default(256),
+  nz: positiveInt.default(100),
+  gen_width: positiveInt.default(64),
+  gen_lr: positive.default(2e-4),
+  gan_pretrain_epochs: nonNegativeInt.default(200),
+  div_weight: nonNegative.default(500),
+  clone_lr: positive.default(0.1),
+  clone_momentum: momentum.default(0.9),
+  clone_wd: nonNegative.default(5e-4),
+  lr_decay_at: milestones.default([]),
+  lr_gamma: decay.default(0.1),
+}).strict();
+
+/**
+ * `type: adaptive` — a defense-aware DFME: each synthetic query is sent `n_repeats` times and the
+ * answers combined by `aggregate` to wash out a randomised defense (every repeat counts against
+ * the budget). Generator and clone settings as for `dfme`.
+ */
+export const AdaptiveAttackSchema = DfmeAttackSchema.omit({ type: true }).extend({
+  type: z.literal("adaptive"),
+  n_repeats: positiveInt.default(4),
+  aggregate: z.enum(["mean", "median", "vote"]).default("mean"),
+}).strict();
+
+/**
+ * `type: knockoff` — Knockoff Nets (Orekondy et al., CVPR 2019): query natural images of
+ * `surrogate_dataset`, sampled at `random` or by the `adaptive` (gradient-bandit) strategy with
+ * `reward`, then train the clone for `epochs` on the transfer set.
+ */
+export const KnockoffAttackSchema = z.object({
+  ...common,
+  type: z.literal("knockoff"),
+  strategy: z.enum(["random", "adaptive"]).default("random"),
+  surrogate_dataset: DatasetNameSchema,
+  reward: z.enum(["cert", "div", "loss", "all"]).default("all"),
+  batch_size: positiveInt.default(64),
+  epochs: positiveInt.default(100),
+  clone_lr: positive.default(0.01),
+  clone_momentum: momentum.default(0.5),
+  clone_wd: nonNegative.default(5e-4),
+  lr_decay_at: milestones.default([0.6]),
+  lr_gamma: decay.default(0.1),
+  label: LabelKindSchema.default("soft"),
+}).strict();
+
+/**
+ * `type: jbda` — Jacobian-based dataset augmentation (Papernot et al., 2017): start from
+ * `seed_size` test images, and for `rounds` substitute epochs train the clone (`epochs` each) and
+ * grow the set by steps of `lambda` along the sign of the clone's Jacobian.
+ */
+export const JbdaAttackSchema = z.object({
+  ...common,
+  type: z.literal("jbda"),
+  seed_size: positiveInt.default(150),
+  rounds: positiveInt.default(6),
+  lambda: positive.default(0.1),
+  epochs: positiveInt.default(10),
+  batch_size: positiveInt.default(32),
+  clone_lr: positive.default(0.01),
+  clone_momentum: momentum.default(0.9),
+  clone_wd: nonNegative.default(0),
+  label: LabelKindSchema.default("hard"),
+}).strict();
+
+/** One entry of `attacks:`, discriminated by `type`. */
+export const AttackSchema = z.discriminatedUnion("type", [
+  DfmeAttackSchema,
+  MazeAttackSchema,
+  DfmsHlAttackSchema,
+  AdaptiveAttackSchema,
+  KnockoffAttackSchema,
+  JbdaAttackSchema,
+]);
+
+/** A validated attack entry. */
+export type AttackConfig = z.infer<typeof AttackSchema>;
+/** The `type` of an attack entry. */
+export type AttackType = AttackConfig["type"];
+/** The validated entry of one attack type, e.g. `AttackOf<"dfme">`. */
+export type AttackOf<T extends AttackType> = Extract<AttackConfig, { type: T }>;
+/** A validated `type: dfme` entry. */
+export type DfmeAttackConfig = AttackOf<"dfme">;

@@ -1,0 +1,135 @@
+/**
+ * Schema of the `defenses` list: every defense the experiment evaluates, discriminated by `type`.
+ *
+ * Input-side defenses change the victim or its inputs (`meco`); output-side defenses post-process
+ * the probability vector the black box returns (`randp`, `mad`, `grad`, `reverse_sigmoid`,
+ * `high_conf_cutoff`, `rounding`, `top1`, `gaussian_noise`). `none` is the undefended baseline.
+ * Every entry may carry a `name` label; labels (defaulting to `type`) must be unique.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  ArchSchema,
+  entryLabel,
+  nonNegative,
+  nonNegativeInt,
+  positive,
+  positiveInt,
+  unitInterval,
+} from "./fields.ts";
+
+const base = { name: entryLabel.optional() };
+
+/** `type: none` — the undefended victim. */
+export const NoDefenseSchema = z.object({ ...base, type: z.literal("none") }).strict();
+
+/**
+ * `type: meco` — MeCo (Wang et al., NeurIPS 2023): the victim is trained jointly with a
+ * data-dependent random input perturbation h(x, ε) under distributionally robust optimisation.
+ *
+ * - `gamma`: weight of the L1 utility term (keeps benign outputs close to the clean ones);
+ * - `q`: SVGD steps simulating the worst-case query distribution (Eq. 11); `0` is the no-DRO ablation;
+ * - `alpha`: SVGD step size; `sigma`: RBF kernel bandwidth, a number or `median` (median heuristic);
+ * - `bound`: L∞ bound of the perturbation; `width`: filters of the perturbation network;
+ * - `epochs`, `batch_size`, `lr`: defensive training (Alg. 1);
+ * - `variant`: `paper` follows the paper's equations, `official` the authors' released code where they differ.
+ */
+export const MecoDefenseSchema = z.object({
+  ...base,
+  type: z.literal("meco"),
+  gamma: nonNegative,
+  q: nonNegativeInt,
+  alpha: positive,
+  sigma: z.union([positive, z.literal("median")]).default("median"),
+  bound: positive,
+  width: positiveInt.default(64),
+  epochs: positiveInt,
+  batch_size: positiveInt,
+  lr: positive,
+  variant: z.enum(["paper", "official"]).default("paper"),
+}).strict();
+
+/** `type: randp` — RandP: random noise of scale `eps` added to the returned probabilities. */
+export const RandPDefenseSchema = z.object({ ...base, type: z.literal("randp"), eps: positive })
+  .strict();
+
+/**
+ * `type: mad` — Prediction Poisoning / MAD (Orekondy et al., ICLR 2020): perturb the output within
+ * an L1 ball of radius `eps` to maximise the angular deviation of the attacker's gradient;
+ * `argmax_preserving` keeps the top-1 class; `surrogate_arch` is the defender's stand-in for the
+ * attacker's clone (default: the victim's architecture).
+ */
+export const MadDefenseSchema = z.object({
+  ...base,
+  type: z.literal("mad"),
+  eps: positive,
+  argmax_preserving: z.boolean().default(false),
+  surrogate_arch: ArchSchema.optional(),
+}).strict();
+
+/**
+ * `type: grad` — GRAD² gradient redirection (Mazeika et al., 2022): perturb outputs within an L1
+ * budget `eps` to steer the clone's gradient; `surrogate_arch` as for `mad`.
+ */
+export const GradDefenseSchema = z.object({
+  ...base,
+  type: z.literal("grad"),
+  eps: positive,
+  surrogate_arch: ArchSchema.optional(),
+}).strict();
+
+/** `type: reverse_sigmoid` — Lee et al. (2019): output perturbation with strength `beta`, slope `gamma`. */
+export const ReverseSigmoidDefenseSchema = z.object({
+  ...base,
+  type: z.literal("reverse_sigmoid"),
+  beta: positive,
+  gamma: positive,
+}).strict();
+
+/** `type: high_conf_cutoff` — return only the top-1 label when its probability reaches `threshold`. */
+export const HighConfCutoffDefenseSchema = z.object({
+  ...base,
+  type: z.literal("high_conf_cutoff"),
+  threshold: unitInterval,
+}).strict();
+
+/** `type: rounding` — round probabilities to `decimals` decimal places. */
+export const RoundingDefenseSchema = z.object({
+  ...base,
+  type: z.literal("rounding"),
+  decimals: nonNegativeInt.max(16),
+}).strict();
+
+/** `type: top1` — return only the arg-max label (one-hot). */
+export const Top1DefenseSchema = z.object({ ...base, type: z.literal("top1") }).strict();
+
+/** `type: gaussian_noise` — add N(0, `std`²) noise to the probabilities and renormalise. */
+export const GaussianNoiseDefenseSchema = z.object({
+  ...base,
+  type: z.literal("gaussian_noise"),
+  std: positive,
+}).strict();
+
+/** One entry of `defenses:`, discriminated by `type`. */
+export const DefenseSchema = z.discriminatedUnion("type", [
+  NoDefenseSchema,
+  MecoDefenseSchema,
+  RandPDefenseSchema,
+  MadDefenseSchema,
+  GradDefenseSchema,
+  ReverseSigmoidDefenseSchema,
+  HighConfCutoffDefenseSchema,
+  RoundingDefenseSchema,
+  Top1DefenseSchema,
+  GaussianNoiseDefenseSchema,
+]);
+
+/** A validated defense entry. */
+export type DefenseConfig = z.infer<typeof DefenseSchema>;
+/** The `type` of a defense entry. */
+export type DefenseType = DefenseConfig["type"];
+/** The validated entry of one defense type, e.g. `DefenseOf<"meco">`. */
+export type DefenseOf<T extends DefenseType> = Extract<DefenseConfig, { type: T }>;
+/** A validated `type: meco` entry. */
+export type MecoDefenseConfig = DefenseOf<"meco">;
