@@ -36,7 +36,7 @@ function write(v: unknown, at: string): string {
   }
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
-    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+    const keys = Object.keys(o).filter((k) => o[k] !== undefined);
     return `{${keys.map((k) => `${JSON.stringify(k)}:${write(o[k], `${at}.${k}`)}`).join(",")}}`;
   }
   throw new TypeError(`canonicalJson: unsupported ${typeof v} at ${at}`);
