@@ -89,7 +89,9 @@ export const MazeAttackSchema = z.object({
 export const DfmsHlAttackSchema = z.object({
   ...common,
   type: z.literal("dfms_hl"),
-  proxy_dataset: z.union([z.literal("synthetic"), DatasetNameSchema]).default("synthetic"),
+  proxy_dataset: z.union([z.literal("synthetic"), DatasetNameSchema]).default(
+    "synthetic",
+  ),
   batch_size: positiveInt.default(256),
   nz: positiveInt.default(100),
   gen_width: positiveInt.default(64),
@@ -108,11 +110,12 @@ export const DfmsHlAttackSchema = z.object({
  * answers combined by `aggregate` to wash out a randomised defense (every repeat counts against
  * the budget). Generator and clone settings as for `dfme`.
  */
-export const AdaptiveAttackSchema = DfmeAttackSchema.omit({ type: true }).extend({
-  type: z.literal("adaptive"),
-  n_repeats: positiveInt.default(4),
-  aggregate: z.enum(["mean", "median", "vote"]).default("mean"),
-}).strict();
+export const AdaptiveAttackSchema = DfmeAttackSchema.omit({ type: true })
+  .extend({
+    type: z.literal("adaptive"),
+    n_repeats: positiveInt.default(4),
+    aggregate: z.enum(["mean", "median", "vote"]).default("mean"),
+  }).strict();
 
 /**
  * `type: knockoff` — Knockoff Nets (Orekondy et al., CVPR 2019): query natural images of

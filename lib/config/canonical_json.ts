@@ -21,23 +21,33 @@ export function canonicalJson(value: unknown): string {
 }
 
 function write(v: unknown, at: string): string {
-  if (v === null || typeof v === "boolean" || typeof v === "string") return JSON.stringify(v);
+  if (v === null || typeof v === "boolean" || typeof v === "string") {
+    return JSON.stringify(v);
+  }
   if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new TypeError(`canonicalJson: non-finite number at ${at}`);
+    if (!Number.isFinite(v)) {
+      throw new TypeError(`canonicalJson: non-finite number at ${at}`);
+    }
     return JSON.stringify(v);
   }
   if (Array.isArray(v)) {
     return `[${
       v.map((x, i) => {
-        if (x === undefined) throw new TypeError(`canonicalJson: undefined at ${at}.${i}`);
+        if (x === undefined) {
+          throw new TypeError(`canonicalJson: undefined at ${at}.${i}`);
+        }
         return write(x, `${at}.${i}`);
       }).join(",")
     }]`;
   }
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
-    const keys = Object.keys(o).filter((k) => o[k] !== undefined);
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${write(o[k], `${at}.${k}`)}`).join(",")}}`;
+    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+    return `{${
+      keys.map((k) => `${JSON.stringify(k)}:${write(o[k], `${at}.${k}`)}`).join(
+        ",",
+      )
+    }}`;
   }
   throw new TypeError(`canonicalJson: unsupported ${typeof v} at ${at}`);
 }

@@ -18,5 +18,8 @@ import { canonicalJson } from "./canonical_json.ts";
 export async function configHash(config: unknown): Promise<string> {
   const bytes = new TextEncoder().encode(canonicalJson(config));
   const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
 }

@@ -37,7 +37,10 @@ export function deepMerge(base: unknown, override: unknown): unknown {
  * Whether an issue at `path` of a merged config comes from `override`: true when the override
  * spells out the whole path, or replaces a value (array or scalar) on the way to it.
  */
-export function overrideOwns(override: unknown, path: readonly PathSegment[]): boolean {
+export function overrideOwns(
+  override: unknown,
+  path: readonly PathSegment[],
+): boolean {
   let node: unknown = override;
   for (let i = 0; i < path.length; i++) {
     if (!isPlainObject(node)) return i > 0;

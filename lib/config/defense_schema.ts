@@ -22,7 +22,8 @@ import {
 const base = { name: entryLabel.optional() };
 
 /** `type: none` — the undefended victim. */
-export const NoDefenseSchema = z.object({ ...base, type: z.literal("none") }).strict();
+export const NoDefenseSchema = z.object({ ...base, type: z.literal("none") })
+  .strict();
 
 /**
  * `type: meco` — MeCo (Wang et al., NeurIPS 2023): the victim is trained jointly with a
@@ -51,7 +52,11 @@ export const MecoDefenseSchema = z.object({
 }).strict();
 
 /** `type: randp` — RandP: random noise of scale `eps` added to the returned probabilities. */
-export const RandPDefenseSchema = z.object({ ...base, type: z.literal("randp"), eps: positive })
+export const RandPDefenseSchema = z.object({
+  ...base,
+  type: z.literal("randp"),
+  eps: positive,
+})
   .strict();
 
 /**
@@ -102,7 +107,8 @@ export const RoundingDefenseSchema = z.object({
 }).strict();
 
 /** `type: top1` — return only the arg-max label (one-hot). */
-export const Top1DefenseSchema = z.object({ ...base, type: z.literal("top1") }).strict();
+export const Top1DefenseSchema = z.object({ ...base, type: z.literal("top1") })
+  .strict();
 
 /** `type: gaussian_noise` — add N(0, `std`²) noise to the probabilities and renormalise. */
 export const GaussianNoiseDefenseSchema = z.object({
@@ -130,6 +136,9 @@ export type DefenseConfig = z.infer<typeof DefenseSchema>;
 /** The `type` of a defense entry. */
 export type DefenseType = DefenseConfig["type"];
 /** The validated entry of one defense type, e.g. `DefenseOf<"meco">`. */
-export type DefenseOf<T extends DefenseType> = Extract<DefenseConfig, { type: T }>;
+export type DefenseOf<T extends DefenseType> = Extract<
+  DefenseConfig,
+  { type: T }
+>;
 /** A validated `type: meco` entry. */
 export type MecoDefenseConfig = DefenseOf<"meco">;

@@ -7,7 +7,12 @@ import { z } from "zod";
 import { AttackSchema } from "./attack_schema.ts";
 import { DatasetSchema } from "./dataset_schema.ts";
 import { DefenseSchema } from "./defense_schema.ts";
-import { BackendSchema, nonNegativeInt, positiveInt, snakeCase } from "./fields.ts";
+import {
+  BackendSchema,
+  nonNegativeInt,
+  positiveInt,
+  snakeCase,
+} from "./fields.ts";
 import { VictimSchema } from "./victim_schema.ts";
 
 /** `eval:` — `test_subset` evaluates on the first N test images (all when absent). */
@@ -57,7 +62,9 @@ function crossCheck(c: Checked, ctx: z.RefinementCtx): void {
       else {
         issue(
           [list, i, "name"],
-          `duplicate label ${JSON.stringify(label)} (also ${list}.${j}); give each entry a distinct name`,
+          `duplicate label ${
+            JSON.stringify(label)
+          } (also ${list}.${j}); give each entry a distinct name`,
         );
       }
     });
@@ -68,11 +75,17 @@ function crossCheck(c: Checked, ctx: z.RefinementCtx): void {
     for (const k of ["eval_every", "checkpoint_every"] as const) {
       const v = a[k];
       if (v !== undefined && v > a.budget) {
-        issue(["attacks", i, k], `expected at most the budget (${a.budget}) queries, received ${v}`);
+        issue(
+          ["attacks", i, k],
+          `expected at most the budget (${a.budget}) queries, received ${v}`,
+        );
       }
     }
     if (a.type === "jbda" && a.seed_size > a.budget) {
-      issue(["attacks", i, "seed_size"], `expected at most the budget (${a.budget}), received ${a.seed_size}`);
+      issue(
+        ["attacks", i, "seed_size"],
+        `expected at most the budget (${a.budget}), received ${a.seed_size}`,
+      );
     }
   });
 }
@@ -84,10 +97,11 @@ function crossCheck(c: Checked, ctx: z.RefinementCtx): void {
  * distinct defense and attack labels (`name`, defaulting to `type`), and `eval_every`,
  * `checkpoint_every`, `seed_size` within an attack's budget. Parsing fills `output.dir`.
  */
-export const ExperimentSchema = ExperimentObjectSchema.superRefine(crossCheck).transform((c) => ({
-  ...c,
-  output: { ...c.output, dir: c.output.dir ?? `results/${c.name}` },
-}));
+export const ExperimentSchema = ExperimentObjectSchema.superRefine(crossCheck)
+  .transform((c) => ({
+    ...c,
+    output: { ...c.output, dir: c.output.dir ?? `results/${c.name}` },
+  }));
 
 /** A validated, resolved experiment config: the runner's input. */
 export type ExperimentConfig = z.infer<typeof ExperimentSchema>;
@@ -95,6 +109,8 @@ export type ExperimentConfig = z.infer<typeof ExperimentSchema>;
 export type ExperimentConfigInput = z.input<typeof ExperimentSchema>;
 
 /** The label of a defense or attack entry: its `name`, else its `type`. */
-export function entryName(entry: { readonly name?: string; readonly type: string }): string {
+export function entryName(
+  entry: { readonly name?: string; readonly type: string },
+): string {
   return entry.name ?? entry.type;
 }

@@ -37,14 +37,18 @@ export const entryLabel: z.ZodString = z.string().min(1).max(64).regex(
 /**
  * Fractions of a run in (0, 1), strictly increasing: where a learning-rate schedule steps down.
  */
-export const milestones: z.ZodEffects<z.ZodArray<z.ZodNumber>> = z.array(openFraction).superRefine(
+export const milestones: z.ZodEffects<z.ZodArray<z.ZodNumber>> = z.array(
+  openFraction,
+).superRefine(
   (xs, ctx) => {
     for (let i = 1; i < xs.length; i++) {
       if (xs[i] <= xs[i - 1]) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: [i],
-          message: `expected strictly increasing fractions, received ${xs[i]} after ${xs[i - 1]}`,
+          message: `expected strictly increasing fractions, received ${
+            xs[i]
+          } after ${xs[i - 1]}`,
         });
       }
     }
@@ -56,10 +60,17 @@ export const BACKENDS = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
 /** A compute backend name. */
 export type BackendName = (typeof BACKENDS)[number];
 /** Schema of a compute backend name. */
-export const BackendSchema: z.ZodEnum<["tensorflow", "webgpu", "wasm", "cpu"]> = z.enum(BACKENDS);
+export const BackendSchema: z.ZodEnum<["tensorflow", "webgpu", "wasm", "cpu"]> =
+  z.enum(BACKENDS);
 
 /** Datasets of the paper (see `lib/data`). */
-export const DATASETS = ["mnist", "fashion_mnist", "cifar10", "cifar100", "miniimagenet"] as const;
+export const DATASETS = [
+  "mnist",
+  "fashion_mnist",
+  "cifar10",
+  "cifar100",
+  "miniimagenet",
+] as const;
 /** A dataset name. */
 export type DatasetName = (typeof DATASETS)[number];
 /** Schema of a dataset name. */
@@ -80,10 +91,20 @@ export const ARCHS = [
 export type ArchName = (typeof ARCHS)[number];
 /** Schema of a classifier architecture name. */
 export const ArchSchema: z.ZodEnum<
-  ["lenet5", "resnet34_8x", "resnet18_8x", "mobilenet_v2", "densenet121", "googlenet"]
+  [
+    "lenet5",
+    "resnet34_8x",
+    "resnet18_8x",
+    "mobilenet_v2",
+    "densenet121",
+    "googlenet",
+  ]
 > = z.enum(ARCHS);
 
 /** What a black box returns per query: the probability vector or only the arg-max class. */
-export const LabelKindSchema: z.ZodEnum<["soft", "hard"]> = z.enum(["soft", "hard"]);
+export const LabelKindSchema: z.ZodEnum<["soft", "hard"]> = z.enum([
+  "soft",
+  "hard",
+]);
 /** `soft` (probabilities) or `hard` (top-1 label only). */
 export type LabelKind = z.infer<typeof LabelKindSchema>;

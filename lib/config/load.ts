@@ -9,7 +9,11 @@ import { formatPath, type PathSegment } from "./config_path.ts";
 import { deepMerge, isPlainObject, overrideOwns } from "./deep_merge.ts";
 import type { ExperimentConfig } from "./experiment_schema.ts";
 import { overrideOwning, parseOverrides, setOverrides } from "./overrides.ts";
-import { type ProfileName, ProfilesSchema, resolveProfileName } from "./profile.ts";
+import {
+  type ProfileName,
+  ProfilesSchema,
+  resolveProfileName,
+} from "./profile.ts";
 import { checkExperiment } from "./validate.ts";
 import { parseYaml, type YamlSource } from "./yaml_source.ts";
 import { explainZodIssues } from "./zod_issues.ts";
@@ -55,7 +59,10 @@ export async function loadConfig(
     text = await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new ConfigError(file, [{ path: "(file)", message: "file not found" }]);
+      throw new ConfigError(file, [{
+        path: "(file)",
+        message: "file not found",
+      }]);
     }
     throw e;
   }
@@ -79,29 +86,54 @@ export async function parseConfig(
   options: LoadOptions = {},
 ): Promise<LoadedConfig> {
   const chosen = resolveProfileName(profile);
-  const config = resolveSource(parseYaml(text, name), chosen, options.overrides ?? []);
-  return { config, profile: chosen, hash: await configHash(config), source: name };
+  const config = resolveSource(
+    parseYaml(text, name),
+    chosen,
+    options.overrides ?? [],
+  );
+  return {
+    config,
+    profile: chosen,
+    hash: await configHash(config),
+    source: name,
+  };
 }
 
-function resolveSource(src: YamlSource, profile: ProfileName, sets: readonly string[]): ExperimentConfig {
+function resolveSource(
+  src: YamlSource,
+  profile: ProfileName,
+  sets: readonly string[],
+): ExperimentConfig {
   const issues: ConfigIssue[] = [];
   const report = (path: readonly PathSegment[], message: string) =>
     issues.push({ path: formatPath(path), message, ...src.locate(path) });
 
   const root = src.value;
   if (!isPlainObject(root)) {
-    const found = root === null || root === undefined ? "an empty document" : Array.isArray(root) ? "a sequence" : typeof root;
-    throw new ConfigError(src.file, [{ path: "(root)", message: `expected a mapping at the top level, received ${found}` }]);
+    const found = root === null || root === undefined
+      ? "an empty document"
+      : Array.isArray(root)
+      ? "a sequence"
+      : typeof root;
+    throw new ConfigError(src.file, [{
+      path: "(root)",
+      message: `expected a mapping at the top level, received ${found}`,
+    }]);
   }
   const { profiles, ...base } = root;
   let override: Record<string, unknown> = {};
   if (profiles === undefined) {
-    report(["profiles"], "missing required field (expected a mapping with paper, local and smoke overrides)");
+    report(
+      ["profiles"],
+      "missing required field (expected a mapping with paper, local and smoke overrides)",
+    );
   } else {
     const p = ProfilesSchema.safeParse(profiles);
     if (p.success) override = p.data[profile];
     else {
-      for (const i of explainZodIssues(p.error, ProfilesSchema, profiles)) report(["profiles", ...i.path], i.message);
+      for (const i of explainZodIssues(p.error, ProfilesSchema, profiles)) {
+        report(["profiles", ...i.path], i.message);
+      }
     }
   }
 
@@ -113,11 +145,18 @@ function resolveSource(src: YamlSource, profile: ProfileName, sets: readonly str
   if (!r.ok) {
     for (const i of r.issues) {
       const owner = overrideOwning(parsedSets, i.path);
-      if (owner) issues.push({ path: formatPath(i.path), message: `${i.message} (from --set ${owner.text})` });
-      else if (overrideOwns(override, i.path)) report(["profiles", profile, ...i.path], i.message);
-      else report(i.path, i.message);
+      if (owner) {
+        issues.push({
+          path: formatPath(i.path),
+          message: `${i.message} (from --set ${owner.text})`,
+        });
+      } else if (overrideOwns(override, i.path)) {
+        report(["profiles", profile, ...i.path], i.message);
+      } else report(i.path, i.message);
     }
   }
-  if (issues.length > 0 || !r.ok) throw new ConfigError(src.file, issues, `profile ${profile}`);
+  if (issues.length > 0 || !r.ok) {
+    throw new ConfigError(src.file, issues, `profile ${profile}`);
+  }
   return r.config;
 }

@@ -10,7 +10,7 @@
  */
 import { parse as parseYamlValue } from "yaml";
 import { ConfigError, type ConfigIssue } from "./config_error.ts";
-import { formatPath, type PathSegment, parsePath } from "./config_path.ts";
+import { formatPath, parsePath, type PathSegment } from "./config_path.ts";
 import { isPlainObject } from "./deep_merge.ts";
 import type { ExperimentConfig } from "./experiment_schema.ts";
 import { checkExperiment } from "./validate.ts";
@@ -44,14 +44,24 @@ export function parseOverrides(texts: readonly string[]): Override[] {
     const eq = text.indexOf("=");
     const path = eq < 0 ? undefined : parsePath(text.slice(0, eq));
     if (path === undefined) {
-      issues.push({ path: text, message: "expected path=value, e.g. victim.train.epochs=3" });
+      issues.push({
+        path: text,
+        message: "expected path=value, e.g. victim.train.epochs=3",
+      });
       continue;
     }
     try {
-      out.push({ text, path, value: parseYamlValue(text.slice(eq + 1)) ?? null });
+      out.push({
+        text,
+        path,
+        value: parseYamlValue(text.slice(eq + 1)) ?? null,
+      });
     } catch (e) {
       const msg = (e as Error).message.split("\n")[0];
-      issues.push({ path: formatPath(path), message: `value is not valid YAML: ${msg}` });
+      issues.push({
+        path: formatPath(path),
+        message: `value is not valid YAML: ${msg}`,
+      });
     }
   }
   if (issues.length > 0) throw new ConfigError(OVERRIDE_SOURCE, issues);
@@ -70,7 +80,12 @@ export function setOverrides(
   const issues: ConfigIssue[] = [];
   for (const o of overrides) {
     const problem = setIn(value, o.path, o.value);
-    if (problem !== undefined) issues.push({ path: formatPath(o.path), message: `${problem} (from ${o.text})` });
+    if (problem !== undefined) {
+      issues.push({
+        path: formatPath(o.path),
+        message: `${problem} (from ${o.text})`,
+      });
+    }
   }
   return { value, issues };
 }
@@ -81,7 +96,8 @@ export function overrideOwning(
   path: readonly PathSegment[],
 ): Override | undefined {
   return overrides.findLast((o) =>
-    o.path.length <= path.length && o.path.every((seg, i) => String(seg) === String(path[i]))
+    o.path.length <= path.length &&
+    o.path.every((seg, i) => String(seg) === String(path[i]))
   );
 }
 
@@ -96,11 +112,16 @@ export function overrideOwning(
  * const faster = applyOverrides(config, ["victim.train.epochs=3", "attacks.0.budget=5000"]);
  * ```
  */
-export function applyOverrides(config: ExperimentConfig, overrides: readonly string[]): ExperimentConfig {
+export function applyOverrides(
+  config: ExperimentConfig,
+  overrides: readonly string[],
+): ExperimentConfig {
   const parsed = parseOverrides(overrides);
   const base: Record<string, unknown> = structuredClone(config);
   const touchesOutput = parsed.some((o) => o.path[0] === "output");
-  if (!touchesOutput && config.output.dir === `results/${config.name}`) base.output = {};
+  if (!touchesOutput && config.output.dir === `results/${config.name}`) {
+    base.output = {};
+  }
   const { value, issues } = setOverrides(base, parsed);
   if (issues.length > 0) throw new ConfigError(OVERRIDE_SOURCE, issues);
   const r = checkExperiment(value);
@@ -109,22 +130,35 @@ export function applyOverrides(config: ExperimentConfig, overrides: readonly str
     OVERRIDE_SOURCE,
     r.issues.map((i) => {
       const owner = overrideOwning(parsed, i.path);
-      return { path: formatPath(i.path), message: owner ? `${i.message} (from ${owner.text})` : i.message };
+      return {
+        path: formatPath(i.path),
+        message: owner ? `${i.message} (from ${owner.text})` : i.message,
+      };
     }),
   );
 }
 
-function setIn(root: unknown, path: readonly PathSegment[], value: unknown): string | undefined {
+function setIn(
+  root: unknown,
+  path: readonly PathSegment[],
+  value: unknown,
+): string | undefined {
   let node: unknown = root;
   for (let i = 0; i < path.length; i++) {
     const seg = path[i];
     const last = i === path.length - 1;
     const here = formatPath(path.slice(0, i));
     if (Array.isArray(node)) {
-      if (typeof seg !== "number") return `${here} is a sequence; expected an index, received ${seg}`;
-      if (seg > node.length) return `index ${seg} is past the end of ${here} (${node.length} items)`;
+      if (typeof seg !== "number") {
+        return `${here} is a sequence; expected an index, received ${seg}`;
+      }
+      if (seg > node.length) {
+        return `index ${seg} is past the end of ${here} (${node.length} items)`;
+      }
       if (last) {
-        if (value === null) return `cannot delete an item of ${here}; set the whole sequence instead`;
+        if (value === null) {
+          return `cannot delete an item of ${here}; set the whole sequence instead`;
+        }
         node[seg] = value;
         return undefined;
       }
@@ -140,7 +174,9 @@ function setIn(root: unknown, path: readonly PathSegment[], value: unknown): str
       if (node[key] === undefined || node[key] === null) node[key] = {};
       node = node[key];
     } else {
-      return `cannot set ${formatPath(path)}: ${here} is ${node === null ? "null" : typeof node}, not a mapping or sequence`;
+      return `cannot set ${formatPath(path)}: ${here} is ${
+        node === null ? "null" : typeof node
+      }, not a mapping or sequence`;
     }
   }
   return undefined;

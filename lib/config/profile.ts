@@ -16,7 +16,9 @@ export const PROFILES = ["paper", "local", "smoke"] as const;
 /** A profile name. */
 export type ProfileName = (typeof PROFILES)[number];
 /** Schema of a profile name. */
-export const ProfileNameSchema: z.ZodEnum<["paper", "local", "smoke"]> = z.enum(PROFILES);
+export const ProfileNameSchema: z.ZodEnum<["paper", "local", "smoke"]> = z.enum(
+  PROFILES,
+);
 /** The profile used when neither the caller nor `MECO_PROFILE` names one. */
 export const DEFAULT_PROFILE: ProfileName = "local";
 /** The environment variable that selects the profile when the caller passes none. */
@@ -60,7 +62,9 @@ export function resolveProfileName(explicit?: string): ProfileName {
   if (isProfileName(value)) return value;
   throw new ConfigError(origin, [{
     path: "(profile)",
-    message: `expected one of ${PROFILES.join(", ")}, received ${JSON.stringify(value)}`,
+    message: `expected one of ${PROFILES.join(", ")}, received ${
+      JSON.stringify(value)
+    }`,
   }]);
 }
 

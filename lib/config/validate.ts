@@ -5,7 +5,10 @@
  */
 import { ConfigError } from "./config_error.ts";
 import { formatPath } from "./config_path.ts";
-import { type ExperimentConfig, ExperimentSchema } from "./experiment_schema.ts";
+import {
+  type ExperimentConfig,
+  ExperimentSchema,
+} from "./experiment_schema.ts";
 import { explainZodIssues, type RawIssue } from "./zod_issues.ts";
 
 /** The outcome of {@link checkExperiment}: the config, or every issue found. */
@@ -31,8 +34,14 @@ export function checkExperiment(raw: unknown): CheckResult {
  * const config = validateConfig({ name: "demo", description: "", seeds: [0], ...rest }, "notebook");
  * ```
  */
-export function validateConfig(raw: unknown, source = "<config>"): ExperimentConfig {
+export function validateConfig(
+  raw: unknown,
+  source = "<config>",
+): ExperimentConfig {
   const r = checkExperiment(raw);
   if (r.ok) return r.config;
-  throw new ConfigError(source, r.issues.map((i) => ({ path: formatPath(i.path), message: i.message })));
+  throw new ConfigError(
+    source,
+    r.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+  );
 }

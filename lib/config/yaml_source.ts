@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+} from "yaml";
 import { ConfigError, type ConfigIssue } from "./config_error.ts";
 import type { PathSegment } from "./config_path.ts";
 
@@ -43,7 +51,12 @@ export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true, prettyErrors: false });
+    doc = parseDocument(text, {
+      lineCounter,
+      uniqueKeys: true,
+      merge: true,
+      prettyErrors: false,
+    });
   } catch (e) {
     if (e instanceof Deno.errors.NotCapable) {
       throw new Error(
@@ -63,7 +76,12 @@ export function parseYaml(text: string, file: string): YamlSource {
       const p = e.linePos?.[0] ?? pos(e.pos[0]);
       const line = "line" in p ? p.line : 1;
       const column = "col" in p ? p.col : (p as SourcePosition).column;
-      return { path: "(yaml)", message: `YAML syntax error: ${firstLine(e.message)}`, line, column };
+      return {
+        path: "(yaml)",
+        message: `YAML syntax error: ${firstLine(e.message)}`,
+        line,
+        column,
+      };
     });
     throw new ConfigError(file, issues);
   }
@@ -71,7 +89,10 @@ export function parseYaml(text: string, file: string): YamlSource {
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError(file, [{ path: "(yaml)", message: `YAML error: ${(e as Error).message}` }]);
+    throw new ConfigError(file, [{
+      path: "(yaml)",
+      message: `YAML error: ${(e as Error).message}`,
+    }]);
   }
   return { file, value, locate: (path) => locate(doc, path, pos) };
 }
@@ -89,7 +110,9 @@ function locate(
       if (pair === undefined) break;
       found = rangeStart(pair.key, pos) ?? found;
       node = pair.value;
-    } else if (isSeq(node) && typeof seg === "number" && seg < node.items.length) {
+    } else if (
+      isSeq(node) && typeof seg === "number" && seg < node.items.length
+    ) {
       node = node.items[seg];
       found = rangeStart(node, pos) ?? found;
     } else break;
@@ -102,7 +125,10 @@ function keyText(key: unknown): string | undefined {
   return typeof key === "string" ? key : undefined;
 }
 
-function rangeStart(node: unknown, pos: (offset: number) => SourcePosition): SourcePosition | undefined {
+function rangeStart(
+  node: unknown,
+  pos: (offset: number) => SourcePosition,
+): SourcePosition | undefined {
   const range = (node as Node | null | undefined)?.range;
   return range ? pos(range[0]) : undefined;
 }

@@ -13,7 +13,7 @@ import { DataError } from "./data_error.ts";
  *
  * @example
  * ```ts
- * import { isGzip } from "./read_bytes.ts";
+ * import { isGzip } from "./gzip.ts";
  * isGzip(new Uint8Array([0x1f, 0x8b, 8])); // true
  * ```
  */

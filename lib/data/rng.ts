@@ -18,7 +18,7 @@ export type Rng = () => number;
  * ```ts
  * import { mulberry32 } from "./rng.ts";
  * const rand = mulberry32(42);
- * const x = rand(); // 0 <= x < 1, same every run
+ * console.log(rand()); // 0 <= x < 1, same every run
  * ```
  */
 export function mulberry32(seed: number): Rng {
@@ -70,6 +70,7 @@ export function shuffleInPlace<
  * ```ts
  * import { deriveSeed, mulberry32 } from "./rng.ts";
  * const epochRng = mulberry32(deriveSeed(1234, 3)); // seed 1234, epoch 3
+ * console.log(epochRng());
  * ```
  */
 export function deriveSeed(seed: number, ...salts: number[]): number {

@@ -1,0 +1,111 @@
+/**
+ * Plain supervised training of a classifier: epochs of seeded shuffled
+ * batches, a learning-rate schedule, and a callback per epoch.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type Dataset, deriveSeed, gatherBatch, imageShape, shuffledBatches } from "../data/mod.ts";
+import { makeTrainStep } from "./train_step.ts";
+
+/** Options for {@linkcode fit}. */
+export interface FitOptions {
+  /** Number of passes over the data. */
+  epochs: number;
+  /** Examples per step. */
+  batchSize: number;
+  /** "sgd" (with momentum and weight decay) or "adam". */
+  optimizer: "sgd" | "adam";
+  /** Initial learning rate. */
+  lr: number;
+  /** SGD momentum (default 0.9). */
+  momentum?: number;
+  /** L2 weight decay added to the gradient, PyTorch-style (default 0). */
+  weightDecay?: number;
+  /** Fractions of the run at which the learning rate is multiplied by `lrGamma`. */
+  lrMilestones?: number[];
+  /** Learning-rate decay factor at each milestone (default 0.1). */
+  lrGamma?: number;
+  /** Seed of the batch order. */
+  seed: number;
+  /** Called after every epoch with its mean training loss. */
+  onEpoch?: (epoch: number, loss: number) => void | Promise<void>;
+}
+
+/** Summary of a {@linkcode fit} run. */
+export interface FitResult {
+  /** Mean training loss of each epoch. */
+  epochLosses: number[];
+  /** Optimizer steps taken. */
+  steps: number;
+}
+
+/** SGD with momentum and coupled weight decay, as torch.optim.SGD. */
+class TorchSGD extends tf.MomentumOptimizer {
+  constructor(lr: number, momentum: number, readonly weightDecay: number) {
+    super(lr, momentum);
+  }
+  override applyGradients(g: tf.NamedTensorMap | tf.NamedTensor[]): void {
+    if (this.weightDecay === 0) return super.applyGradients(g);
+    const list = Array.isArray(g) ? g : Object.entries(g).map(([name, tensor]) => ({ name, tensor }));
+    const decayed = tf.tidy(() =>
+      list.map(({ name, tensor }) => {
+        const v = tf.engine().registeredVariables[name];
+        return { name, tensor: v ? tf.add(tensor, tf.mul(v, this.weightDecay)) : tensor };
+      })
+    );
+    super.applyGradients(decayed);
+    tf.dispose(decayed.filter((d, i) => d.tensor !== list[i].tensor).map((d) => d.tensor));
+  }
+}
+
+/** Makes the optimizer described by `opts`; its learning rate can be changed via `setLr`. */
+export function makeOptimizer(
+  opts: Pick<FitOptions, "optimizer" | "lr" | "momentum" | "weightDecay">,
+): { optimizer: tf.Optimizer; setLr: (lr: number) => void } {
+  if (opts.optimizer === "adam") {
+    const o = tf.train.adam(opts.lr);
+    return { optimizer: o, setLr: (lr) => ((o as unknown as { learningRate: number }).learningRate = lr) };
+  }
+  const o = new TorchSGD(opts.lr, opts.momentum ?? 0.9, opts.weightDecay ?? 0);
+  return { optimizer: o, setLr: (lr) => o.setLearningRate(lr) };
+}
+
+/** The learning rate at `progress` ∈ [0, 1] of a multi-step schedule. */
+export function stepLr(lr: number, progress: number, milestones: number[] = [], gamma = 0.1): number {
+  return milestones.reduce((acc, m) => (progress >= m ? acc * gamma : acc), lr);
+}
+
+/**
+ * Trains `model` (which outputs logits) on `ds` with cross-entropy.
+ *
+ * @example
+ * ```ts ignore
+ * await fit(lenet5({ seed: 0 }), train, { epochs: 1, batchSize: 128, optimizer: "adam", lr: 1e-3, seed: 0 });
+ * ```
+ */
+export async function fit(model: tf.LayersModel, ds: Dataset, opts: FitOptions): Promise<FitResult> {
+  const { optimizer, setLr } = makeOptimizer(opts);
+  const step = makeTrainStep(model, optimizer);
+  const [, h, w, c] = imageShape(ds);
+  const stepsPerEpoch = Math.ceil(ds.n / opts.batchSize);
+  const total = stepsPerEpoch * opts.epochs;
+  const epochLosses: number[] = [];
+  let steps = 0;
+  for (let epoch = 0; epoch < opts.epochs; epoch++) {
+    let sum = 0, count = 0;
+    for (const idx of shuffledBatches(ds.n, opts.batchSize, deriveSeed(opts.seed, epoch))) {
+      setLr(stepLr(opts.lr, steps / total, opts.lrMilestones, opts.lrGamma));
+      const b = gatherBatch(ds, idx);
+      const loss = tf.tidy(() => step(tf.tensor4d(b.images, [b.n, h, w, c]), tf.tensor1d(b.labels, "int32")));
+      sum += loss.dataSync()[0] * b.n;
+      count += b.n;
+      loss.dispose();
+      steps++;
+    }
+    epochLosses.push(sum / count);
+    await opts.onEpoch?.(epoch, sum / count);
+  }
+  optimizer.dispose();
+  return { epochLosses, steps };
+}
