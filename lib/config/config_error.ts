@@ -53,15 +53,11 @@ export function formatConfigIssues(
   context?: string,
 ): string {
   const n = issues.length;
-  const header = `invalid config ${file}${
-    context ? ` (${context})` : ""
-  }: ${n} issue${n === 1 ? "" : "s"}`;
+  const header = `invalid config ${file}${context ? ` (${context})` : ""}: ${n} issue${n === 1 ? "" : "s"}`;
   const lines = issues.map((i) => {
     const where = i.line === undefined
       ? ""
-      : ` (line ${i.line}${
-        i.column === undefined ? "" : `, column ${i.column}`
-      })`;
+      : ` (line ${i.line}${i.column === undefined ? "" : `, column ${i.column}`})`;
     return `${file}: ${i.path}: ${i.message}${where}`;
   });
   return [header, ...lines].join("\n");

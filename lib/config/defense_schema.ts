@@ -9,15 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import {
-  ArchSchema,
-  entryLabel,
-  nonNegative,
-  nonNegativeInt,
-  positive,
-  positiveInt,
-  unitInterval,
-} from "./fields.ts";
+import { ArchSchema, entryLabel, nonNegative, nonNegativeInt, positive, positiveInt, unitInterval } from "./fields.ts";
 
 const base = { name: entryLabel.optional() };
 

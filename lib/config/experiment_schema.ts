@@ -7,12 +7,7 @@ import { z } from "zod";
 import { AttackSchema } from "./attack_schema.ts";
 import { DatasetSchema } from "./dataset_schema.ts";
 import { DefenseSchema } from "./defense_schema.ts";
-import {
-  BackendSchema,
-  nonNegativeInt,
-  positiveInt,
-  snakeCase,
-} from "./fields.ts";
+import { BackendSchema, nonNegativeInt, positiveInt, snakeCase } from "./fields.ts";
 import { VictimSchema } from "./victim_schema.ts";
 
 /** `eval:` — `test_subset` evaluates on the first N test images (all when absent). */
@@ -62,9 +57,7 @@ function crossCheck(c: Checked, ctx: z.RefinementCtx): void {
       else {
         issue(
           [list, i, "name"],
-          `duplicate label ${
-            JSON.stringify(label)
-          } (also ${list}.${j}); give each entry a distinct name`,
+          `duplicate label ${JSON.stringify(label)} (also ${list}.${j}); give each entry a distinct name`,
         );
       }
     });

@@ -46,9 +46,7 @@ export const milestones: z.ZodEffects<z.ZodArray<z.ZodNumber>> = z.array(
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: [i],
-          message: `expected strictly increasing fractions, received ${
-            xs[i]
-          } after ${xs[i - 1]}`,
+          message: `expected strictly increasing fractions, received ${xs[i]} after ${xs[i - 1]}`,
         });
       }
     }
@@ -60,8 +58,7 @@ export const BACKENDS = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
 /** A compute backend name. */
 export type BackendName = (typeof BACKENDS)[number];
 /** Schema of a compute backend name. */
-export const BackendSchema: z.ZodEnum<["tensorflow", "webgpu", "wasm", "cpu"]> =
-  z.enum(BACKENDS);
+export const BackendSchema: z.ZodEnum<["tensorflow", "webgpu", "wasm", "cpu"]> = z.enum(BACKENDS);
 
 /** Datasets of the paper (see `lib/data`). */
 export const DATASETS = [

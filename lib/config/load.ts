@@ -9,11 +9,7 @@ import { formatPath, type PathSegment } from "./config_path.ts";
 import { deepMerge, isPlainObject, overrideOwns } from "./deep_merge.ts";
 import type { ExperimentConfig } from "./experiment_schema.ts";
 import { overrideOwning, parseOverrides, setOverrides } from "./overrides.ts";
-import {
-  type ProfileName,
-  ProfilesSchema,
-  resolveProfileName,
-} from "./profile.ts";
+import { type ProfileName, ProfilesSchema, resolveProfileName } from "./profile.ts";
 import { checkExperiment } from "./validate.ts";
 import { parseYaml, type YamlSource } from "./yaml_source.ts";
 import { explainZodIssues } from "./zod_issues.ts";

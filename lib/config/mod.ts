@@ -30,14 +30,24 @@ export * from "./config_error.ts";
 export * from "./config_hash.ts";
 export * from "./config_path.ts";
 export * from "./dataset_schema.ts";
-export * from "./deep_merge.ts";
+export { deepMerge } from "./deep_merge.ts";
 export * from "./defense_schema.ts";
 export * from "./experiment_schema.ts";
-export * from "./fields.ts";
+export {
+  type ArchName,
+  ARCHS,
+  ArchSchema,
+  type BackendName,
+  BACKENDS,
+  BackendSchema,
+  type DatasetName,
+  DatasetNameSchema,
+  DATASETS,
+  type LabelKind,
+  LabelKindSchema,
+} from "./fields.ts";
 export * from "./load.ts";
-export * from "./overrides.ts";
+export { applyOverrides, type Override, OVERRIDE_SOURCE, parseOverrides } from "./overrides.ts";
 export * from "./profile.ts";
 export * from "./validate.ts";
 export * from "./victim_schema.ts";
-export * from "./yaml_source.ts";
-export * from "./zod_issues.ts";

@@ -62,9 +62,7 @@ export function resolveProfileName(explicit?: string): ProfileName {
   if (isProfileName(value)) return value;
   throw new ConfigError(origin, [{
     path: "(profile)",
-    message: `expected one of ${PROFILES.join(", ")}, received ${
-      JSON.stringify(value)
-    }`,
+    message: `expected one of ${PROFILES.join(", ")}, received ${JSON.stringify(value)}`,
   }]);
 }
 

@@ -5,10 +5,7 @@
  */
 import { ConfigError } from "./config_error.ts";
 import { formatPath } from "./config_path.ts";
-import {
-  type ExperimentConfig,
-  ExperimentSchema,
-} from "./experiment_schema.ts";
+import { type ExperimentConfig, ExperimentSchema } from "./experiment_schema.ts";
 import { explainZodIssues, type RawIssue } from "./zod_issues.ts";
 
 /** The outcome of {@link checkExperiment}: the config, or every issue found. */

@@ -4,13 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import {
-  ArchSchema,
-  milestones,
-  nonNegative,
-  positive,
-  positiveInt,
-} from "./fields.ts";
+import { ArchSchema, milestones, nonNegative, positive, positiveInt } from "./fields.ts";
 
 /**
  * `victim.train:` — supervised training of the victim. `lr_milestones` are fractions of the run
@@ -30,8 +24,7 @@ export const VictimTrainSchema = z.object({
     ctx.addIssue({
       code: z.ZodIssueCode.custom,
       path: ["momentum"],
-      message:
-        `momentum applies only to optimizer sgd, received optimizer ${t.optimizer}`,
+      message: `momentum applies only to optimizer sgd, received optimizer ${t.optimizer}`,
     });
   }
 });

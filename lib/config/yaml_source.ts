@@ -4,15 +4,7 @@
  *
  * @module
  */
-import {
-  type Document,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parseDocument,
-} from "yaml";
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { ConfigError, type ConfigIssue } from "./config_error.ts";
 import type { PathSegment } from "./config_path.ts";
 

@@ -44,9 +44,7 @@ function explain(
   if (issue.code === z.ZodIssueCode.invalid_union) {
     const exps = issue.unionErrors.map((e) => {
       const here = e.issues.filter((i) => samePath(i.path, issue.path));
-      return here.length === 1 && here.length === e.issues.length
-        ? expectation(here[0])
-        : undefined;
+      return here.length === 1 && here.length === e.issues.length ? expectation(here[0]) : undefined;
     });
     if (exps.every((x) => x !== undefined)) {
       return [{
@@ -72,9 +70,7 @@ function explain(
   const exp = expectation(issue);
   return [{
     path: issue.path,
-    message: exp === undefined
-      ? issue.message
-      : `expected ${exp}, received ${show(value)}`,
+    message: exp === undefined ? issue.message : `expected ${exp}, received ${show(value)}`,
   }];
 }
 
@@ -93,18 +89,10 @@ function expectation(issue: z.ZodIssue): string | undefined {
       const small = issue.code === z.ZodIssueCode.too_small;
       const bound = Number(small ? issue.minimum : issue.maximum);
       if (issue.type === "number" || issue.type === "bigint") {
-        const op = issue.exact
-          ? "="
-          : small
-          ? (issue.inclusive ? ">=" : ">")
-          : (issue.inclusive ? "<=" : "<");
+        const op = issue.exact ? "=" : small ? (issue.inclusive ? ">=" : ">") : (issue.inclusive ? "<=" : "<");
         return `number ${op} ${bound}`;
       }
-      const unit = issue.type === "array"
-        ? "item"
-        : issue.type === "string"
-        ? "character"
-        : "element";
+      const unit = issue.type === "array" ? "item" : issue.type === "string" ? "character" : "element";
       const n = issue.inclusive ? bound : small ? bound + 1 : bound - 1;
       const q = issue.exact ? "exactly" : small ? "at least" : "at most";
       return `${q} ${n} ${unit}${n === 1 ? "" : "s"}`;
@@ -124,9 +112,7 @@ function unknownKey(key: string, allowed: string[] | undefined): string {
   if (allowed === undefined || allowed.length === 0) return "unknown key";
   const near = allowed
     .map((k) => ({ k, d: editDistance(key, k) }))
-    .filter(({ k, d }) =>
-      d <= Math.max(1, Math.floor(Math.max(k.length, key.length) / 3))
-    )
+    .filter(({ k, d }) => d <= Math.max(1, Math.floor(Math.max(k.length, key.length) / 3)))
     .sort((a, b) => a.d - b.d);
   if (near.length > 0) {
     return `unknown key (did you mean ${JSON.stringify(near[0].k)}?)`;

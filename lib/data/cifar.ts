@@ -6,21 +6,9 @@
  */
 
 import { join } from "node:path";
-import {
-  CIFAR100_COARSE_CLASSES,
-  CIFAR100_FINE_CLASSES,
-  CIFAR10_CLASSES,
-} from "./class_names.ts";
-import {
-  type CifarLabelMode,
-  type CifarVariant,
-  readCifarDataset,
-} from "./cifar_format.ts";
-import {
-  CIFAR_SOURCES,
-  type CifarLocateOptions,
-  locateCifar,
-} from "./cifar_source.ts";
+import { CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR10_CLASSES } from "./class_names.ts";
+import { type CifarLabelMode, type CifarVariant, readCifarDataset } from "./cifar_format.ts";
+import { CIFAR_SOURCES, type CifarLocateOptions, locateCifar } from "./cifar_source.ts";
 import type { Dataset, Split } from "./dataset.ts";
 
 /** Options for {@linkcode loadCifar}. */

@@ -63,9 +63,7 @@ export function cifarRecordCount(
       `size is not a whole number of ${variant} records of ${rec} bytes`,
       {
         expected: `a multiple of ${rec}`,
-        found: `${size} bytes (${Math.floor(size / rec)} records + ${
-          size % rec
-        } bytes)`,
+        found: `${size} bytes (${Math.floor(size / rec)} records + ${size % rec} bytes)`,
       },
     );
   }

@@ -193,9 +193,7 @@ export async function locateCifar(
     throw new DataError(
       missing ?? opts.dir,
       "missing_file",
-      `${src.title} batch files not found in ${opts.dir}; ${
-        howToGet(src, opts.dir)
-      }`,
+      `${src.title} batch files not found in ${opts.dir}; ${howToGet(src, opts.dir)}`,
     );
   }
   const dataDir = opts.dataDir ?? defaultDataDir();
@@ -231,9 +229,7 @@ export async function locateCifar(
     throw new DataError(
       finalDir,
       "not_available",
-      `${src.title} is not on this machine and download is off; ${
-        howToGet(src, dataDir)
-      }`,
+      `${src.title} is not on this machine and download is off; ${howToGet(src, dataDir)}`,
     );
   }
   await downloadVerified(opts.url ?? src.url, archive, {

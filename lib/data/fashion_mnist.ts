@@ -67,9 +67,7 @@ export async function fashionMnistDir(
   opts: Pick<FashionMnistOptions, "dir" | "dataDir"> = {},
 ): Promise<string> {
   const userDir = join(opts.dataDir ?? defaultDataDir(), "fashion-mnist");
-  const candidates = opts.dir !== undefined
-    ? [opts.dir]
-    : [userDir, FASHION_MNIST_SYSTEM_DIR];
+  const candidates = opts.dir !== undefined ? [opts.dir] : [userDir, FASHION_MNIST_SYSTEM_DIR];
   for (const dir of candidates) if (await pathExists(dir)) return dir;
   throw new DataError(
     candidates.join(" or "),

@@ -102,8 +102,7 @@ export const DATASETS = {
       numClasses: 10,
       classNames: FASHION_MNIST_CLASSES,
       sizes: SIZES_60K,
-      source:
-        "local IDX files (<data dir>/fashion-mnist or Debian dataset-fashion-mnist)",
+      source: "local IDX files (<data dir>/fashion-mnist or Debian dataset-fashion-mnist)",
     },
     load: (split, opts) => loadFashionMnist(split, opts),
   },
@@ -166,9 +165,7 @@ export function datasetMeta(name: DatasetName): DatasetMeta {
 function entry(name: string): DatasetEntry {
   if (!isDatasetName(name)) {
     throw new RangeError(
-      `unknown dataset ${JSON.stringify(name)}; expected one of ${
-        DATASET_NAMES.join(", ")
-      }`,
+      `unknown dataset ${JSON.stringify(name)}; expected one of ${DATASET_NAMES.join(", ")}`,
     );
   }
   return DATASETS[name];

@@ -138,11 +138,7 @@ export function readTar(bytes: Uint8Array, file: string): TarEntry[] {
     longName = undefined;
     pax = undefined;
     while (name.startsWith("./")) name = name.slice(2);
-    const kind = typeflag === "0" || typeflag === "7"
-      ? "file"
-      : typeflag === "5"
-      ? "directory"
-      : "other";
+    const kind = typeflag === "0" || typeflag === "7" ? "file" : typeflag === "5" ? "directory" : "other";
     entries.push({
       name,
       kind,

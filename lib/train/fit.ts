@@ -45,9 +45,11 @@ class TorchSGD extends tf.MomentumOptimizer {
   constructor(lr: number, momentum: number, readonly weightDecay: number) {
     super(lr, momentum);
   }
-  override applyGradients(g: tf.NamedTensorMap | tf.NamedTensor[]): void {
+  override applyGradients(g: Parameters<tf.MomentumOptimizer["applyGradients"]>[0]): void {
     if (this.weightDecay === 0) return super.applyGradients(g);
-    const list = Array.isArray(g) ? g : Object.entries(g).map(([name, tensor]) => ({ name, tensor }));
+    const list: { name: string; tensor: tf.Tensor }[] = Array.isArray(g)
+      ? g
+      : Object.entries(g).map(([name, tensor]) => ({ name, tensor }));
     const decayed = tf.tidy(() =>
       list.map(({ name, tensor }) => {
         const v = tf.engine().registeredVariables[name];

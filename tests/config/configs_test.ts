@@ -19,7 +19,11 @@ Deno.test("every file in configs/ loads at every profile", async () => {
     for (const p of PROFILES) {
       const loaded = await loadConfig(new URL(f, CONFIG_DIR), p);
       assert.equal(loaded.profile, p);
-      assert.equal(loaded.config.name, f.replace(/\.ya?ml$/, ""), `${f}: name should match the file name`);
+      assert.equal(
+        loaded.config.name,
+        f.replace(/\.ya?ml$/, ""),
+        `${f}: name should match the file name`,
+      );
       hashes.add(loaded.hash);
     }
     assert.equal(hashes.size, PROFILES.length, `${f}: profiles should differ`);

@@ -17,7 +17,13 @@ export function minimalConfig(): Record<string, unknown> {
     dataset: { name: "mnist" },
     victim: {
       arch: "lenet5",
-      train: { epochs: 2, batch_size: 32, optimizer: "sgd", lr: 0.01, momentum: 0.9 },
+      train: {
+        epochs: 2,
+        batch_size: 32,
+        optimizer: "sgd",
+        lr: 0.01,
+        momentum: 0.9,
+      },
     },
     defenses: [{ type: "none" }],
     attacks: [{ type: "dfme", budget: 1000, clone_arch: "lenet5" }],

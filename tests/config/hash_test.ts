@@ -8,13 +8,18 @@ type Obj = Record<string, any>;
 function reverseKeys(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(reverseKeys);
   if (x !== null && typeof x === "object") {
-    return Object.fromEntries(Object.entries(x).reverse().map(([k, v]) => [k, reverseKeys(v)]));
+    return Object.fromEntries(
+      Object.entries(x).reverse().map(([k, v]) => [k, reverseKeys(v)]),
+    );
   }
   return x;
 }
 
 Deno.test("canonicalJson sorts keys recursively, keeps array order, drops undefined members", () => {
-  assert.equal(canonicalJson({ z: "x", a: [1, { c: null, b: true }] }), '{"a":[1,{"b":true,"c":null}],"z":"x"}');
+  assert.equal(
+    canonicalJson({ z: "x", a: [1, { c: null, b: true }] }),
+    '{"a":[1,{"b":true,"c":null}],"z":"x"}',
+  );
   assert.equal(canonicalJson({ b: 1, a: undefined }), '{"b":1}');
   assert.notEqual(canonicalJson([1, 2]), canonicalJson([2, 1]));
   assert.throws(() => canonicalJson({ a: Infinity }), TypeError);
@@ -41,7 +46,10 @@ Deno.test("config hash ignores key order and formatting, follows every value", a
 
   const changed = minimalConfig() as Obj;
   changed.victim.train.lr = 0.011;
-  assert.notEqual((await parseConfig(toYaml(changed), "a.yaml", "local")).hash, a.hash);
+  assert.notEqual(
+    (await parseConfig(toYaml(changed), "a.yaml", "local")).hash,
+    a.hash,
+  );
   const reordered = minimalConfig() as Obj;
   reordered.seeds = [0, 1];
   const r1 = await parseConfig(toYaml(reordered), "a.yaml", "local");
@@ -60,5 +68,8 @@ Deno.test("the hash is of the resolved config: spelled-out defaults hash like om
   const h2 = (await parseConfig(toYaml(explicit), "e.yaml", "local")).hash;
   assert.equal(h1, h2);
   // ...and the file name or profile label alone do not change it.
-  assert.equal((await parseConfig(toYaml(implicit), "other.yaml", "smoke")).hash, h1);
+  assert.equal(
+    (await parseConfig(toYaml(implicit), "other.yaml", "smoke")).hash,
+    h1,
+  );
 });

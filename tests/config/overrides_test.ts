@@ -9,7 +9,8 @@ import {
 import { minimalConfig, toYaml } from "./fixture.ts";
 
 async function base(): Promise<ExperimentConfig> {
-  return (await parseConfig(toYaml(minimalConfig()), "fixture.yaml", "local")).config;
+  return (await parseConfig(toYaml(minimalConfig()), "fixture.yaml", "local"))
+    .config;
 }
 
 function catchConfigError(f: () => unknown): ConfigError {
@@ -32,9 +33,21 @@ Deno.test("parseOverrides reads values as YAML scalars", () => {
     "description=a=b",
     "victim.train.momentum=",
   ]);
-  assert.deepEqual(o.map((x) => x.value), [3, true, "none", [1, 2], 1e-4, "a=b", null]);
+  assert.deepEqual(o.map((x) => x.value), [
+    3,
+    true,
+    "none",
+    [1, 2],
+    1e-4,
+    "a=b",
+    null,
+  ]);
   assert.deepEqual(o[0].path, ["victim", "train", "epochs"]);
-  assert.deepEqual(parseOverrides(["attacks.0.budget=5"])[0].path, ["attacks", 0, "budget"]);
+  assert.deepEqual(parseOverrides(["attacks.0.budget=5"])[0].path, [
+    "attacks",
+    0,
+    "budget",
+  ]);
 });
 
 Deno.test("applyOverrides sets values, validates again, and leaves the input alone", async () => {
@@ -60,7 +73,10 @@ Deno.test("applyOverrides sets values, validates again, and leaves the input alo
 
 Deno.test("applyOverrides appends to a sequence and the default output dir follows the name", async () => {
   const c = await base();
-  const o = applyOverrides(c, ["defenses.1={type: randp, eps: 0.1}", "name=renamed"]);
+  const o = applyOverrides(c, [
+    "defenses.1={type: randp, eps: 0.1}",
+    "name=renamed",
+  ]);
   assert.deepEqual(o.defenses.map((d) => d.type), ["none", "randp"]);
   assert.equal(o.output.dir, "results/renamed");
   const kept = applyOverrides(c, ["output.dir=/tmp/x", "name=renamed"]);
@@ -84,29 +100,54 @@ Deno.test("every bad override is reported with its path", async () => {
     "victim.train.epochs",
     "victim.train.lrr",
   ]);
-  assert.match(err.message, /--set: victim\.train\.epochs: expected number, received string \(from victim\.train\.epochs=three\)/);
-  assert.match(err.message, /victim\.train\.lrr: unknown key \(did you mean "lr"\?\)/);
+  assert.match(
+    err.message,
+    /--set: victim\.train\.epochs: expected number, received string \(from victim\.train\.epochs=three\)/,
+  );
+  assert.match(
+    err.message,
+    /victim\.train\.lrr: unknown key \(did you mean "lr"\?\)/,
+  );
 });
 
 Deno.test("malformed and unreachable overrides are rejected", async () => {
   const c = await base();
   let err = catchConfigError(() => applyOverrides(c, ["victim.train.epochs", "a..b=1", "=3", "seeds=[1,"]));
   assert.equal(err.issues.length, 4);
-  err = catchConfigError(() => applyOverrides(c, ["attacks.5.budget=1", "seeds.x=1", "name.first=a", "seeds.0="]));
-  assert.deepEqual(err.issues.map((i) => i.path), ["attacks.5.budget", "seeds.x", "name.first", "seeds.0"]);
+  err = catchConfigError(() =>
+    applyOverrides(c, [
+      "attacks.5.budget=1",
+      "seeds.x=1",
+      "name.first=a",
+      "seeds.0=",
+    ])
+  );
+  assert.deepEqual(err.issues.map((i) => i.path), [
+    "attacks.5.budget",
+    "seeds.x",
+    "name.first",
+    "seeds.0",
+  ]);
   assert.match(err.issues[0].message, /past the end/);
 });
 
 Deno.test("loadConfig-style overrides apply after the profile and are attributed to --set", async () => {
   const text = toYaml(minimalConfig());
   const plain = await parseConfig(text, "f.yaml", "smoke");
-  const set = await parseConfig(text, "f.yaml", "smoke", { overrides: ["victim.train.epochs=1"] });
+  const set = await parseConfig(text, "f.yaml", "smoke", {
+    overrides: ["victim.train.epochs=1"],
+  });
   assert.equal(set.config.victim.train.epochs, 1);
   assert.notEqual(set.hash, plain.hash);
   await assert.rejects(
-    () => parseConfig(text, "f.yaml", "smoke", { overrides: ["attacks.0.budget=0"] }),
+    () =>
+      parseConfig(text, "f.yaml", "smoke", {
+        overrides: ["attacks.0.budget=0"],
+      }),
     (e) =>
-      e instanceof ConfigError && e.file === "f.yaml" && e.issues.length === 1 &&
-      e.issues[0].path === "attacks.0.budget" && /from --set attacks\.0\.budget=0/.test(e.issues[0].message),
+      e instanceof ConfigError && e.file === "f.yaml" &&
+      e.issues.length === 1 &&
+      e.issues[0].path === "attacks.0.budget" &&
+      /from --set attacks\.0\.budget=0/.test(e.issues[0].message),
   );
 });

@@ -1,20 +1,24 @@
 import assert from "node:assert/strict";
-import {
-  ConfigError,
-  deepMerge,
-  overrideOwns,
-  parseConfig,
-  PROFILE_ENV_VAR,
-  resolveProfileName,
-} from "../../lib/config/mod.ts";
+import { ConfigError, deepMerge, parseConfig, PROFILE_ENV_VAR, resolveProfileName } from "../../lib/config/mod.ts";
+import { overrideOwns } from "../../lib/config/deep_merge.ts";
 import { expectConfigError, issueAt, issuePaths, minimalConfig, toYaml } from "./fixture.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = Record<string, any>;
 
 Deno.test("deepMerge: mappings merge, arrays and scalars replace, null deletes, inputs untouched", () => {
-  const base = { a: { x: 1, y: { p: 1, q: 2 } }, list: [1, 2, 3], s: "keep", gone: 5 };
-  const over = { a: { y: { q: 9 }, z: 3 }, list: [7], gone: null, fresh: { k: [1] } };
+  const base = {
+    a: { x: 1, y: { p: 1, q: 2 } },
+    list: [1, 2, 3],
+    s: "keep",
+    gone: 5,
+  };
+  const over = {
+    a: { y: { q: 9 }, z: 3 },
+    list: [7],
+    gone: null,
+    fresh: { k: [1] },
+  };
   const before = structuredClone(base);
   const overBefore = structuredClone(over);
   const merged = deepMerge(base, over);
@@ -27,7 +31,11 @@ Deno.test("deepMerge: mappings merge, arrays and scalars replace, null deletes, 
   assert.deepEqual(base, before);
   assert.deepEqual(over, overBefore);
   (merged as Obj).fresh.k.push(2);
-  assert.deepEqual(over.fresh.k, [1], "merge result shares no structure with the override");
+  assert.deepEqual(
+    over.fresh.k,
+    [1],
+    "merge result shares no structure with the override",
+  );
   assert.deepEqual(deepMerge({ a: 1 }, { a: { b: 2 } }), { a: { b: 2 } });
   assert.deepEqual(deepMerge({ a: { b: 2 } }, { a: 3 }), { a: 3 });
 });
@@ -37,7 +45,10 @@ Deno.test("overrideOwns: a path belongs to the override that spells it or replac
   assert.ok(overrideOwns(over, ["victim", "train", "lr"]));
   assert.ok(!overrideOwns(over, ["victim", "train", "epochs"]));
   assert.ok(!overrideOwns(over, ["victim", "arch"]));
-  assert.ok(overrideOwns(over, ["attacks", 0, "clone_arch"]), "array replaced wholesale");
+  assert.ok(
+    overrideOwns(over, ["attacks", 0, "clone_arch"]),
+    "array replaced wholesale",
+  );
   assert.ok(!overrideOwns(over, ["seeds"]));
   assert.ok(!overrideOwns({}, ["seeds"]));
 });
@@ -45,7 +56,14 @@ Deno.test("overrideOwns: a path belongs to the override that spells it or replac
 function withProfiles(): Obj {
   const c = minimalConfig() as Obj;
   c.profiles = {
-    paper: { attacks: [{ type: "dfme", budget: 2000000, clone_arch: "lenet5", gen_width: 64 }] },
+    paper: {
+      attacks: [{
+        type: "dfme",
+        budget: 2000000,
+        clone_arch: "lenet5",
+        gen_width: 64,
+      }],
+    },
     local: { victim: { train: { epochs: 5 } } },
     smoke: {
       seeds: [7],
@@ -66,7 +84,11 @@ Deno.test("profiles merge onto the base before validation", async () => {
 
   const local = await parseConfig(text, "p.yaml", "local");
   assert.equal(local.config.victim.train.epochs, 5);
-  assert.equal(local.config.victim.train.lr, 0.01, "sibling keys survive a nested override");
+  assert.equal(
+    local.config.victim.train.lr,
+    0.01,
+    "sibling keys survive a nested override",
+  );
   assert.equal(local.config.victim.train.momentum, 0.9);
   assert.equal(local.config.attacks[0].budget, 1000);
 
@@ -75,12 +97,23 @@ Deno.test("profiles merge onto the base before validation", async () => {
   assert.equal(smoke.config.victim.width, 0.5);
   assert.equal(smoke.config.victim.arch, "lenet5");
   assert.equal(smoke.config.victim.train.epochs, 1);
-  assert.equal(smoke.config.victim.train.momentum, undefined, "null in a profile deletes the key");
-  assert.equal(smoke.config.attacks.length, 1, "arrays replace, not concatenate");
+  assert.equal(
+    smoke.config.victim.train.momentum,
+    undefined,
+    "null in a profile deletes the key",
+  );
+  assert.equal(
+    smoke.config.attacks.length,
+    1,
+    "arrays replace, not concatenate",
+  );
   assert.equal(smoke.config.attacks[0].type, "maze");
   assert.equal(smoke.config.eval.test_subset, 50);
   assert.equal(smoke.config.eval.batch_size, 512);
-  assert.ok(!("profiles" in smoke.config), "profiles are not part of the resolved config");
+  assert.ok(
+    !("profiles" in smoke.config),
+    "profiles are not part of the resolved config",
+  );
   assert.notEqual(smoke.hash, local.hash);
 });
 
@@ -97,7 +130,10 @@ Deno.test("errors from a profile are reported under profiles.<name>, only for th
     "profiles.smoke.victim.train.lrr",
     "victim.train.lr",
   ]);
-  assert.ok(issueAt(err, "profiles.smoke.victim.train.epochs").line! > issueAt(err, "victim.train.lr").line!);
+  assert.ok(
+    issueAt(err, "profiles.smoke.victim.train.epochs").line! >
+      issueAt(err, "victim.train.lr").line!,
+  );
   assert.match(err.message, /\(profile smoke\)/);
   // The local profile does not see smoke's errors.
   const local = await expectConfigError(c, "local");
@@ -108,7 +144,11 @@ Deno.test("profiles must be exactly paper, local and smoke, each a mapping", asy
   const c = minimalConfig() as Obj;
   c.profiles = { paper: {}, local: [1], debug: {} };
   const err = await expectConfigError(c);
-  assert.deepEqual(issuePaths(err), ["profiles.debug", "profiles.local", "profiles.smoke"]);
+  assert.deepEqual(issuePaths(err), [
+    "profiles.debug",
+    "profiles.local",
+    "profiles.smoke",
+  ]);
 
   const d = minimalConfig() as Obj;
   delete d.profiles;
@@ -116,11 +156,16 @@ Deno.test("profiles must be exactly paper, local and smoke, each a mapping", asy
 
   const e = minimalConfig() as Obj;
   e.profiles = { paper: null, local: null, smoke: null }; // `smoke:` with nothing = no overrides
-  assert.equal((await parseConfig(toYaml(e), "e.yaml", "smoke")).config.name, "tiny_test");
+  assert.equal(
+    (await parseConfig(toYaml(e), "e.yaml", "smoke")).config.name,
+    "tiny_test",
+  );
 
   const f = minimalConfig() as Obj;
   f.profiles.smoke = { profiles: { smoke: {} } };
-  assert.deepEqual(issuePaths(await expectConfigError(f, "smoke")), ["profiles.smoke.profiles"]);
+  assert.deepEqual(issuePaths(await expectConfigError(f, "smoke")), [
+    "profiles.smoke.profiles",
+  ]);
 });
 
 Deno.test("profile selection: explicit, then $MECO_PROFILE, then local", async () => {
@@ -134,11 +179,17 @@ Deno.test("profile selection: explicit, then $MECO_PROFILE, then local", async (
     const viaEnv = await parseConfig(text, "p.yaml");
     assert.equal(viaEnv.profile, "smoke");
     assert.deepEqual(viaEnv.config.seeds, [7]);
-    assert.equal((await parseConfig(text, "p.yaml", "paper")).profile, "paper", "explicit beats env");
+    assert.equal(
+      (await parseConfig(text, "p.yaml", "paper")).profile,
+      "paper",
+      "explicit beats env",
+    );
     Deno.env.set(PROFILE_ENV_VAR, "fast");
     await assert.rejects(
       () => parseConfig(text, "p.yaml"),
-      (e) => e instanceof ConfigError && e.file === "$MECO_PROFILE" && /received "fast"/.test(e.message),
+      (e) =>
+        e instanceof ConfigError && e.file === "$MECO_PROFILE" &&
+        /received "fast"/.test(e.message),
     );
     assert.throws(() => resolveProfileName("huge"), ConfigError);
   } finally {

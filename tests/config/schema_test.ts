@@ -13,7 +13,11 @@ import { expectConfigError, issueAt, issuePaths, minimalConfig, toYaml } from ".
 type Obj = Record<string, any>;
 
 Deno.test("minimal config parses and defaults are filled in", async () => {
-  const { config } = await parseConfig(toYaml(minimalConfig()), "fixture.yaml", "local");
+  const { config } = await parseConfig(
+    toYaml(minimalConfig()),
+    "fixture.yaml",
+    "local",
+  );
   assert.equal(config.name, "tiny_test");
   assert.equal(config.victim.width, 1);
   assert.equal(config.victim.train.weight_decay, 0);
@@ -54,7 +58,10 @@ Deno.test("unknown keys are rejected with their full path, at every level", asyn
     "victim.train.learning_rate",
   ]);
   for (const i of err.issues) assert.match(i.message, /^unknown key/);
-  assert.match(issueAt(err, "attacks.0.gen_lrr").message, /did you mean "gen_lr"/);
+  assert.match(
+    issueAt(err, "attacks.0.gen_lrr").message,
+    /did you mean "gen_lr"/,
+  );
 });
 
 Deno.test("every bad field is reported, each with path and expected/received", async () => {
@@ -66,7 +73,16 @@ Deno.test("every bad field is reported, each with path and expected/received", a
   c.victim.arch = "vgg16";
   delete c.victim.train.batch_size;
   c.attacks[0].budget = "lots";
-  c.defenses.push({ type: "meco", gamma: 0.1, q: 1, alpha: 0.1, bound: 0.1, epochs: 1, batch_size: 8, lr: "x" });
+  c.defenses.push({
+    type: "meco",
+    gamma: 0.1,
+    q: 1,
+    alpha: 0.1,
+    bound: 0.1,
+    epochs: 1,
+    batch_size: 8,
+    lr: "x",
+  });
   const err = await expectConfigError(c, "local", "configs/mnist_dfme.yaml");
   assert.deepEqual(issuePaths(err), [
     "attacks.0.budget",
@@ -79,17 +95,34 @@ Deno.test("every bad field is reported, each with path and expected/received", a
     "victim.train.epochs",
     "victim.train.lr",
   ]);
-  assert.equal(issueAt(err, "victim.train.lr").message, "expected number, received string");
-  assert.match(err.message, /^configs\/mnist_dfme\.yaml: victim\.train\.lr: expected number, received string/m);
-  assert.match(issueAt(err, "victim.train.batch_size").message, /missing required field/);
-  assert.match(issueAt(err, "victim.train.epochs").message, /expected number > 0, received 0/);
-  assert.match(issueAt(err, "seeds.2").message, /expected integer, received float/);
+  assert.equal(
+    issueAt(err, "victim.train.lr").message,
+    "expected number, received string",
+  );
+  assert.match(
+    err.message,
+    /^configs\/mnist_dfme\.yaml: victim\.train\.lr: expected number, received string/m,
+  );
+  assert.match(
+    issueAt(err, "victim.train.batch_size").message,
+    /missing required field/,
+  );
+  assert.match(
+    issueAt(err, "victim.train.epochs").message,
+    /expected number > 0, received 0/,
+  );
+  assert.match(
+    issueAt(err, "seeds.2").message,
+    /expected integer, received float/,
+  );
   assert.match(issueAt(err, "victim.arch").message, /received "vgg16"/);
   assert.match(issueAt(err, "name").message, /snake_case/);
   // Every issue line starts with the file name; lines point into the YAML text.
   const lines = err.message.split("\n").slice(1);
   assert.equal(lines.length, err.issues.length);
-  for (const l of lines) assert.ok(l.startsWith("configs/mnist_dfme.yaml: "), l);
+  for (const l of lines) {
+    assert.ok(l.startsWith("configs/mnist_dfme.yaml: "), l);
+  }
   assert.ok(issueAt(err, "victim.train.lr").line! > 1);
 });
 
@@ -112,7 +145,10 @@ Deno.test("issue line numbers point at the offending key", async () => {
   const err = await expectConfigError(text);
   assert.equal(issueAt(err, "victim.train.lr").line, 11);
   assert.equal(issueAt(err, "victim.train.lr").column, 5);
-  assert.match(err.message, /fixture\.yaml: victim\.train\.lr: expected number, received string \(line 11, column 5\)/);
+  assert.match(
+    err.message,
+    /fixture\.yaml: victim\.train\.lr: expected number, received string \(line 11, column 5\)/,
+  );
 });
 
 Deno.test("unknown discriminator is reported at the type field with the options", async () => {
@@ -121,7 +157,10 @@ Deno.test("unknown discriminator is reported at the type field with the options"
   c.attacks = [{ budget: 10, clone_arch: "lenet5" }];
   const err = await expectConfigError(c);
   assert.deepEqual(issuePaths(err), ["attacks.0.type", "defenses.0.type"]);
-  assert.match(issueAt(err, "defenses.0.type").message, /one of "none", "meco".*received "nonee"/);
+  assert.match(
+    issueAt(err, "defenses.0.type").message,
+    /one of "none", "meco".*received "nonee"/,
+  );
 });
 
 Deno.test("cross-field checks: schedules, momentum, labels, budgets, seeds", async () => {
@@ -137,34 +176,78 @@ Deno.test("cross-field checks: schedules, momentum, labels, budgets, seeds", asy
 
   const e = minimalConfig() as Obj;
   e.seeds = [1, 2, 1];
-  e.defenses = [{ type: "none" }, { type: "randp", eps: 0.1 }, { type: "none" }];
+  e.defenses = [{ type: "none" }, { type: "randp", eps: 0.1 }, {
+    type: "none",
+  }];
   e.attacks[0].eval_every = 5000;
   e.attacks.push({ type: "jbda", budget: 100, clone_arch: "lenet5" }); // seed_size 150 > budget
   err = await expectConfigError(e);
-  assert.deepEqual(issuePaths(err), ["attacks.0.eval_every", "attacks.1.seed_size", "defenses.2.name", "seeds.2"]);
+  assert.deepEqual(issuePaths(err), [
+    "attacks.0.eval_every",
+    "attacks.1.seed_size",
+    "defenses.2.name",
+    "seeds.2",
+  ]);
 
   const f = minimalConfig() as Obj;
   f.victim.train.lr_milestones = [0, 1.5];
   f.seeds = [];
   err = await expectConfigError(f);
-  assert.deepEqual(issuePaths(err), ["seeds", "victim.train.lr_milestones.0", "victim.train.lr_milestones.1"]);
+  assert.deepEqual(issuePaths(err), [
+    "seeds",
+    "victim.train.lr_milestones.0",
+    "victim.train.lr_milestones.1",
+  ]);
 });
 
 Deno.test("named duplicates are fine when labels differ", async () => {
   const c = minimalConfig() as Obj;
   c.defenses = [
-    { type: "meco", name: "meco_q0", gamma: 0.1, q: 0, alpha: 0.1, bound: 0.1, epochs: 1, batch_size: 8, lr: 0.1 },
-    { type: "meco", name: "meco_q5", gamma: 0.1, q: 5, alpha: 0.1, bound: 0.1, epochs: 1, batch_size: 8, lr: 0.1 },
+    {
+      type: "meco",
+      name: "meco_q0",
+      gamma: 0.1,
+      q: 0,
+      alpha: 0.1,
+      bound: 0.1,
+      epochs: 1,
+      batch_size: 8,
+      lr: 0.1,
+    },
+    {
+      type: "meco",
+      name: "meco_q5",
+      gamma: 0.1,
+      q: 5,
+      alpha: 0.1,
+      bound: 0.1,
+      epochs: 1,
+      batch_size: 8,
+      lr: 0.1,
+    },
   ];
   const { config } = await parseConfig(toYaml(c), "f.yaml", "local");
   assert.deepEqual(config.defenses.map(entryName), ["meco_q0", "meco_q5"]);
   const m = config.defenses[0];
-  assert.ok(m.type === "meco" && m.sigma === "median" && m.width === 64 && m.variant === "paper");
+  assert.ok(
+    m.type === "meco" && m.sigma === "median" && m.width === 64 &&
+      m.variant === "paper",
+  );
 });
 
 const DEFENSES: Obj[] = [
   { type: "none" },
-  { type: "meco", gamma: 0.1, q: 0, alpha: 0.1, sigma: 1.5, bound: 0.1, epochs: 1, batch_size: 8, lr: 0.1 },
+  {
+    type: "meco",
+    gamma: 0.1,
+    q: 0,
+    alpha: 0.1,
+    sigma: 1.5,
+    bound: 0.1,
+    epochs: 1,
+    batch_size: 8,
+    lr: 0.1,
+  },
   { type: "randp", eps: 0.1 },
   { type: "mad", eps: 0.5, argmax_preserving: true },
   { type: "grad", eps: 0.5 },
@@ -178,20 +261,48 @@ const DEFENSES: Obj[] = [
 const ATTACKS: Obj[] = [
   { type: "dfme", budget: 1000, clone_arch: "lenet5" },
   { type: "maze", budget: 1000, clone_arch: "lenet5" },
-  { type: "dfms_hl", budget: 1000, clone_arch: "resnet18_8x", proxy_dataset: "cifar100" },
+  {
+    type: "dfms_hl",
+    budget: 1000,
+    clone_arch: "resnet18_8x",
+    proxy_dataset: "cifar100",
+  },
   { type: "adaptive", budget: 1000, clone_arch: "lenet5", n_repeats: 3 },
-  { type: "knockoff", budget: 1000, clone_arch: "lenet5", strategy: "adaptive", surrogate_dataset: "fashion_mnist" },
-  { type: "jbda", budget: 1000, clone_arch: "lenet5", seed_size: 100, rounds: 3, lambda: 0.2 },
+  {
+    type: "knockoff",
+    budget: 1000,
+    clone_arch: "lenet5",
+    strategy: "adaptive",
+    surrogate_dataset: "fashion_mnist",
+  },
+  {
+    type: "jbda",
+    budget: 1000,
+    clone_arch: "lenet5",
+    seed_size: 100,
+    rounds: 3,
+    lambda: 0.2,
+  },
 ];
 
 Deno.test("every defense type is accepted, and rejects unknown keys", () => {
   for (const d of DEFENSES) {
     assert.ok(DefenseSchema.safeParse(d).success, `${d.type} should parse`);
-    assert.ok(DefenseSchema.safeParse({ ...d, name: "labelled" }).success, `${d.type} with name`);
+    assert.ok(
+      DefenseSchema.safeParse({ ...d, name: "labelled" }).success,
+      `${d.type} with name`,
+    );
     const bad = DefenseSchema.safeParse({ ...d, unexpected: 1 });
-    assert.ok(!bad.success && bad.error.issues.some((i) => i.code === "unrecognized_keys"), d.type);
+    assert.ok(
+      !bad.success &&
+        bad.error.issues.some((i) => i.code === "unrecognized_keys"),
+      d.type,
+    );
   }
-  assert.deepEqual(DEFENSES.map((d) => d.type).sort(), [...DefenseSchema.optionsMap.keys()].map(String).sort());
+  assert.deepEqual(
+    DEFENSES.map((d) => d.type).sort(),
+    [...DefenseSchema.optionsMap.keys()].map(String).sort(),
+  );
 });
 
 Deno.test("every attack type is accepted with defaults, and rejects unknown keys", () => {
@@ -199,12 +310,24 @@ Deno.test("every attack type is accepted with defaults, and rejects unknown keys
     const r = AttackSchema.safeParse(a);
     assert.ok(r.success, `${a.type}: ${!r.success && r.error.message}`);
     const bad = AttackSchema.safeParse({ ...a, unexpected: 1 });
-    assert.ok(!bad.success && bad.error.issues.some((i) => i.code === "unrecognized_keys"), a.type);
-    assert.ok(!AttackSchema.safeParse({ ...a, budget: 0 }).success, `${a.type} budget 0`);
+    assert.ok(
+      !bad.success &&
+        bad.error.issues.some((i) => i.code === "unrecognized_keys"),
+      a.type,
+    );
+    assert.ok(
+      !AttackSchema.safeParse({ ...a, budget: 0 }).success,
+      `${a.type} budget 0`,
+    );
   }
-  assert.deepEqual(ATTACKS.map((a) => a.type).sort(), [...AttackSchema.optionsMap.keys()].map(String).sort());
+  assert.deepEqual(
+    ATTACKS.map((a) => a.type).sort(),
+    [...AttackSchema.optionsMap.keys()].map(String).sort(),
+  );
   const maze = AttackSchema.parse(ATTACKS[1]);
-  assert.ok(maze.type === "maze" && maze.n_dirs === 10 && maze.batch_size === 128);
+  assert.ok(
+    maze.type === "maze" && maze.n_dirs === 10 && maze.batch_size === 128,
+  );
   const knock = AttackSchema.parse({ ...ATTACKS[4], strategy: undefined });
   assert.ok(knock.type === "knockoff" && knock.strategy === "random");
 });
@@ -214,6 +337,8 @@ Deno.test("validateConfig checks a config built in code and names the source", (
   assert.equal(validateConfig(c, "notebook").name, "tiny_test");
   assert.throws(
     () => validateConfig({ ...c, seeds: "0" }, "notebook"),
-    (e) => e instanceof ConfigError && e.file === "notebook" && e.issues[0].path === "seeds",
+    (e) =>
+      e instanceof ConfigError && e.file === "notebook" &&
+      e.issues[0].path === "seeds",
   );
 });

@@ -6,14 +6,24 @@ Deno.test("a YAML syntax error names the file and the line", async () => {
   const lines = toYaml(minimalConfig()).split("\n");
   const at = lines.findIndex((l) => l.startsWith("seeds:"));
   lines[at] = "seeds: [0, 1"; // unterminated flow sequence
-  const err = await expectConfigError(lines.join("\n"), "local", "configs/broken.yaml");
+  const err = await expectConfigError(
+    lines.join("\n"),
+    "local",
+    "configs/broken.yaml",
+  );
   assert.equal(err.issues.length >= 1, true);
   const first = err.issues[0];
   assert.equal(first.path, "(yaml)");
   assert.match(first.message, /YAML syntax error/);
   assert.equal(typeof first.line, "number");
-  assert.ok(first.line! >= at + 1, `line ${first.line} should be at or after ${at + 1}`);
-  assert.match(err.message, /^configs\/broken\.yaml: \(yaml\): YAML syntax error: .*\(line \d+, column \d+\)$/m);
+  assert.ok(
+    first.line! >= at + 1,
+    `line ${first.line} should be at or after ${at + 1}`,
+  );
+  assert.match(
+    err.message,
+    /^configs\/broken\.yaml: \(yaml\): YAML syntax error: .*\(line \d+, column \d+\)$/m,
+  );
 });
 
 Deno.test("bad indentation, tabs and duplicate keys are syntax errors with their line", async () => {
@@ -24,7 +34,9 @@ Deno.test("bad indentation, tabs and duplicate keys are syntax errors with their
   const tab = await expectConfigError("name: a\nvictim:\n\tarch: lenet5\n");
   assert.equal(tab.issues[0].line, 3);
 
-  const indent = await expectConfigError("victim:\n    arch: lenet5\n  width: 2\n");
+  const indent = await expectConfigError(
+    "victim:\n    arch: lenet5\n  width: 2\n",
+  );
   assert.ok(indent.issues[0].line! >= 2);
 });
 
@@ -39,7 +51,9 @@ Deno.test("a document that is not a mapping is rejected", async () => {
 Deno.test("a missing file is a ConfigError naming it", async () => {
   await assert.rejects(
     () => loadConfig("configs/does_not_exist.yaml", "local"),
-    (e) => e instanceof ConfigError && e.file === "configs/does_not_exist.yaml" && /not found/.test(e.message),
+    (e) =>
+      e instanceof ConfigError && e.file === "configs/does_not_exist.yaml" &&
+      /not found/.test(e.message),
   );
 });
 

@@ -1,11 +1,6 @@
 import { join } from "node:path";
 import { readCifarDataset } from "../../lib/data/cifar_format.ts";
-import {
-  assert,
-  assertDataError,
-  cifarBytes,
-  cifarRecords,
-} from "./_helpers.ts";
+import { assert, assertDataError, cifarBytes, cifarRecords } from "./_helpers.ts";
 
 Deno.test("CIFAR-10 records decode to NHWC in [0,1] with labels, across files in order", async () => {
   const dir = await Deno.makeTempDir();

@@ -1,8 +1,5 @@
 import { join } from "node:path";
-import {
-  CIFAR_SOURCES,
-  extractCifarArchive,
-} from "../../lib/data/cifar_source.ts";
+import { CIFAR_SOURCES, extractCifarArchive } from "../../lib/data/cifar_source.ts";
 import { md5Hex } from "../../lib/data/md5.ts";
 import { loadDataset } from "../../lib/data/registry.ts";
 import {
@@ -18,9 +15,7 @@ import {
 } from "./_helpers.ts";
 
 // Small fixture archives shaped like the real ones: 3 records per train batch, 2 test records.
-const C10_TRAIN = [1, 2, 3, 4, 5].map((b) =>
-  cifarRecords(3, b, (i) => (b + i) % 10)
-);
+const C10_TRAIN = [1, 2, 3, 4, 5].map((b) => cifarRecords(3, b, (i) => (b + i) % 10));
 const C10_TEST = cifarRecords(2, 6, (i) => 7 + i);
 const C100_TRAIN = cifarRecords(4, 7, (i) => 90 + i, (i) => 10 + i);
 const C100_TEST = cifarRecords(2, 8, (i) => 40 + i, (i) => 3 + i);
@@ -48,8 +43,7 @@ const C100_TGZ = gzip(tarBytes([
 // an archive lacking test_batch.bin
 const C10_INCOMPLETE = gzip(tarBytes(cifar10Members().slice(0, -1)));
 
-const noNetwork: typeof fetch = () =>
-  Promise.reject(new Error("network must not be used"));
+const noNetwork: typeof fetch = () => Promise.reject(new Error("network must not be used"));
 
 Deno.test("CIFAR-10: downloads from an injected URL, verifies, extracts, then serves from cache", async () => {
   const dataDir = await Deno.makeTempDir();
@@ -128,8 +122,7 @@ Deno.test("CIFAR-10: wrong checksum or bad archive leaves nothing behind", async
   try {
     // the canonical MD5 is not the fixture's
     const e = await assertDataError(
-      () =>
-        loadDataset("cifar10", "train", { dataDir, url: srv.url("/c10.tgz") }),
+      () => loadDataset("cifar10", "train", { dataDir, url: srv.url("/c10.tgz") }),
       "checksum_mismatch",
       srv.url("/c10.tgz"),
     );
@@ -197,6 +190,22 @@ Deno.test("CIFAR: no data and download: false says where to put files and how to
       "test_batch.bin",
     );
     assert.match(d.message, /cifar-10-batches-bin/);
+    // a local dir needs only the requested split's files
+    const only = join(dataDir, "only-test");
+    await Deno.mkdir(only);
+    await Deno.writeFile(join(only, "test_batch.bin"), cifarBytes(C10_TEST));
+    const t = await loadDataset("cifar10", "test", {
+      dir: only,
+      verify: false,
+      fetch: noNetwork,
+    });
+    assert.deepEqual(Array.from(t.labels), [7, 8]);
+    await assertDataError(
+      () => loadDataset("cifar10", "train", { dir: only, verify: false }),
+      "missing_file",
+      "data_batch_1.bin",
+    );
+    await Deno.remove(only, { recursive: true });
     assert.deepEqual(await listTree(dataDir), []);
   } finally {
     await Deno.remove(dataDir, { recursive: true });

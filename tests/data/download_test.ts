@@ -1,13 +1,7 @@
 import { join } from "node:path";
 import { downloadVerified } from "../../lib/data/download.ts";
 import { md5Hex } from "../../lib/data/md5.ts";
-import {
-  assert,
-  assertDataError,
-  fakeBytes,
-  listTree,
-  serveFixtures,
-} from "./_helpers.ts";
+import { assert, assertDataError, fakeBytes, listTree, serveFixtures } from "./_helpers.ts";
 
 const BODY = fakeBytes(300_000, 9);
 
@@ -18,8 +12,7 @@ function cutShortServer(): { url: string; close: () => void } {
     for await (const conn of listener) {
       const buf = new Uint8Array(4096);
       await conn.read(buf);
-      const head =
-        `HTTP/1.1 200 OK\r\ncontent-length: ${BODY.length}\r\nconnection: close\r\n\r\n`;
+      const head = `HTTP/1.1 200 OK\r\ncontent-length: ${BODY.length}\r\nconnection: close\r\n\r\n`;
       await conn.write(new TextEncoder().encode(head));
       await conn.write(BODY.subarray(0, 1000));
       conn.close();
@@ -79,8 +72,7 @@ Deno.test("downloadVerified: right checksum lands the file atomically; wrong one
 Deno.test("downloadVerified: unreachable host is download_failed", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const failing: typeof fetch = () =>
-      Promise.reject(new TypeError("no route"));
+    const failing: typeof fetch = () => Promise.reject(new TypeError("no route"));
     await assertDataError(
       () =>
         downloadVerified("http://example.invalid/x", join(dir, "x"), {

@@ -4,13 +4,7 @@ import { readIdxDataset } from "../../lib/data/idx_dataset.ts";
 import { resolveIdxFiles } from "../../lib/data/idx_dir.ts";
 import { md5Hex } from "../../lib/data/md5.ts";
 import { loadFashionMnist } from "../../lib/data/fashion_mnist.ts";
-import {
-  assert,
-  assertDataError,
-  fakeBytes,
-  gzip,
-  idxBytes,
-} from "./_helpers.ts";
+import { assert, assertDataError, fakeBytes, gzip, idxBytes } from "./_helpers.ts";
 
 const N = 5, H = 4, W = 3;
 const PIXELS = fakeBytes(N * H * W, 1);
@@ -196,8 +190,7 @@ Deno.test("readIdxDataset faults name the file at fault", async () => {
     );
     // images file used as labels: bad header (3 dims)
     await assertDataError(
-      () =>
-        readIdxDataset({ images: files.images, labels: files.images }, opts),
+      () => readIdxDataset({ images: files.images, labels: files.images }, opts),
       "bad_header",
       files.images,
     );

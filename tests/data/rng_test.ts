@@ -4,9 +4,17 @@ import { assert } from "./_helpers.ts";
 Deno.test("mulberry32 matches an independent reference and is seeded", () => {
   // reference values from a separate Python implementation of mulberry32
   const r0 = mulberry32(0);
-  assert.deepEqual([r0(), r0(), r0()], [0.26642920868471265, 0.0003297457005828619, 0.2232720274478197]);
+  assert.deepEqual([r0(), r0(), r0()], [
+    0.26642920868471265,
+    0.0003297457005828619,
+    0.2232720274478197,
+  ]);
   const r42 = mulberry32(42);
-  assert.deepEqual([r42(), r42(), r42()], [0.6011037519201636, 0.44829055899754167, 0.8524657934904099]);
+  assert.deepEqual([r42(), r42(), r42()], [
+    0.6011037519201636,
+    0.44829055899754167,
+    0.8524657934904099,
+  ]);
   // seeds are taken modulo 2^32
   assert.equal(mulberry32(2 ** 32 + 42)(), 0.6011037519201636);
   const a = mulberry32(7), b = mulberry32(8);
@@ -33,10 +41,19 @@ Deno.test("mulberry32 is roughly uniform; randomInt stays in range", () => {
 });
 
 Deno.test("shuffleInPlace permutes arrays and typed arrays reproducibly", () => {
-  const a = shuffleInPlace(Array.from({ length: 50 }, (_, i) => i), mulberry32(1));
-  const b = shuffleInPlace(Int32Array.from({ length: 50 }, (_, i) => i), mulberry32(1));
+  const a = shuffleInPlace(
+    Array.from({ length: 50 }, (_, i) => i),
+    mulberry32(1),
+  );
+  const b = shuffleInPlace(
+    Int32Array.from({ length: 50 }, (_, i) => i),
+    mulberry32(1),
+  );
   assert.deepEqual(Array.from(b), a);
-  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   assert.notDeepEqual(a, Array.from({ length: 50 }, (_, i) => i));
 });
 
@@ -51,5 +68,7 @@ Deno.test("deriveSeed is deterministic and separates salts", () => {
     deriveSeed(1, 2),
   ]);
   assert.equal(seeds.size, 6);
-  for (const s of seeds) assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 32);
+  for (const s of seeds) {
+    assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 32);
+  }
 });
