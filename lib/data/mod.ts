@@ -50,3 +50,4 @@ export * from "./registry.ts";
 export * from "./rng.ts";
 export * from "./subset.ts";
 export * from "./tar.ts";
+export * from "./transforms.ts";
