@@ -41,6 +41,8 @@ export const MecoDefenseSchema = z.object({
   batch_size: positiveInt,
   lr: positive,
   variant: z.enum(["paper", "official"]).default("paper"),
+  /** Start the defended target from the trained undefended victim, or from scratch. */
+  init: z.enum(["pretrained", "scratch"]).default("pretrained"),
 }).strict();
 
 /** `type: randp` — RandP: random noise of scale `eps` added to the returned probabilities. */

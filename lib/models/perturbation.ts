@@ -1,0 +1,80 @@
+/**
+ * MeCo's data-dependent random input perturbation h_ω(x, ε): a small ResNet
+ * whose input is the image with Gaussian noise ε ~ N(0, I) stacked as extra
+ * channels, and whose output is a perturbation of the image's shape bounded
+ * in L∞ by `bound` (bound · tanh). Layout: conv3×3(w) → BN → ReLU →
+ * 2 × BasicBlock(w) → conv3×3(channels) → tanh · bound, with w = 64 in the
+ * paper.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { batchNorm, SeedStream, torchBiasInit, torchWeightInit } from "./init.ts";
+
+/** Options for {@linkcode perturbationNet}. */
+export interface PerturbationOptions {
+  /** Image shape [h, w, c]. */
+  imageShape: [number, number, number];
+  /** Filters per conv (paper: 64). */
+  width: number;
+  /** L∞ bound of the output perturbation. */
+  bound: number;
+  /** Initialisation seed. */
+  seed: number;
+}
+
+type S = tf.SymbolicTensor;
+
+/** Multiplies by a constant (a serialisable stand-in for a Lambda layer). */
+class Scale extends tf.layers.Layer {
+  static className = "MecoScale";
+  readonly factor: number;
+  constructor(args: { factor: number; name?: string }) {
+    super(args);
+    this.factor = args.factor;
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, this.factor);
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), factor: this.factor };
+  }
+}
+tf.serialization.registerClass(Scale);
+
+/**
+ * Builds h_ω: a model with inputs `[x, eps]` (both [n, h, w, c]) and output δ
+ * with ‖δ‖∞ ≤ bound.
+ *
+ * @example
+ * ```ts ignore
+ * const h = perturbationNet({ imageShape: [28, 28, 1], width: 64, bound: 0.1, seed: 0 });
+ * const delta = h.apply([x, tf.randomNormal(x.shape)]) as tf.Tensor;
+ * ```
+ */
+export function perturbationNet(opts: PerturbationOptions): tf.LayersModel {
+  const s = new SeedStream(opts.seed);
+  const [h, w, c] = opts.imageShape;
+  const conv = (filters: number, cin: number, bias = false) =>
+    tf.layers.conv2d({
+      filters,
+      kernelSize: 3,
+      padding: "same",
+      useBias: bias,
+      kernelInitializer: torchWeightInit(s),
+      biasInitializer: bias ? torchBiasInit(cin * 9, s) : undefined,
+    });
+  const x = tf.input({ shape: [h, w, c], name: "x" });
+  const eps = tf.input({ shape: [h, w, c], name: "eps" });
+  let y = tf.layers.concatenate({ axis: -1 }).apply([x, eps]) as S;
+  y = tf.layers.reLU().apply(batchNorm().apply(conv(opts.width, 2 * c).apply(y))) as S;
+  for (let b = 0; b < 2; b++) {
+    let o = tf.layers.reLU().apply(batchNorm().apply(conv(opts.width, opts.width).apply(y))) as S;
+    o = batchNorm().apply(conv(opts.width, opts.width).apply(o)) as S;
+    y = tf.layers.reLU().apply(tf.layers.add().apply([o, y])) as S;
+  }
+  y = conv(c, opts.width, true).apply(y) as S;
+  y = tf.layers.activation({ activation: "tanh" }).apply(y) as S;
+  y = new Scale({ factor: opts.bound }).apply(y) as S;
+  return tf.model({ inputs: [x, eps], outputs: y, name: "meco_perturbation" });
+}
