@@ -8,6 +8,9 @@ import * as tf from "@tensorflow/tfjs";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
 import { makeTrainStep } from "../train/train_step.ts";
+import { createDfmeState, dfmeIteration, dfmeSettings, disposeDfmeState } from "../attacks/dfme.ts";
+import { BlackBox } from "../victim/black_box.ts";
+import { undefendedOracle } from "../victim/undefended.ts";
 
 /** A workload: `setup` builds it and returns the function to time. */
 export interface Workload {
@@ -94,6 +97,29 @@ export const WORKLOADS: Workload[] = [
         tf.randomNormal([32, 32, 32, 3], 0, 1, "float32", 1),
         labels(32, 10, 2),
       ),
+  },
+  {
+    // torch_bench.py dfme_iteration(): batch 256, m 1, d_iter 5, nz 256, ngf 16, LeNet-5 victim and clone;
+    // one real dfmeIteration (generator step + 5 clone steps, 1792 queries) through an undefended BlackBox.
+    name: "dfme_mnist_iteration_g16",
+    reps: [1, 3],
+    setup: () => {
+      const victim = lenet5({ seed: 0 });
+      const blackBox = new BlackBox(undefendedOracle(victim), {
+        imageShape: [28, 28, 1],
+        numClasses: 10,
+        budget: Number.MAX_SAFE_INTEGER,
+      });
+      const settings = dfmeSettings({ batch_size: 256, m: 1, d_iter: 5, nz: 256, gen_width: 16, clone_arch: "lenet5" });
+      const state = createDfmeState({ blackBox, budget: 2_000_000, seed: 0, settings });
+      return {
+        run: () => void dfmeIteration(state),
+        dispose: () => {
+          disposeDfmeState(state);
+          victim.dispose();
+        },
+      };
+    },
   },
 ];
 

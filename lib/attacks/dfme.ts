@@ -1,0 +1,534 @@
+/**
+ * DFME — Data-Free Model Extraction (Truong et al., CVPR 2021), as the
+ * reference implementation and `shared/peer/torch_bench.py`'s
+ * `dfme_iteration` define it.
+ *
+ * One iteration ({@linkcode dfmeIteration}):
+ * 1. `g_iter` generator steps. The generator G maps z ~ N(0, I) to pre-tanh
+ *    images `pre`; queries are `tanh(pre)`. The victim is a black box, so the
+ *    gradient of the per-sample loss ℓ(x) = −mean_k |clone(x) − target(x)|
+ *    with respect to `pre` is estimated by forward differences along `m`
+ *    random unit directions u in pre-tanh space with step `eps`:
+ *    ĝ = mean_u dim · (ℓ(tanh(pre + eps·u)) − ℓ(tanh(pre))) / eps · u / (k · n).
+ *    The generator's parameters then get the vector-Jacobian product of ĝ
+ *    (the gradient of sum(pre · ĝ) with ĝ held constant) and an Adam step:
+ *    G learns to make the clone and the victim disagree.
+ * 2. `d_iter` clone steps on fresh batches x = tanh(G(z)) (no generator
+ *    gradient): the clone's logits regress the victim's target(x) with the L1
+ *    loss (SGD, momentum, weight decay).
+ *
+ * target(x) = log p − mean_k log p of the victim's probabilities p (clamped
+ * at 1e-30 before the log): mean-corrected log-probabilities, the reference's
+ * logit recovery. Queries per iteration: `batch_size · (g_iter·(m+1) + d_iter)`,
+ * every one through `blackBox.query`, which counts them.
+ *
+ * Hard labels (`label: hard`, the black box answers top-1 classes only): the
+ * same loop with target(x) = gap · (onehot(y) − 1/k), which is exactly
+ * log p − mean_k log p for the distribution p ∝ exp(gap · onehot(y)), i.e. a
+ * victim that puts e^gap times more mass on its label than on any other class.
+ * The default gap is ln 10⁴ ≈ 9.21 ({@linkcode DEFAULT_HARD_LABEL_GAP}): on the
+ * scale of a confident victim's mean-corrected log-probabilities, so the soft
+ * settings (learning rates, L1 loss) carry over. With `loss: kl` the hard
+ * target is the one-hot distribution itself.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type DfmeAttackConfig, DfmeAttackSchema } from "../config/attack_schema.ts";
+import { deriveSeed } from "../data/rng.ts";
+import { dfmeGenerator } from "../models/dfme_generator.ts";
+import { loadModel, saveModel } from "../train/checkpoint.ts";
+import { makeOptimizer, stepLr } from "../train/fit.ts";
+import type { BlackBox } from "../victim/black_box.ts";
+import { detach } from "../victim/detach.ts";
+import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
+import {
+  type CheckpointMeta,
+  commitCheckpoint,
+  latestCheckpoint,
+  loadOptimizerState,
+  readCheckpointMeta,
+  ResumeError,
+  saveOptimizerState,
+} from "./checkpoint.ts";
+import { type CloneFactory, cloneFactory } from "./clone.ts";
+import { TorchAdam } from "./torch_adam.ts";
+
+/** DFME's settings: a `type: dfme` config entry, defaults applied, without `type`, `name`, `budget`. */
+export type DfmeSettings = Omit<DfmeAttackConfig, "type" | "name" | "budget">;
+
+/** A partial `type: dfme` entry; missing fields take the schema's defaults. */
+export type DfmeConfigInput = Partial<Omit<DfmeAttackConfig, "type">>;
+
+/** The hard-label target's logit gap, ln 10⁴ (see the module documentation). */
+export const DEFAULT_HARD_LABEL_GAP: number = Math.log(1e4);
+
+/** Probabilities are clamped at this before the log, as in the reference. */
+const P_FLOOR = 1e-30;
+
+/**
+ * Resolves a partial DFME config with the schema's defaults (and checks it).
+ *
+ * @example
+ * ```ts
+ * import { dfmeSettings } from "./dfme.ts";
+ * const s = dfmeSettings({ batch_size: 64, gen_width: 8 }); // m = 1, d_iter = 5, ...
+ * ```
+ */
+export function dfmeSettings(config: DfmeConfigInput = {}): DfmeSettings {
+  const parsed = DfmeAttackSchema.parse({ clone_arch: "lenet5", budget: 1, ...config, type: "dfme" });
+  const { type: _type, name: _name, budget: _budget, ...settings } = parsed;
+  return settings;
+}
+
+/** Black-box queries one {@linkcode dfmeIteration} spends: `batch_size · (g_iter·(m+1) + d_iter)`. */
+export function dfmeQueriesPerIteration(s: Pick<DfmeSettings, "batch_size" | "g_iter" | "m" | "d_iter">): number {
+  return s.batch_size * (s.g_iter * (s.m + 1) + s.d_iter);
+}
+
+/** Models and knobs that are not part of the config. */
+export interface DfmeModelOptions {
+  /** Builds the clone from a seed; default from `clone_arch` ({@linkcode cloneFactory}). */
+  makeClone?: CloneFactory;
+  /** Builds the generator (pre-tanh output); default {@linkcode dfmeGenerator} with `nz`, `gen_width`. */
+  makeGenerator?: (seed: number) => tf.LayersModel;
+  /** Logit gap of hard-label targets (default {@linkcode DEFAULT_HARD_LABEL_GAP}). */
+  hardLabelGap?: number;
+}
+
+/** Everything one DFME run carries from iteration to iteration. */
+export interface DfmeState {
+  /** The run's settings. */
+  readonly settings: DfmeSettings;
+  /** The victim, as the attack sees it. */
+  readonly blackBox: BlackBox;
+  /** The generator (pre-tanh output). */
+  readonly generator: tf.LayersModel;
+  /** The clone (logits). */
+  readonly clone: tf.LayersModel;
+  /** The generator's Adam (PyTorch semantics). */
+  readonly generatorOptimizer: TorchAdam;
+  /** The clone's SGD (momentum, coupled weight decay) and its learning-rate setter. */
+  readonly cloneOptimizer: { optimizer: tf.Optimizer; setLr: (lr: number) => void };
+  /** The run's seed; draws of iteration i use `deriveSeed(seed, i, k)`, k = 0, 1, ... */
+  readonly seed: number;
+  /** The run's query budget. */
+  readonly budget: number;
+  /** Iterations the budget allows; the learning-rate schedule runs over them. */
+  readonly totalIterations: number;
+  /** Logit gap of hard-label targets. */
+  readonly hardLabelGap: number;
+  /** Iterations done. */
+  iteration: number;
+}
+
+/** Options for {@linkcode createDfmeState}. */
+export interface DfmeStateOptions extends DfmeModelOptions {
+  /** The black box to attack. */
+  blackBox: BlackBox;
+  /** The run's query budget (sets the iteration count and the learning-rate schedule). */
+  budget: number;
+  /** The run's seed. */
+  seed: number;
+  /** DFME settings (see {@linkcode dfmeSettings}). */
+  settings: DfmeSettings;
+}
+
+/** Seeds of the clone's and the generator's initialisation, derived from the run's seed. */
+const INIT_SALT = { clone: 0x636c6f6e, generator: 0x67656e } as const;
+
+/**
+ * A fresh DFME run: clone and generator initialised from the seed, optimizers
+ * with the settings' learning rates, iteration 0. Free it with
+ * {@linkcode disposeDfmeState}.
+ */
+export function createDfmeState(opts: DfmeStateOptions): DfmeState {
+  const { blackBox: bb, settings: s } = opts;
+  const makeClone = opts.makeClone ?? cloneFactory(s.clone_arch, bb.imageShape, bb.numClasses);
+  const makeGenerator = opts.makeGenerator ??
+    ((seed: number) =>
+      dfmeGenerator({
+        seed,
+        nz: s.nz,
+        width: s.gen_width,
+        imageShape: [...bb.imageShape] as [number, number, number],
+      }));
+  const clone = makeClone(deriveSeed(opts.seed, INIT_SALT.clone));
+  const generator = makeGenerator(deriveSeed(opts.seed, INIT_SALT.generator));
+  return {
+    settings: s,
+    blackBox: bb,
+    generator,
+    clone,
+    generatorOptimizer: new TorchAdam(s.gen_lr),
+    cloneOptimizer: makeOptimizer({
+      optimizer: "sgd",
+      lr: s.clone_lr,
+      momentum: s.clone_momentum,
+      weightDecay: s.clone_wd,
+    }),
+    seed: opts.seed,
+    budget: opts.budget,
+    totalIterations: Math.floor(opts.budget / dfmeQueriesPerIteration(s)),
+    hardLabelGap: opts.hardLabelGap ?? DEFAULT_HARD_LABEL_GAP,
+    iteration: 0,
+  };
+}
+
+/** Frees a run's generator, optimizers and (unless `keepClone`) clone. */
+export function disposeDfmeState(state: DfmeState, opts: { keepClone?: boolean } = {}): void {
+  state.generator.dispose();
+  state.generatorOptimizer.dispose();
+  const sgd = state.cloneOptimizer.optimizer;
+  sgd.dispose();
+  // tfjs 4.22's MomentumOptimizer.dispose() does not free SGD's learning-rate scalar `c`.
+  (sgd as unknown as { c?: tf.Tensor }).c?.dispose();
+  if (!opts.keepClone) state.clone.dispose();
+}
+
+/**
+ * What the clone is trained towards for the black box's answer on `x`
+ * (queries `x.shape[0]` images): for the L1 loss, logit-like targets [n, k];
+ * for KL, probabilities [n, k].
+ */
+export function victimTarget(state: DfmeState, x: tf.Tensor4D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const bb = state.blackBox;
+    const k = bb.numClasses;
+    const answer = bb.query(x);
+    if (bb.labels === "hard") {
+      const onehot = tf.oneHot(answer as tf.Tensor1D, k).toFloat() as tf.Tensor2D;
+      return state.settings.loss === "kl" ? onehot : tf.mul(tf.sub(onehot, 1 / k), state.hardLabelGap);
+    }
+    const p = answer as tf.Tensor2D;
+    if (state.settings.loss === "kl") return p;
+    const logp = tf.log(tf.maximum(p, P_FLOOR));
+    return tf.sub(logp, tf.mean(logp, 1, true));
+  });
+}
+
+/** Per-sample disagreement [n] between clone logits and targets: mean_k |l − t| (L1) or mean_k KL terms. */
+function disagreement(loss: DfmeSettings["loss"], logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    if (loss === "l1") return tf.mean(tf.abs(tf.sub(logits, target)), 1);
+    const logp = tf.log(tf.maximum(target, P_FLOOR));
+    return tf.mean(tf.mul(target, tf.sub(logp, tf.logSoftmax(logits))), 1);
+  });
+}
+
+/** The clone's training loss: F.l1_loss (mean), or F.kl_div(reduction="batchmean"). */
+function cloneLoss(loss: DfmeSettings["loss"], logits: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    if (loss === "l1") return tf.mean(tf.abs(tf.sub(logits, target)));
+    return tf.div(tf.sum(tf.mul(disagreement(loss, logits, target), logits.shape[1])), logits.shape[0]);
+  });
+}
+
+/**
+ * The forward-difference estimate of d(per-sample loss)/d(pre) for the
+ * pre-tanh batch `pre` [n, h, w, c], with its `m` random unit directions drawn
+ * from `seed`. Queries the black box on n·(m+1) images (one call). Also
+ * returns the mean loss at the unperturbed points.
+ */
+export function zerothOrderGradient(
+  state: DfmeState,
+  pre: tf.Tensor4D,
+  seed: number,
+): { gradient: tf.Tensor4D; loss: tf.Scalar } {
+  return tf.tidy(() => {
+    const { m, eps, loss } = state.settings;
+    const k = state.blackBox.numClasses;
+    const [n, h, w, c] = pre.shape;
+    const dim = h * w * c;
+    const raw = tf.randomNormal([n, m, dim], 0, 1, "float32", seed);
+    const u = tf.div(raw, tf.norm(raw, "euclidean", 2, true));
+    const flat = tf.reshape(pre, [n, 1, dim]);
+    // Per sample: its m perturbed points, then the point itself.
+    const points = tf.concat([tf.add(flat, tf.mul(u, eps)), flat], 1);
+    const x = tf.tanh(tf.reshape(points, [n * (m + 1), h, w, c])) as tf.Tensor4D;
+    const target = victimTarget(state, x);
+    const logits = state.clone.apply(x, { training: false }) as tf.Tensor2D;
+    const perSample = tf.reshape(tf.neg(disagreement(loss, logits, target)), [n, m + 1]);
+    const base = tf.slice(perSample, [0, m], [n, 1]);
+    const diff = tf.reshape(tf.div(tf.sub(tf.slice(perSample, [0, 0], [n, m]), base), eps), [n, m, 1]);
+    const gradient = tf.div(tf.mean(tf.mul(tf.mul(diff, dim), u), 1), k * n);
+    return { gradient: tf.reshape(gradient, pre.shape) as tf.Tensor4D, loss: tf.mean(base) as tf.Scalar };
+  });
+}
+
+/** Losses of one {@linkcode dfmeIteration}. */
+export interface DfmeIterationStats {
+  /** Mean per-sample generator loss (−disagreement) at the last generator step's unperturbed points. */
+  generatorLoss: number;
+  /** The last clone step's loss. */
+  cloneLoss: number;
+}
+
+/**
+ * One DFME iteration on `state`: `g_iter` generator steps, then `d_iter`
+ * clone steps (see the module documentation); advances `state.iteration`.
+ * Spends exactly {@linkcode dfmeQueriesPerIteration} queries; keeps no
+ * tensors beyond the models' and optimizers' own.
+ *
+ * @example
+ * ```ts ignore
+ * const state = createDfmeState({ blackBox, budget: 2e6, seed: 0, settings: dfmeSettings({ gen_width: 16 }) });
+ * while (state.iteration < state.totalIterations) dfmeIteration(state);
+ * ```
+ */
+export function dfmeIteration(state: DfmeState): DfmeIterationStats {
+  const s = state.settings;
+  const { batch_size: n, nz } = s;
+  const progress = state.iteration / Math.max(1, state.totalIterations);
+  state.generatorOptimizer.learningRate = stepLr(s.gen_lr, progress, s.lr_decay_at, s.lr_gamma);
+  state.cloneOptimizer.setLr(stepLr(s.clone_lr, progress, s.lr_decay_at, s.lr_gamma));
+  let k = 0;
+  const nextSeed = () => deriveSeed(state.seed, state.iteration, k++);
+
+  // 1. Generator: zeroth-order estimate at the pre-tanh output, then its vector-Jacobian product.
+  const generatorVars = state.generator.trainableWeights.map((w) => w.read() as tf.Variable);
+  let generatorLoss: tf.Scalar | undefined;
+  for (let g = 0; g < s.g_iter; g++) {
+    generatorLoss?.dispose();
+    const zSeed = nextSeed(), uSeed = nextSeed();
+    generatorLoss = tf.tidy(() => {
+      const z = tf.randomNormal([n, nz], 0, 1, "float32", zSeed);
+      let baseLoss: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const pre = state.generator.apply(z, { training: true }) as tf.Tensor4D;
+        // The estimate is computed on a detached copy: no gradient flows through the clone or the queries.
+        const estimate = zerothOrderGradient(state, detach(pre), uSeed);
+        baseLoss = tf.keep(estimate.loss);
+        return tf.sum(tf.mul(pre, estimate.gradient));
+      }, generatorVars);
+      state.generatorOptimizer.applyGradients(grads);
+      tf.dispose([value, ...Object.values(grads)]);
+      return baseLoss!;
+    });
+  }
+
+  // 2. Clone: d_iter steps of L1 regression onto the victim's targets on fresh generated batches.
+  const cloneVars = state.clone.trainableWeights.map((w) => w.read() as tf.Variable);
+  let lastCloneLoss: tf.Scalar | undefined;
+  for (let d = 0; d < s.d_iter; d++) {
+    lastCloneLoss?.dispose();
+    const zSeed = nextSeed();
+    lastCloneLoss = tf.tidy(() => {
+      const z = tf.randomNormal([n, nz], 0, 1, "float32", zSeed);
+      const x = tf.tanh(state.generator.apply(z, { training: true }) as tf.Tensor4D);
+      const target = victimTarget(state, x);
+      return state.cloneOptimizer.optimizer.minimize(
+        () => cloneLoss(s.loss, state.clone.apply(x, { training: true }) as tf.Tensor2D, target),
+        true,
+        cloneVars,
+      ) as tf.Scalar;
+    });
+  }
+  state.iteration++;
+  const stats = {
+    generatorLoss: generatorLoss ? generatorLoss.dataSync()[0] : NaN,
+    cloneLoss: lastCloneLoss ? lastCloneLoss.dataSync()[0] : NaN,
+  };
+  tf.dispose([generatorLoss, lastCloneLoss].filter((t): t is tf.Scalar => t !== undefined));
+  return stats;
+}
+
+/** `meta.json` of a DFME checkpoint. */
+export interface DfmeCheckpointMeta extends CheckpointMeta {
+  /** "dfme/1". */
+  format: "dfme/1";
+  /** Iterations done. */
+  iteration: number;
+  /** The run's seed. */
+  seed: number;
+  /** Where the random streams stand: iteration i draws `deriveSeed(seed, i, k)`, so the next is `iteration`. */
+  rng: { scheme: "deriveSeed(seed, iteration, k)"; seed: number; iteration: number };
+  /** The learning curve so far. */
+  curve: CurvePoint[];
+  /** Wall time of the run so far. */
+  elapsedMs: number;
+  /** The settings the run was started with. */
+  settings: DfmeSettings;
+  /** The attack budget. */
+  budget: number;
+}
+
+const FORMAT = "dfme/1";
+
+/** Settings that change what a run computes (the rest only change when it reports or saves). */
+function trainingSettings(s: DfmeSettings): string {
+  const { eval_every: _e, checkpoint_every: _c, ...rest } = s;
+  return JSON.stringify(Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))));
+}
+
+/** Saves the whole run state to `checkpointDir` (atomically replacing the previous checkpoint). */
+export async function saveDfmeCheckpoint(
+  state: DfmeState,
+  checkpointDir: string,
+  extra: { curve: CurvePoint[]; elapsedMs: number },
+): Promise<void> {
+  const meta: DfmeCheckpointMeta = {
+    format: FORMAT,
+    queries: state.blackBox.queries,
+    iteration: state.iteration,
+    seed: state.seed,
+    rng: { scheme: "deriveSeed(seed, iteration, k)", seed: state.seed, iteration: state.iteration },
+    curve: extra.curve,
+    elapsedMs: extra.elapsedMs,
+    settings: state.settings,
+    budget: state.budget,
+  };
+  await commitCheckpoint(checkpointDir, meta, async (stage) => {
+    await saveModel(state.clone, `${stage}/clone`);
+    await saveModel(state.generator, `${stage}/generator`);
+    await saveOptimizerState(`${stage}/clone_optimizer`, state.cloneOptimizer.optimizer);
+    await saveOptimizerState(`${stage}/generator_optimizer`, state.generatorOptimizer);
+  });
+}
+
+async function copyWeightsFrom(model: tf.LayersModel, dir: string): Promise<void> {
+  const saved = await loadModel(dir);
+  try {
+    const ws = saved.getWeights();
+    const want = model.getWeights().map((w) => w.shape.join("×")).join(",");
+    const have = ws.map((w) => w.shape.join("×")).join(",");
+    if (want !== have) throw new ResumeError(dir, `saved weights [${have}] do not fit the model [${want}]`);
+    model.setWeights(ws);
+  } finally {
+    saved.dispose();
+  }
+}
+
+/**
+ * Restores `state` from the checkpoint in `checkpointDir` described by `meta`.
+ * The black box must already count the checkpoint's queries.
+ *
+ * @throws {ResumeError} when the checkpoint belongs to another seed, budget
+ * or settings, or the black box's count differs from the checkpoint's
+ */
+export async function restoreDfmeCheckpoint(
+  state: DfmeState,
+  checkpointDir: string,
+  meta: DfmeCheckpointMeta,
+): Promise<void> {
+  const dir = latestCheckpoint(checkpointDir);
+  if (meta.format !== FORMAT) throw new ResumeError(dir, `format ${meta.format}, expected ${FORMAT}`);
+  if (meta.seed !== state.seed) {
+    throw new ResumeError(dir, `checkpoint of seed ${meta.seed}, this run has ${state.seed}`);
+  }
+  if (meta.budget !== state.budget) {
+    throw new ResumeError(dir, `checkpoint of a run with budget ${meta.budget}, this run has ${state.budget}`);
+  }
+  if (trainingSettings(meta.settings) !== trainingSettings(state.settings)) {
+    throw new ResumeError(dir, `settings differ: checkpoint ${trainingSettings(meta.settings)}`);
+  }
+  if (state.blackBox.queries !== meta.queries) {
+    throw new ResumeError(
+      dir,
+      `the checkpoint has spent ${meta.queries} queries but the black box counts ${state.blackBox.queries}; ` +
+        `build the BlackBox with { spent: await checkpointQueries(dir) }`,
+    );
+  }
+  await copyWeightsFrom(state.clone, `${dir}/clone`);
+  await copyWeightsFrom(state.generator, `${dir}/generator`);
+  await loadOptimizerState(`${dir}/clone_optimizer`, state.cloneOptimizer.optimizer);
+  await loadOptimizerState(`${dir}/generator_optimizer`, state.generatorOptimizer);
+  state.iteration = meta.iteration;
+}
+
+/** The next multiple of `every` strictly above `q`. */
+function nextMultiple(q: number, every: number): number {
+  return (Math.floor(q / every) + 1) * every;
+}
+
+/**
+ * The DFME attack.
+ *
+ * @example
+ * ```ts ignore
+ * const attack = new DfmeAttack({ gen_width: 16, eval_every: 100_000 });
+ * const { clone, curve } = await attack.extract(blackBox, 2_000_000, { seed: 0, evaluate });
+ * ```
+ */
+export class DfmeAttack implements Attack {
+  /** "dfme", or the config entry's `name`. */
+  readonly name: string;
+  /** Resolved settings. */
+  readonly settings: DfmeSettings;
+  readonly #models: DfmeModelOptions;
+
+  /**
+   * @param config a (partial) `type: dfme` config entry; its `budget` is ignored (`extract` gets one)
+   * @param models clone / generator factories and the hard-label gap
+   */
+  constructor(config: DfmeConfigInput = {}, models: DfmeModelOptions = {}) {
+    this.name = config.name ?? "dfme";
+    this.settings = dfmeSettings(config);
+    this.#models = models;
+  }
+
+  /** Runs DFME against `blackBox` until `budget` queries are spent (or no full iteration fits). */
+  async extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
+    if (!Number.isSafeInteger(budget) || budget < 1) {
+      throw new RangeError(`dfme: budget must be a positive integer, got ${budget}`);
+    }
+    const s = this.settings;
+    const perIteration = dfmeQueriesPerIteration(s);
+    const limit = Math.min(budget, blackBox.budget);
+    const state = createDfmeState({ ...this.#models, blackBox, budget, seed: ctx.seed, settings: s });
+    let curve: CurvePoint[] = [];
+    let elapsedBefore = 0;
+    let savedAt = -1; // queries at the last checkpoint written or resumed from
+    try {
+      if (ctx.checkpointDir !== undefined) {
+        const meta = await readCheckpointMeta<DfmeCheckpointMeta>(ctx.checkpointDir);
+        if (meta !== undefined) {
+          await restoreDfmeCheckpoint(state, ctx.checkpointDir, meta);
+          curve = [...meta.curve];
+          elapsedBefore = meta.elapsedMs;
+          savedAt = meta.queries;
+        }
+      }
+      const t0 = performance.now();
+      const elapsedMs = () => elapsedBefore + (performance.now() - t0);
+      let nextEval = s.eval_every ? nextMultiple(blackBox.queries, s.eval_every) : Infinity;
+      let nextSave = s.checkpoint_every ? nextMultiple(blackBox.queries, s.checkpoint_every) : Infinity;
+      const evaluate = async () => {
+        const cloneAcc = await ctx.evaluate!(state.clone);
+        curve.push({ queries: blackBox.queries, cloneAcc });
+        return cloneAcc;
+      };
+      const save = async () => {
+        await saveDfmeCheckpoint(state, ctx.checkpointDir!, { curve, elapsedMs: elapsedMs() });
+        savedAt = blackBox.queries;
+      };
+
+      while (state.iteration < state.totalIterations && blackBox.queries + perIteration <= limit) {
+        dfmeIteration(state);
+        let cloneAcc: number | undefined;
+        if (blackBox.queries >= nextEval) {
+          if (ctx.evaluate) cloneAcc = await evaluate();
+          nextEval = nextMultiple(blackBox.queries, s.eval_every!);
+        }
+        if (blackBox.queries >= nextSave) {
+          if (ctx.checkpointDir !== undefined) await save();
+          nextSave = nextMultiple(blackBox.queries, s.checkpoint_every!);
+        }
+        await ctx.onProgress?.({
+          queries: blackBox.queries,
+          budget,
+          iteration: state.iteration,
+          cloneAcc,
+          elapsedMs: elapsedMs(),
+        });
+      }
+      if (ctx.evaluate && curve.at(-1)?.queries !== blackBox.queries) await evaluate();
+      if (ctx.checkpointDir !== undefined && savedAt !== blackBox.queries) await save();
+      disposeDfmeState(state, { keepClone: true });
+      return { clone: state.clone, queries: blackBox.queries, curve };
+    } catch (e) {
+      disposeDfmeState(state);
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * `lib/attacks`: model-extraction attacks behind one interface,
+ * {@linkcode Attack}: `extract(blackBox, budget, ctx)` sees only a
+ * `BlackBox` (which counts every query) and returns a clone with its
+ * learning curve. Attacks checkpoint to `ctx.checkpointDir` and resume from
+ * it; the runner gives the resumed run's black box the queries the checkpoint
+ * spent ({@linkcode checkpointQueries}).
+ *
+ * - {@linkcode DfmeAttack}: DFME (Truong et al., CVPR 2021), its iteration
+ *   {@linkcode dfmeIteration} as a plain function.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkpointQueries, DfmeAttack } from "./mod.ts";
+ * import { BlackBox, undefendedOracle } from "../victim/mod.ts";
+ * const spent = await checkpointQueries(dir);
+ * const bb = new BlackBox(undefendedOracle(victim), { imageShape: [28, 28, 1], numClasses: 10, budget, spent });
+ * const { clone, curve } = await new DfmeAttack(config).extract(bb, budget, { seed, evaluate, checkpointDir: dir });
+ * ```
+ *
+ * @module
+ */
+export type { Attack, AttackContext, AttackProgress, AttackResult, CurvePoint } from "./attack.ts";
+export {
+  type CheckpointMeta,
+  checkpointQueries,
+  commitCheckpoint,
+  latestCheckpoint,
+  loadOptimizerState,
+  readCheckpointMeta,
+  ResumeError,
+  saveOptimizerState,
+} from "./checkpoint.ts";
+export { type CloneArch, type CloneFactory, cloneFactory, UnknownCloneArchError } from "./clone.ts";
+export {
+  createDfmeState,
+  DEFAULT_HARD_LABEL_GAP,
+  DfmeAttack,
+  type DfmeCheckpointMeta,
+  type DfmeConfigInput,
+  dfmeIteration,
+  type DfmeIterationStats,
+  type DfmeModelOptions,
+  dfmeQueriesPerIteration,
+  type DfmeSettings,
+  dfmeSettings,
+  type DfmeState,
+  type DfmeStateOptions,
+  disposeDfmeState,
+  restoreDfmeCheckpoint,
+  saveDfmeCheckpoint,
+  victimTarget,
+  zerothOrderGradient,
+} from "./dfme.ts";
+export { TorchAdam } from "./torch_adam.ts";

@@ -1,0 +1,45 @@
+/**
+ * The cell cache: every (config part, seed) cell is stored under a key that
+ * hashes exactly what determines it, so runs resume cell by cell and a
+ * changed setting recomputes only what it affects.
+ *
+ * @module
+ */
+import { configHash } from "../config/mod.ts";
+import { repoPath } from "./paths.ts";
+
+/**
+ * Bumped when a change to the code alters what a cached cell would contain
+ * (cells record the commit too; this decides reuse).
+ */
+export const CACHE_VERSION = 1;
+
+/** Root of the cell cache: `$MECO_CACHE_DIR`, else `.cache/runs` in the repository. */
+export function cacheRoot(): string {
+  return Deno.env.get("MECO_CACHE_DIR") || repoPath(".cache/runs");
+}
+
+/** A short stable key for a cell's determining inputs. */
+export async function cellKey(kind: string, parts: unknown): Promise<string> {
+  const h = await configHash({ v: CACHE_VERSION, kind, parts });
+  return `${kind}/${h.slice(0, 16)}`;
+}
+
+/** Reads a JSON file, or undefined when absent. */
+export async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+/** Writes JSON atomically (temp file + rename). */
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  const dir = path.replace(/\/[^/]*$/, "");
+  await Deno.mkdir(dir, { recursive: true });
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  await Deno.rename(tmp, path);
+}

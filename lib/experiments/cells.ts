@@ -1,0 +1,194 @@
+/**
+ * The cells of an experiment, each cached on disk: a trained victim per seed,
+ * a defended victim per (defense, seed), and an attack row per
+ * (defense, attack, seed).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { DefenseConfig, ExperimentConfig, MecoDefenseConfig } from "../config/mod.ts";
+import { deriveSeed } from "../data/mod.ts";
+import type { Defense } from "../defenses/defense.ts";
+import { undefended } from "../defenses/undefended.ts";
+import { mecoDefense } from "../meco/deploy.ts";
+import { trainMeco } from "../meco/train.ts";
+import { utility } from "../metrics/utility.ts";
+import { perturbationNet } from "../models/perturbation.ts";
+import { buildClassifier } from "../models/registry.ts";
+import { loadModel, saveModel } from "../train/checkpoint.ts";
+import { fit } from "../train/fit.ts";
+import { cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
+import type { ExperimentData } from "./data.ts";
+
+/** A line of progress. */
+export type Log = (msg: string) => void;
+
+/** A trained victim. */
+export interface VictimCell {
+  /** The undefended victim (logits). */
+  model: tf.LayersModel;
+  /** Its test accuracy. */
+  acc: number;
+  /** Minutes spent training it (when it was computed). */
+  minutes: number;
+}
+
+function imageShapeOf(data: ExperimentData): [number, number, number] {
+  return [data.train.height, data.train.width, data.train.channels];
+}
+
+/** Trains (or loads from the cache) the victim of `seed`. */
+export async function victimCell(
+  cfg: ExperimentConfig,
+  seed: number,
+  data: ExperimentData,
+  log: Log,
+): Promise<VictimCell> {
+  const key = await cellKey("victim", { dataset: cfg.dataset, victim: cfg.victim, seed });
+  const dir = `${cacheRoot()}/${key}`;
+  const meta = await readJson<{ acc: number; minutes: number }>(`${dir}/meta.json`);
+  if (meta !== undefined) {
+    log(`victim seed ${seed}: cached (${dir})`);
+    return { model: await loadModel(`${dir}/model`), ...meta };
+  }
+  const t0 = performance.now();
+  const model = buildClassifier(cfg.victim.arch, {
+    seed: deriveSeed(seed, 1),
+    inputShape: imageShapeOf(data),
+    classes: data.train.numClasses,
+    width: cfg.victim.width,
+  });
+  const t = cfg.victim.train;
+  await fit(model, data.train, {
+    epochs: t.epochs,
+    batchSize: t.batch_size,
+    optimizer: t.optimizer,
+    lr: t.lr,
+    momentum: t.momentum,
+    weightDecay: t.weight_decay,
+    lrMilestones: t.lr_milestones,
+    lrGamma: t.lr_gamma,
+    seed: deriveSeed(seed, 2),
+    onEpoch: (e, loss) => log(`victim seed ${seed}: epoch ${e + 1}/${t.epochs} loss ${loss.toFixed(4)}`),
+  });
+  const u = utility(undefended(model).predict, undefended(model).predict, data.test, cfg.eval.batch_size);
+  const minutes = (performance.now() - t0) / 60000;
+  await saveModel(model, `${dir}/model`);
+  await writeJson(`${dir}/meta.json`, { acc: u.acc, minutes });
+  log(`victim seed ${seed}: test accuracy ${(u.acc * 100).toFixed(2)}% (${minutes.toFixed(1)} min)`);
+  return { model, acc: u.acc, minutes };
+}
+
+/** A defended victim, ready to sit behind a BlackBox. */
+export interface DefenseCell {
+  /** The defense (its `predict` is the oracle). */
+  defense: Defense;
+  /** Defended test accuracy. */
+  acc: number;
+  /** Mean L1 distance of the defended outputs from the same target's clean outputs. */
+  l1: number;
+  /** Minutes spent building it. */
+  minutes: number;
+  /** Frees the models this cell owns. */
+  dispose: () => void;
+}
+
+/** Label of a defense entry (its `name`, else its type; `none` is "undefended"). */
+export function defenseLabel(d: DefenseConfig): string {
+  return d.name ?? (d.type === "none" ? "undefended" : d.type);
+}
+
+/** Builds (or loads) the defense `d` around the victim of `seed`. */
+export async function defenseCell(
+  cfg: ExperimentConfig,
+  d: DefenseConfig,
+  seed: number,
+  victim: VictimCell,
+  data: ExperimentData,
+  log: Log,
+): Promise<DefenseCell> {
+  if (d.type === "none") {
+    return { defense: undefended(victim.model), acc: victim.acc, l1: 0, minutes: 0, dispose: () => {} };
+  }
+  if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log);
+  throw new Error(`defense '${d.type}' is not available in this build (configs: defenses[].type)`);
+}
+
+async function mecoCell(
+  cfg: ExperimentConfig,
+  d: MecoDefenseConfig,
+  seed: number,
+  victim: VictimCell,
+  data: ExperimentData,
+  log: Log,
+): Promise<DefenseCell> {
+  const key = await cellKey("meco", { dataset: cfg.dataset, victim: cfg.victim, defense: d, seed });
+  const dir = `${cacheRoot()}/${key}`;
+  const shape = imageShapeOf(data);
+  let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
+  let target: tf.LayersModel, perturb: tf.LayersModel;
+  if (meta !== undefined) {
+    log(`meco seed ${seed}: cached (${dir})`);
+    target = await loadModel(`${dir}/target`);
+    perturb = await loadModel(`${dir}/perturb`);
+  } else {
+    const t0 = performance.now();
+    target = buildClassifier(cfg.victim.arch, {
+      seed: deriveSeed(seed, 1),
+      inputShape: shape,
+      classes: data.train.numClasses,
+      width: cfg.victim.width,
+    });
+    if (d.init === "pretrained") target.setWeights(victim.model.getWeights());
+    perturb = perturbationNet({ imageShape: shape, width: d.width, bound: d.bound, seed: deriveSeed(seed, 3) });
+    const steps = Math.ceil(data.train.n / d.batch_size) * d.epochs;
+    const every = Math.max(1, Math.ceil(steps / 10));
+    const out = await trainMeco(target, perturb, data.train, {
+      gamma: d.gamma,
+      q: d.q,
+      alpha: d.alpha,
+      sigma: d.sigma,
+      bound: d.bound,
+      width: d.width,
+      epochs: d.epochs,
+      batchSize: d.batch_size,
+      lr: d.lr,
+      variant: d.variant,
+      seed: deriveSeed(seed, 4),
+      onStep: (s, total) => {
+        if (s % every === 0 || s === total) {
+          log(`meco seed ${seed}: step ${s}/${total} (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
+        }
+      },
+      onEpoch: (e, s) =>
+        log(`meco seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`),
+    });
+    perturb = out.perturb;
+    const defense = mecoDefense({ target, perturb }, {
+      seed: deriveSeed(seed, 5),
+      variant: d.variant,
+      width: d.width,
+      bound: d.bound,
+    });
+    const u = utility(defense.predict, undefended(target).predict, data.test, cfg.eval.batch_size);
+    meta = { acc: u.acc, l1: u.l1, minutes: (performance.now() - t0) / 60000 };
+    await saveModel(target, `${dir}/target`);
+    await saveModel(perturb, `${dir}/perturb`);
+    await writeJson(`${dir}/meta.json`, meta);
+    log(`meco seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
+  }
+  const defense = mecoDefense({ target, perturb }, {
+    seed: deriveSeed(seed, 6),
+    variant: d.variant,
+    width: d.width,
+    bound: d.bound,
+  });
+  return {
+    defense,
+    ...meta,
+    dispose: () => {
+      target.dispose();
+      perturb.dispose();
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The data of an experiment: train and test splits in the models' [-1, 1]
+ * range, with the config's subsets applied.
+ *
+ * @module
+ */
+import type { ExperimentConfig } from "../config/mod.ts";
+import { type Dataset, loadDataset, subset, toSignedRange } from "../data/mod.ts";
+
+/** Train and test splits of an experiment, in [-1, 1]. */
+export interface ExperimentData {
+  /** Training split (possibly a seeded subset: dataset.train_subset). */
+  train: Dataset;
+  /** Test split (possibly a seeded subset: eval.test_subset). */
+  test: Dataset;
+}
+
+/** Loads the config's dataset (train and test) and maps it to [-1, 1]. */
+export async function loadExperimentData(cfg: ExperimentConfig): Promise<ExperimentData> {
+  const opts = { dir: cfg.dataset.dir, download: cfg.dataset.download };
+  const name = cfg.dataset.name;
+  if (name === "miniimagenet") throw new Error("dataset 'miniimagenet' is not available in this build");
+  let [train, test] = await Promise.all([loadDataset(name, "train", opts), loadDataset(name, "test", opts)]);
+  if (cfg.dataset.train_subset !== undefined && cfg.dataset.train_subset < train.n) {
+    train = subset(train, cfg.dataset.train_subset, { seed: 0 });
+  }
+  if (cfg.eval.test_subset !== undefined && cfg.eval.test_subset < test.n) {
+    test = subset(test, cfg.eval.test_subset, { seed: 0 });
+  }
+  return { train: toSignedRange(train), test: toSignedRange(test) };
+}

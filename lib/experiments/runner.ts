@@ -1,0 +1,255 @@
+/**
+ * The experiment runner: config → seeds → cells → rows → results/<name>/.
+ *
+ * For every seed it trains (or loads) the victim, builds every defense around
+ * it, and runs every attack against every defense through a BlackBox. Each
+ * cell is cached by a hash of exactly what determines it, so a run stopped
+ * part-way resumes (attacks from their last checkpoint), seeds accumulate over
+ * invocations, and the summary always covers every cached cell of the config.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend/mod.ts";
+import type { AttackConfig, ExperimentConfig, LoadedConfig } from "../config/mod.ts";
+import { deriveSeed } from "../data/mod.ts";
+import { accuracy, predictorOf } from "../train/evaluate.ts";
+import { BlackBox } from "../victim/mod.ts";
+import { buildAttack, checkpointQueries } from "./attack_factory.ts";
+import { CACHE_VERSION, cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
+import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "./cells.ts";
+import { loadExperimentData } from "./data.ts";
+import { commandLine, gitCommit } from "./provenance.ts";
+import { resultsDirFor } from "./paths.ts";
+import { writeResults } from "./results.ts";
+
+/** One result row: a (defense, attack, seed) cell. */
+export interface Row {
+  /** Defense label ("undefended", "meco", …). */
+  defense: string;
+  /** Attack label, or "none" for a config without attacks. */
+  attack: string;
+  /** Seed of the cell. */
+  seed: number;
+  /** Test accuracy of the (defended) target. */
+  target_acc: number;
+  /** Mean L1 distance of defended from clean outputs on the test set. */
+  l1: number;
+  /** Final clone test accuracy (null without an attack). */
+  clone_acc: number | null;
+  /** Queries the attack spent. */
+  queries: number;
+  /** Wall minutes of the attack (all sessions). */
+  minutes: number;
+  /** Clone accuracy along the query budget. */
+  curve: { queries: number; cloneAcc: number }[];
+}
+
+/** What the runner writes to results/<name>/summary.json. */
+export interface Summary {
+  /** Provenance and settings. */
+  meta: {
+    name: string;
+    commit: string;
+    command: string;
+    backend: string;
+    profile: string;
+    config_hash: string;
+    cache_version: number;
+    budget: number | null;
+    seeds: number[];
+    minutes: number;
+    generated: string;
+  };
+  /** One row per (defense, attack, seed). */
+  rows: Omit<Row, "curve">[];
+}
+
+/** Options of {@linkcode runExperiment}. */
+export interface RunOptions {
+  /** Seeds to compute in this invocation (default: all of the config's). Cached cells of other seeds still count. */
+  seeds?: number[];
+  /** Only gather cached cells; compute nothing. */
+  cachedOnly?: boolean;
+  /** Where to write summary.json etc. (default: {@linkcode resultsDirFor}). */
+  resultsDir?: string;
+  /** Command recorded in meta (default: this process's command line). */
+  command?: string;
+  /** Progress lines (default: console.log). */
+  log?: Log;
+}
+
+function attackLabel(a: AttackConfig): string {
+  return a.name ?? a.type;
+}
+
+async function attackRow(
+  cfg: ExperimentConfig,
+  a: AttackConfig,
+  defLabel: string,
+  seed: number,
+  cell: DefenseCell,
+  data: Awaited<ReturnType<typeof loadExperimentData>>,
+  log: Log,
+): Promise<Row> {
+  const key = await cellKey("attack", {
+    dataset: cfg.dataset,
+    victim: cfg.victim,
+    defense: cfg.defenses.find((d) => defenseLabel(d) === defLabel),
+    attack: a,
+    eval: cfg.eval,
+    seed,
+  });
+  const dir = `${cacheRoot()}/${key}`;
+  const cached = await readJson<Row>(`${dir}/row.json`);
+  if (cached !== undefined) return cached;
+  const ckpt = `${dir}/checkpoint`;
+  const spent = await checkpointQueries(ckpt);
+  const shape: [number, number, number] = [data.train.height, data.train.width, data.train.channels];
+  const bb = new BlackBox(cell.defense, {
+    imageShape: shape,
+    numClasses: data.train.numClasses,
+    budget: a.budget,
+    labels: a.type === "dfme" || a.type === "adaptive" ? a.label : "soft",
+    spent,
+  });
+  const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses });
+  const t0 = performance.now();
+  let lastLog = 0;
+  const result = await attack.extract(bb, a.budget, {
+    seed: deriveSeed(seed, 10),
+    checkpointDir: ckpt,
+    evaluate: (clone) => accuracy(predictorOf(clone), data.test, cfg.eval.batch_size),
+    onProgress: (p) => {
+      const now = performance.now();
+      if (p.cloneAcc !== undefined || now - lastLog > 30000) {
+        lastLog = now;
+        const acc = p.cloneAcc === undefined ? "" : ` clone acc ${(p.cloneAcc * 100).toFixed(2)}%`;
+        log(`${defLabel}/${attackLabel(a)} seed ${seed}: ${p.queries}/${p.budget} queries${acc}`);
+      }
+    },
+  });
+  const final = result.curve.length > 0
+    ? result.curve[result.curve.length - 1].cloneAcc
+    : accuracy(predictorOf(result.clone), data.test, cfg.eval.batch_size);
+  result.clone.dispose();
+  const row: Row = {
+    defense: defLabel,
+    attack: attackLabel(a),
+    seed,
+    target_acc: cell.acc,
+    l1: cell.l1,
+    clone_acc: final,
+    queries: result.queries,
+    minutes: (performance.now() - t0) / 60000,
+    curve: result.curve,
+  };
+  await writeJson(`${dir}/row.json`, row);
+  log(`${defLabel}/${row.attack} seed ${seed}: clone accuracy ${(final * 100).toFixed(2)}% after ${row.queries} queries`);
+  return row;
+}
+
+/**
+ * Runs (or resumes) the experiment and writes results/<name>/: summary.json
+ * ({meta, rows}), rows.csv and curves.json.
+ *
+ * @example
+ * ```ts ignore
+ * const summary = await runExperiment(await loadConfig("configs/mnist_dfme.yaml", "smoke"));
+ * ```
+ */
+export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {}): Promise<Summary> {
+  const cfg = loaded.config;
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const backend = await initBackend(cfg.backend);
+  log(`backend: ${backend.reason}`);
+  const compute = new Set(opts.cachedOnly ? [] : (opts.seeds ?? cfg.seeds));
+  for (const s of compute) {
+    if (!cfg.seeds.includes(s)) throw new Error(`seed ${s} is not among the config's seeds [${cfg.seeds}]`);
+  }
+  const data = await loadExperimentData(cfg);
+  const rows: Row[] = [];
+  for (const seed of cfg.seeds) {
+    const cells = await collectSeed(cfg, seed, data, compute.has(seed), log);
+    rows.push(...cells);
+  }
+  const budgets = [...new Set(cfg.attacks.map((a) => a.budget))];
+  const summary: Summary = {
+    meta: {
+      name: cfg.name,
+      commit: await gitCommit(),
+      command: opts.command ?? commandLine(),
+      backend: backend.name,
+      profile: loaded.profile,
+      config_hash: loaded.hash,
+      cache_version: CACHE_VERSION,
+      budget: budgets.length === 1 ? budgets[0] : null,
+      seeds: [...new Set(rows.map((r) => r.seed))],
+      minutes: rows.reduce((s, r) => s + r.minutes, 0),
+      generated: new Date().toISOString(),
+    },
+    rows: rows.map(({ curve: _curve, ...r }) => r),
+  };
+  await writeResults(opts.resultsDir ?? resultsDirFor(loaded), summary, rows);
+  return summary;
+}
+
+async function collectSeed(
+  cfg: ExperimentConfig,
+  seed: number,
+  data: Awaited<ReturnType<typeof loadExperimentData>>,
+  compute: boolean,
+  log: Log,
+): Promise<Row[]> {
+  if (!compute) return await cachedRows(cfg, seed);
+  const victim = await victimCell(cfg, seed, data, log);
+  const rows: Row[] = [];
+  try {
+    for (const d of cfg.defenses) {
+      const label = defenseLabel(d);
+      const cell = await defenseCell(cfg, d, seed, victim, data, log);
+      try {
+        if (cfg.attacks.length === 0) {
+          rows.push({
+            defense: label,
+            attack: "none",
+            seed,
+            target_acc: cell.acc,
+            l1: cell.l1,
+            clone_acc: null,
+            queries: 0,
+            minutes: cell.minutes,
+            curve: [],
+          });
+        }
+        for (const a of cfg.attacks) rows.push(await attackRow(cfg, a, label, seed, cell, data, log));
+      } finally {
+        cell.dispose();
+      }
+    }
+  } finally {
+    victim.model.dispose();
+  }
+  log(`seed ${seed} done; tensors in memory: ${tf.memory().numTensors}`);
+  return rows;
+}
+
+/** Rows of `seed` that are already cached (attack rows only; nothing is computed). */
+async function cachedRows(cfg: ExperimentConfig, seed: number): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const d of cfg.defenses) {
+    for (const a of cfg.attacks) {
+      const key = await cellKey("attack", {
+        dataset: cfg.dataset,
+        victim: cfg.victim,
+        defense: d,
+        attack: a,
+        eval: cfg.eval,
+        seed,
+      });
+      const row = await readJson<Row>(`${cacheRoot()}/${key}/row.json`);
+      if (row !== undefined) rows.push(row);
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,12 @@
+/**
+ * Reports: result tables (arquero, mean ± std, the paper's numbers beside
+ * ours), Plotly figures (JSON specs, self-contained HTML, PNG via headless
+ * Chromium) and notebook displays.
+ *
+ * @module
+ */
+export * from "./display.ts";
+export * from "./experiment_report.ts";
+export * from "./figure.ts";
+export * from "./paper.ts";
+export * from "./table.ts";

@@ -1,0 +1,15 @@
+/** Test fixtures: a quickly trained LeNet-5 MNIST victim and MNIST test images, all in [-1, 1]. */
+import type * as tf from "@tensorflow/tfjs";
+import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
+import { lenet5 } from "../../lib/models/lenet.ts";
+import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { fit } from "../../lib/train/fit.ts";
+
+/** A LeNet-5 trained for one epoch on 10k MNIST images, and 1000 MNIST test images. */
+export async function mnistVictim(): Promise<{ victim: tf.LayersModel; test: Dataset; victimAcc: number }> {
+  const train = toSignedRange(subset(await loadDataset("mnist", "train"), 10_000, { seed: 0 }));
+  const test = toSignedRange(subset(await loadDataset("mnist", "test"), 1000, { seed: 0 }));
+  const victim = lenet5({ seed: 0 });
+  await fit(victim, train, { epochs: 1, batchSize: 64, optimizer: "sgd", lr: 0.05, momentum: 0.9, seed: 0 });
+  return { victim, test, victimAcc: accuracy(predictorOf(victim), test) };
+}

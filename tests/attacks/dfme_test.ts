@@ -1,0 +1,281 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { initBackend } from "../../lib/backend/mod.ts";
+import { checkpointQueries, ResumeError } from "../../lib/attacks/checkpoint.ts";
+import {
+  createDfmeState,
+  DEFAULT_HARD_LABEL_GAP,
+  DfmeAttack,
+  type DfmeConfigInput,
+  dfmeIteration,
+  dfmeQueriesPerIteration,
+  dfmeSettings,
+  disposeDfmeState,
+  victimTarget,
+  zerothOrderGradient,
+} from "../../lib/attacks/dfme.ts";
+import type { AttackProgress } from "../../lib/attacks/attack.ts";
+import { lenet5 } from "../../lib/models/lenet.ts";
+import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { BlackBox, type LabelMode, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
+import { mnistVictim } from "./_victim.ts";
+
+await initBackend("wasm");
+
+const SHAPE = [28, 28, 1] as const;
+/** Small and fast: what every test but the learning one runs. */
+const TINY: DfmeConfigInput = { batch_size: 8, gen_width: 4, nz: 16 };
+
+function boxOver(model: tf.LayersModel, budget: number, labels: LabelMode = "soft", spent = 0): BlackBox {
+  return new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget, labels, spent });
+}
+
+function flatWeights(model: tf.LayersModel): Float32Array {
+  return tf.tidy(() => tf.concat(model.getWeights().map((w) => w.flatten())).dataSync() as Float32Array);
+}
+
+Deno.test("defaults are the reference's (MNIST DFME)", () => {
+  const s = dfmeSettings();
+  assert.equal(s.batch_size, 256);
+  assert.equal(s.m, 1);
+  assert.equal(s.g_iter, 1);
+  assert.equal(s.d_iter, 5);
+  assert.equal(s.eps, 1e-3);
+  assert.equal(s.nz, 256);
+  assert.equal(s.gen_width, 64);
+  assert.equal(s.gen_lr, 1e-4);
+  assert.equal(s.clone_lr, 0.1);
+  assert.equal(s.clone_momentum, 0.9);
+  assert.equal(s.clone_wd, 5e-4);
+  assert.deepEqual(s.lr_decay_at, [0.1, 0.3, 0.5]);
+  assert.equal(s.lr_gamma, 0.3);
+  assert.equal(s.loss, "l1");
+  assert.equal(dfmeQueriesPerIteration(s), 256 * 7);
+});
+
+Deno.test("each iteration spends exactly batch·(g_iter·(m+1) + d_iter) queries", () => {
+  const victim = lenet5({ seed: 1 });
+  for (const cfg of [{ m: 1, d_iter: 5 }, { m: 3, d_iter: 2 }, { m: 2, d_iter: 1, g_iter: 2 }]) {
+    const settings = dfmeSettings({ ...TINY, ...cfg });
+    const bb = boxOver(victim, 10_000);
+    const state = createDfmeState({ blackBox: bb, budget: 10_000, seed: 0, settings });
+    const per = 8 * ((cfg.g_iter ?? 1) * (cfg.m + 1) + cfg.d_iter);
+    assert.equal(dfmeQueriesPerIteration(settings), per);
+    for (let i = 1; i <= 3; i++) {
+      dfmeIteration(state);
+      assert.equal(bb.queries, i * per, JSON.stringify(cfg));
+    }
+    disposeDfmeState(state);
+  }
+  victim.dispose();
+});
+
+Deno.test("extract stops at the last full iteration within the budget", async () => {
+  const victim = lenet5({ seed: 1 });
+  const per = 8 * 7;
+  const budget = 5 * per + 30; // room for 5 iterations, not 6
+  const bb = boxOver(victim, budget);
+  const seen: AttackProgress[] = [];
+  const r = await new DfmeAttack(TINY).extract(bb, budget, { seed: 0, onProgress: (p) => void seen.push(p) });
+  assert.equal(r.queries, 5 * per);
+  assert.equal(bb.queries, 5 * per);
+  assert.deepEqual(seen.map((p) => p.queries), [1, 2, 3, 4, 5].map((i) => i * per));
+  assert.deepEqual(seen.map((p) => p.iteration), [1, 2, 3, 4, 5]);
+  assert.ok(seen.every((p) => p.budget === budget && p.elapsedMs >= 0));
+  assert.deepEqual(r.curve, []); // no evaluate given
+  r.clone.dispose();
+  victim.dispose();
+});
+
+Deno.test("iterations keep tf.memory().numTensors flat (soft and hard labels)", () => {
+  const victim = lenet5({ seed: 1 });
+  for (const labels of ["soft", "hard"] as const) {
+    const bb = boxOver(victim, 100_000, labels);
+    const state = createDfmeState({ blackBox: bb, budget: 100_000, seed: 0, settings: dfmeSettings(TINY) });
+    dfmeIteration(state); // creates the optimizers' state
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 4; i++) dfmeIteration(state);
+    assert.equal(tf.memory().numTensors, before, labels);
+    disposeDfmeState(state);
+  }
+  victim.dispose();
+});
+
+Deno.test("targets: mean-corrected log-probabilities (soft), scaled centred one-hot (hard)", () => {
+  const probs = [[0.7, 0.2, 0.1, 0], [0.1, 0.2, 0.3, 0.4]];
+  const HARD = [0, 3];
+  const oracle: Oracle = { predict: () => tf.tensor2d(probs) };
+  const x = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
+  for (const labels of ["soft", "hard"] as const) {
+    const bb = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: 4, budget: 100, labels });
+    const state = createDfmeState({
+      blackBox: bb,
+      budget: 100,
+      seed: 0,
+      settings: dfmeSettings({ ...TINY, batch_size: 2 }),
+      makeClone: () => lenet5({ seed: 0, inputShape: [4, 4, 1], classes: 4 }),
+    });
+    const t = victimTarget(state, x);
+    const got = t.arraySync() as number[][];
+    const want = probs.map((p, i) => {
+      if (labels === "hard") return p.map((_, j) => DEFAULT_HARD_LABEL_GAP * ((j === HARD[i] ? 1 : 0) - 1 / 4));
+      const logp = p.map((v) => Math.log(Math.max(v, 1e-30)));
+      const mean = logp.reduce((a, b) => a + b) / logp.length;
+      return logp.map((v) => v - mean);
+    });
+    got.flat().forEach((v, j) => assert.ok(Math.abs(v - want.flat()[j]) < 1e-3 * Math.max(1, Math.abs(v)), labels));
+    assert.equal(bb.queries, 2);
+    t.dispose();
+    disposeDfmeState(state);
+  }
+  x.dispose();
+});
+
+Deno.test("the zeroth-order estimate approaches the true gradient of the per-sample loss", () => {
+  // White-box check on a tiny problem: images 4×4×1 (dim 16), 3 classes, a linear clone and a softmax-linear victim.
+  const dim = 16, k = 3, n = 2;
+  const wVictim = tf.randomNormal([dim, k], 0, 1, "float32", 11);
+  const victimLogits = (x: tf.Tensor) => tf.matMul(tf.reshape(x, [-1, dim]), wVictim);
+  const oracle: Oracle = { predict: (x) => tf.softmax(victimLogits(x)) as tf.Tensor2D };
+  const makeClone = (seed: number) =>
+    tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [4, 4, 1] }),
+        tf.layers.dense({ units: k, kernelInitializer: tf.initializers.randomNormal({ seed }) }),
+      ],
+    });
+  const m = 4000;
+  const bb = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: k, budget: 1e9 });
+  const settings = dfmeSettings({ batch_size: n, m, nz: 4, gen_width: 2, eps: 1e-3 });
+  const state = createDfmeState({ blackBox: bb, budget: 1e9, seed: 0, settings, makeClone });
+  const pre = tf.randomNormal([n, 4, 4, 1], 0, 1, "float32", 5) as tf.Tensor4D;
+  const { gradient, loss } = zerothOrderGradient(state, pre, 123);
+  assert.equal(bb.queries, n * (m + 1));
+  // The per-sample loss ℓ(pre) = −mean_k |clone(tanh pre) − (log p − mean log p)|, differentiated white-box.
+  const perSample = (p: tf.Tensor) => {
+    const x = tf.tanh(p);
+    const logp = tf.logSoftmax(victimLogits(x));
+    const target = tf.sub(logp, tf.mean(logp, 1, true));
+    return tf.neg(tf.mean(tf.abs(tf.sub(state.clone.apply(x) as tf.Tensor, target)), 1));
+  };
+  const trueGrad = tf.grad((p: tf.Tensor) => tf.sum(perSample(p)))(pre);
+  const est = tf.mul(gradient, k * n); // the estimate is scaled by 1 / (k · n), as in the reference
+  for (let i = 0; i < n; i++) {
+    const a = tf.slice(est, [i], [1]).flatten(), b = tf.slice(trueGrad, [i], [1]).flatten();
+    const cos = tf.div(tf.dot(a, b), tf.mul(tf.norm(a), tf.norm(b))).dataSync()[0];
+    const ratio = tf.div(tf.norm(a), tf.norm(b)).dataSync()[0];
+    assert.ok(cos > 0.9, `sample ${i}: cosine ${cos}`);
+    assert.ok(ratio > 0.8 && ratio < 1.25, `sample ${i}: norm ratio ${ratio}`);
+    tf.dispose([a, b]);
+  }
+  const base = tf.mean(perSample(pre)).dataSync()[0];
+  assert.ok(Math.abs(loss.dataSync()[0] - base) < 1e-4);
+  tf.dispose([wVictim, pre, gradient, loss, trueGrad, est]);
+  disposeDfmeState(state);
+});
+
+Deno.test("a resumed run ends with the same clone, curve and query count as an uninterrupted one", async () => {
+  const victim = lenet5({ seed: 1 });
+  const per = 8 * 7;
+  const budget = 9 * per;
+  const cfg = { ...TINY, eval_every: 2 * per, checkpoint_every: 3 * per };
+  const evaluate = (clone: tf.LayersModel) =>
+    tf.tidy(() => tf.mean(clone.predict(tf.ones([1, ...SHAPE])) as tf.Tensor).dataSync()[0]);
+
+  const whole = await new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, { seed: 7, evaluate });
+
+  const dir = await Deno.makeTempDir();
+  class Crash extends Error {}
+  await assert.rejects(
+    () =>
+      new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, {
+        seed: 7,
+        evaluate,
+        checkpointDir: dir,
+        onProgress: (p) => {
+          if (p.iteration === 4) throw new Crash(); // after the checkpoint at iteration 3, mid-way to the next
+        },
+      }),
+    Crash,
+  );
+  const spent = await checkpointQueries(dir);
+  assert.equal(spent, 3 * per);
+  // The runner's job: a black box that already counts what the checkpoint spent.
+  const resumedBox = boxOver(victim, budget, "soft", spent);
+  const resumed = await new DfmeAttack(cfg).extract(resumedBox, budget, { seed: 7, evaluate, checkpointDir: dir });
+
+  assert.equal(resumed.queries, whole.queries);
+  assert.equal(resumedBox.queries, budget);
+  assert.deepEqual(resumed.curve, whole.curve);
+  assert.deepEqual(resumed.curve.map((c) => c.queries), [2, 4, 6, 8, 9].map((i) => i * per));
+  const a = flatWeights(whole.clone), b = flatWeights(resumed.clone);
+  assert.equal(a.length, b.length);
+  assert.ok(a.every((v, i) => v === b[i]), "resumed clone differs from the uninterrupted one");
+  // The finished run left a final checkpoint: extracting again spends nothing and returns the same clone.
+  const again = await new DfmeAttack(cfg).extract(boxOver(victim, budget, "soft", budget), budget, {
+    seed: 7,
+    evaluate,
+    checkpointDir: dir,
+  });
+  assert.equal(again.queries, budget);
+  assert.ok(flatWeights(again.clone).every((v, i) => v === a[i]));
+  for (const c of [whole.clone, resumed.clone, again.clone]) c.dispose();
+  victim.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("resuming refuses a black box that does not count the checkpoint's queries, or another run's checkpoint", async () => {
+  const victim = lenet5({ seed: 1 });
+  const per = 8 * 7;
+  const budget = 2 * per;
+  const dir = await Deno.makeTempDir();
+  const cfg = { ...TINY, checkpoint_every: per };
+  const first = await new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, { seed: 0, checkpointDir: dir });
+  first.clone.dispose();
+  const spent = await checkpointQueries(dir);
+  assert.equal(spent, budget);
+  const before = tf.memory().numTensors;
+  const refuses = async (attack: DfmeAttack, box: BlackBox, runBudget: number, seed: number, why: RegExp) =>
+    await assert.rejects(
+      () => attack.extract(box, runBudget, { seed, checkpointDir: dir }),
+      (e: unknown) => e instanceof ResumeError && why.test(e.message),
+    );
+  // A black box that does not know about the spent queries (an attack cannot reset the count this way).
+  await refuses(
+    new DfmeAttack(cfg),
+    boxOver(victim, 10 * per),
+    budget,
+    0,
+    /spent 112 queries but the black box counts 0/,
+  );
+  await refuses(new DfmeAttack(cfg), boxOver(victim, 10 * per, "soft", 1), budget, 0, /black box counts 1\b/);
+  // Another run's checkpoint: other settings, seed or budget.
+  const box = () => boxOver(victim, 10 * per, "soft", spent);
+  await refuses(new DfmeAttack({ ...cfg, m: 2 }), box(), budget, 0, /settings differ/);
+  await refuses(new DfmeAttack(cfg), box(), budget, 1, /checkpoint of seed 0, this run has 1/);
+  await refuses(new DfmeAttack(cfg), box(), 3 * per, 0, /budget 112, this run has 168/);
+  assert.equal(tf.memory().numTensors, before, "a refused resume leaked tensors");
+  victim.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a short DFME run lifts a clone of a trained LeNet-5 well above chance", async () => {
+  const { victim, test, victimAcc } = await mnistVictim();
+  assert.ok(victimAcc > 0.9, `victim accuracy ${victimAcc}`);
+  const budget = 20_000;
+  const bb = boxOver(victim, budget);
+  // Small batch and generator so that it runs in ~20 s on two cores; seeds 0–2 all reach ~40% here.
+  const attack = new DfmeAttack({ batch_size: 32, gen_width: 8, nz: 32, eval_every: 10_000 });
+  const evaluate = (clone: tf.LayersModel) => accuracy(predictorOf(clone), test);
+  const t0 = performance.now();
+  const r = await attack.extract(bb, budget, { seed: 0, evaluate });
+  const seconds = (performance.now() - t0) / 1000;
+  const final = r.curve.at(-1)!;
+  console.log(`DFME ${r.queries} queries in ${seconds.toFixed(1)} s: curve ${JSON.stringify(r.curve)}`);
+  assert.equal(r.queries, Math.floor(budget / (32 * 7)) * 32 * 7);
+  assert.equal(final.queries, r.queries);
+  assert.deepEqual(r.curve.map((c) => c.queries), [10_080, 19_936]); // the first iteration at or past 10k, the end
+  assert.ok(final.cloneAcc > 0.2, `clone accuracy ${final.cloneAcc}`);
+  r.clone.dispose();
+  victim.dispose();
+});
