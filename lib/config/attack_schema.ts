@@ -24,7 +24,7 @@ import {
 const common = {
   name: entryLabel.optional(),
   budget: positiveInt,
-  clone_arch: ArchSchema,
+  clone_arch: ArchSchema.default("lenet5"),
   eval_every: positiveInt.optional(),
   checkpoint_every: positiveInt.optional(),
 };

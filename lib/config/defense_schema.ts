@@ -41,6 +41,8 @@ export const MecoDefenseSchema = z.object({
   batch_size: positiveInt,
   lr: positive,
   variant: z.enum(["paper", "official"]).default("paper"),
+  /** Train on a seeded subset of this many training images (default: the whole training split). */
+  train_subset: positiveInt.optional(),
   /** Start the defended target from the trained undefended victim, or from scratch. */
   init: z.enum(["pretrained", "scratch"]).default("pretrained"),
 }).strict();

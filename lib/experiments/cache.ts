@@ -14,9 +14,16 @@ import { repoPath } from "./paths.ts";
  */
 export const CACHE_VERSION = 1;
 
-/** Root of the cell cache: `$MECO_CACHE_DIR`, else `.cache/runs` in the repository. */
+/**
+ * Root of the cell cache: `$MECO_CACHE_DIR`, else `~/.cache/meco/runs` (outside
+ * the work tree, so a fresh checkout on the same machine resumes), else
+ * `.cache/runs` in the repository when there is no home directory.
+ */
 export function cacheRoot(): string {
-  return Deno.env.get("MECO_CACHE_DIR") || repoPath(".cache/runs");
+  const env = Deno.env.get("MECO_CACHE_DIR");
+  if (env) return env;
+  const home = Deno.env.get("HOME");
+  return home ? `${home}/.cache/meco/runs` : repoPath(".cache/runs");
 }
 
 /** A short stable key for a cell's determining inputs. */

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { DefenseConfig, ExperimentConfig, MecoDefenseConfig } from "../config/mod.ts";
-import { deriveSeed } from "../data/mod.ts";
+import { deriveSeed, subset } from "../data/mod.ts";
 import type { Defense } from "../defenses/defense.ts";
 import { undefended } from "../defenses/undefended.ts";
 import { mecoDefense } from "../meco/deploy.ts";
@@ -141,9 +141,12 @@ async function mecoCell(
     });
     if (d.init === "pretrained") target.setWeights(victim.model.getWeights());
     perturb = perturbationNet({ imageShape: shape, width: d.width, bound: d.bound, seed: deriveSeed(seed, 3) });
-    const steps = Math.ceil(data.train.n / d.batch_size) * d.epochs;
+    const train = d.train_subset !== undefined && d.train_subset < data.train.n
+      ? subset(data.train, d.train_subset, { seed: deriveSeed(seed, 8) })
+      : data.train;
+    const steps = Math.ceil(train.n / d.batch_size) * d.epochs;
     const every = Math.max(1, Math.ceil(steps / 10));
-    const out = await trainMeco(target, perturb, data.train, {
+    const out = await trainMeco(target, perturb, train, {
       gamma: d.gamma,
       q: d.q,
       alpha: d.alpha,

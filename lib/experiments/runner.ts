@@ -145,7 +145,9 @@ async function attackRow(
     curve: result.curve,
   };
   await writeJson(`${dir}/row.json`, row);
-  log(`${defLabel}/${row.attack} seed ${seed}: clone accuracy ${(final * 100).toFixed(2)}% after ${row.queries} queries`);
+  log(
+    `${defLabel}/${row.attack} seed ${seed}: clone accuracy ${(final * 100).toFixed(2)}% after ${row.queries} queries`,
+  );
   return row;
 }
 

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../../lib/config/mod.ts";
+import { runExperiment } from "../../lib/experiments/runner.ts";
+import { loadReport } from "../../lib/report/mod.ts";
+
+const YAML = `
+name: runner_e2e
+description: tiny end-to-end run of the runner
+seeds: [0]
+dataset: { name: mnist, train_subset: 600 }
+victim:
+  arch: lenet5
+  train: { epochs: 1, batch_size: 64, optimizer: adam, lr: 0.002 }
+defenses:
+  - type: none
+  - { type: meco, gamma: 1, q: 1, alpha: 0.01, sigma: median, bound: 0.2, width: 4, epochs: 1, batch_size: 64,
+      lr: 0.001, train_subset: 128 }
+attacks:
+  - { type: dfme, clone_arch: lenet5, budget: 1400, batch_size: 32, gen_width: 4, nz: 16, eval_every: 700, checkpoint_every: 700 }
+eval: { test_subset: 300 }
+profiles: { paper: {}, local: {}, smoke: {} }
+`;
+
+Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifacts, and reuses its cache", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
+  const out = await Deno.makeTempDir({ prefix: "meco-results-" });
+  const oldCache = Deno.env.get("MECO_CACHE_DIR");
+  Deno.env.set("MECO_CACHE_DIR", cache);
+  try {
+    const loaded = await parseConfig(YAML, "runner_e2e.yaml", "local");
+    const logs: string[] = [];
+    const s = await runExperiment(loaded, { resultsDir: out, command: "test", log: (m) => logs.push(m) });
+    assert.equal(s.rows.length, 2);
+    assert.deepEqual(s.rows.map((r) => r.defense), ["undefended", "meco"]);
+    for (const r of s.rows) {
+      assert.equal(r.attack, "dfme");
+      assert.equal(r.seed, 0);
+      // 32 · (1 + 1 + 5) = 224 queries per iteration: 6 iterations fit in 1400.
+      assert.equal(r.queries, 1344);
+      assert.ok(r.target_acc > 0.1 && r.target_acc <= 1, `target acc ${r.target_acc}`);
+      assert.ok(r.clone_acc !== null && r.clone_acc >= 0 && r.clone_acc <= 1);
+    }
+    assert.equal(s.rows[0].l1, 0);
+    assert.ok(s.rows[1].l1 > 0, "MeCo outputs must differ from the clean ones");
+    assert.equal(s.meta.config_hash, loaded.hash);
+    assert.equal(s.meta.command, "test");
+    assert.match(s.meta.commit, /^([0-9a-f]{40}(\+dirty)?|unknown)$/);
+    const csv = await Deno.readTextFile(`${out}/rows.csv`);
+    assert.match(csv.split("\n")[0], /^defense,attack,seed,target_acc,l1,clone_acc,queries,minutes$/);
+    assert.equal(csv.trim().split("\n").length, 3);
+    const rep = await loadReport(out);
+    assert.equal(rep.table.length, 2);
+    assert.equal(rep.figure.data.length, 2);
+
+    // Second run: every cell comes from the cache, nothing is trained.
+    const logs2: string[] = [];
+    const s2 = await runExperiment(loaded, { resultsDir: out, command: "test", log: (m) => logs2.push(m) });
+    assert.deepEqual(s2.rows, s.rows);
+    assert.ok(!logs2.some((l) => /epoch/.test(l)), logs2.join("\n"));
+    // Gathering only: same rows.
+    const s3 = await runExperiment(loaded, { resultsDir: out, cachedOnly: true, log: () => {} });
+    assert.deepEqual(s3.rows, s.rows);
+  } finally {
+    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
+    else Deno.env.set("MECO_CACHE_DIR", oldCache);
+    await Deno.remove(cache, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
