@@ -129,7 +129,7 @@ export async function checkpointQueries(checkpointDir: string | undefined): Prom
 /**
  * Saves an optimizer's state (`getWeights`) to `dir` with `saveTensors`,
  * disposing the step-count scalar `getWeights` creates (lib/train's
- * `saveOptimizer` leaves it allocated, one tensor per checkpoint).
+ * tfjs leaves it allocated, one tensor per checkpoint).
  */
 export async function saveOptimizerState(dir: string, optimizer: tf.Optimizer): Promise<void> {
   const weights = await optimizer.getWeights();

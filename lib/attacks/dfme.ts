@@ -179,10 +179,7 @@ export function createDfmeState(opts: DfmeStateOptions): DfmeState {
 export function disposeDfmeState(state: DfmeState, opts: { keepClone?: boolean } = {}): void {
   state.generator.dispose();
   state.generatorOptimizer.dispose();
-  const sgd = state.cloneOptimizer.optimizer;
-  sgd.dispose();
-  // tfjs 4.22's MomentumOptimizer.dispose() does not free SGD's learning-rate scalar `c`.
-  (sgd as unknown as { c?: tf.Tensor }).c?.dispose();
+  state.cloneOptimizer.optimizer.dispose(); // TorchSGD also frees the learning-rate scalar
   if (!opts.keepClone) state.clone.dispose();
 }
 

@@ -183,15 +183,3 @@ export async function loadTensors<M = unknown>(
   }
   return { tensors, meta: head.meta };
 }
-
-/** Saves an optimizer's state (tfjs `getWeights`) with metadata. */
-export async function saveOptimizer(dir: string, opt: tf.Optimizer, meta: unknown = {}): Promise<void> {
-  const ws = await opt.getWeights();
-  await saveTensors(dir, Object.fromEntries(ws.map((w) => [w.name, w.tensor])), meta);
-}
-
-/** Restores an optimizer's state saved by {@linkcode saveOptimizer}. */
-export async function loadOptimizer(dir: string, opt: tf.Optimizer): Promise<void> {
-  const { tensors } = await loadTensors(dir);
-  await opt.setWeights(Object.entries(tensors).map(([name, tensor]) => ({ name, tensor })));
-}

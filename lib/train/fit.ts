@@ -45,6 +45,12 @@ class TorchSGD extends tf.MomentumOptimizer {
   constructor(lr: number, momentum: number, readonly weightDecay: number) {
     super(lr, momentum);
   }
+  override dispose(): void {
+    super.dispose();
+    // tfjs's MomentumOptimizer keeps -lr as a scalar tensor (`c`) that its dispose() leaves behind.
+    const c = (this as unknown as { c?: tf.Tensor }).c;
+    if (c !== undefined && !c.isDisposed) c.dispose();
+  }
   override applyGradients(g: Parameters<tf.MomentumOptimizer["applyGradients"]>[0]): void {
     if (this.weightDecay === 0) return super.applyGradients(g);
     const list: { name: string; tensor: tf.Tensor }[] = Array.isArray(g)

@@ -87,15 +87,19 @@ Deno.test("extract stops at the last full iteration within the budget", async ()
   victim.dispose();
 });
 
-Deno.test("iterations keep tf.memory().numTensors flat (soft and hard labels)", () => {
+Deno.test("iterations keep tf.memory().numTensors flat (soft and hard labels, L1 and KL losses)", () => {
   const victim = lenet5({ seed: 1 });
-  for (const labels of ["soft", "hard"] as const) {
+  for (const [labels, loss] of [["soft", "l1"], ["hard", "l1"], ["soft", "kl"], ["hard", "kl"]] as const) {
     const bb = boxOver(victim, 100_000, labels);
-    const state = createDfmeState({ blackBox: bb, budget: 100_000, seed: 0, settings: dfmeSettings(TINY) });
+    const settings = dfmeSettings({ ...TINY, loss });
+    const state = createDfmeState({ blackBox: bb, budget: 100_000, seed: 0, settings });
     dfmeIteration(state); // creates the optimizers' state
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 4; i++) dfmeIteration(state);
-    assert.equal(tf.memory().numTensors, before, labels);
+    for (let i = 0; i < 4; i++) {
+      const stats = dfmeIteration(state);
+      assert.ok(Number.isFinite(stats.generatorLoss) && Number.isFinite(stats.cloneLoss), `${labels} ${loss}`);
+    }
+    assert.equal(tf.memory().numTensors, before, `${labels} ${loss}`);
     disposeDfmeState(state);
   }
   victim.dispose();
