@@ -13,7 +13,7 @@ import { undefended } from "../defenses/undefended.ts";
 import { mecoDefense } from "../meco/deploy.ts";
 import { trainMeco } from "../meco/train.ts";
 import { utility } from "../metrics/utility.ts";
-import { perturbationNet } from "../models/perturbation.ts";
+import { PERTURBATION_NET_VERSION, perturbationNet } from "../models/perturbation.ts";
 import { buildClassifier } from "../models/registry.ts";
 import { loadModel, saveModel } from "../train/checkpoint.ts";
 import { fit } from "../train/fit.ts";
@@ -122,7 +122,13 @@ async function mecoCell(
   data: ExperimentData,
   log: Log,
 ): Promise<DefenseCell> {
-  const key = await cellKey("meco", { dataset: cfg.dataset, victim: cfg.victim, defense: d, seed });
+  const key = await cellKey("meco", {
+    dataset: cfg.dataset,
+    victim: cfg.victim,
+    defense: d,
+    seed,
+    h: PERTURBATION_NET_VERSION,
+  });
   const dir = `${cacheRoot()}/${key}`;
   const shape = imageShapeOf(data);
   let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);

@@ -11,7 +11,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import type { AttackConfig, ExperimentConfig, LoadedConfig } from "../config/mod.ts";
+import type { AttackConfig, DefenseConfig, ExperimentConfig, LoadedConfig } from "../config/mod.ts";
+import { PERTURBATION_NET_VERSION } from "../models/perturbation.ts";
 import { deriveSeed } from "../data/mod.ts";
 import { accuracy, predictorOf } from "../train/evaluate.ts";
 import { BlackBox } from "../victim/mod.ts";
@@ -79,6 +80,19 @@ export interface RunOptions {
   log?: Log;
 }
 
+/** The cache key of a (defense, attack, seed) cell: everything that determines its row. */
+function attackCellKey(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig, seed: number): Promise<string> {
+  return cellKey("attack", {
+    dataset: cfg.dataset,
+    victim: cfg.victim,
+    defense: d,
+    ...(d.type === "meco" ? { h: PERTURBATION_NET_VERSION } : {}),
+    attack: a,
+    eval: cfg.eval,
+    seed,
+  });
+}
+
 function attackLabel(a: AttackConfig): string {
   return a.name ?? a.type;
 }
@@ -92,14 +106,7 @@ async function attackRow(
   data: Awaited<ReturnType<typeof loadExperimentData>>,
   log: Log,
 ): Promise<Row> {
-  const key = await cellKey("attack", {
-    dataset: cfg.dataset,
-    victim: cfg.victim,
-    defense: cfg.defenses.find((d) => defenseLabel(d) === defLabel),
-    attack: a,
-    eval: cfg.eval,
-    seed,
-  });
+  const key = await attackCellKey(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
   const dir = `${cacheRoot()}/${key}`;
   const cached = await readJson<Row>(`${dir}/row.json`);
   if (cached !== undefined) return cached;
@@ -241,14 +248,7 @@ async function cachedRows(cfg: ExperimentConfig, seed: number): Promise<Row[]> {
   const rows: Row[] = [];
   for (const d of cfg.defenses) {
     for (const a of cfg.attacks) {
-      const key = await cellKey("attack", {
-        dataset: cfg.dataset,
-        victim: cfg.victim,
-        defense: d,
-        attack: a,
-        eval: cfg.eval,
-        seed,
-      });
+      const key = await attackCellKey(cfg, d, a, seed);
       const row = await readJson<Row>(`${cacheRoot()}/${key}/row.json`);
       if (row !== undefined) rows.push(row);
     }

@@ -12,22 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { batchNorm, SeedStream, torchBiasInit, torchWeightInit } from "./init.ts";
-
-/**
- * BatchNorm without learned affine parameters (PyTorch's `affine=False`).
- *
- * tfjs 4.22's BatchNormalization with `center: false, scale: false` fails in
- * training mode (it reads the absent gamma), so this layer keeps gamma = 1 and
- * beta = 0 and is marked non-trainable: no optimizer ever sees them, the
- * output is the same, and batch statistics and moving averages still work as
- * usual in training mode.
- */
-function frozenAffineBatchNorm(): tf.layers.Layer {
-  const bn = batchNorm();
-  bn.trainable = false;
-  return bn;
-}
+import { batchNorm, frozenAffineBatchNorm, SeedStream, torchBiasInit, torchWeightInit } from "./init.ts";
 
 /** Options for {@linkcode dfmeGenerator}. */
 export interface DfmeGeneratorOptions {

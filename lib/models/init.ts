@@ -48,3 +48,18 @@ export function torchBiasInit(fanIn: number, seeds: SeedStream): Initializer {
 export function batchNorm(opts: { center?: boolean; scale?: boolean; name?: string } = {}): tf.layers.Layer {
   return tf.layers.batchNormalization({ epsilon: 1e-5, momentum: 0.9, ...opts });
 }
+
+/**
+ * BatchNorm without learned affine parameters (PyTorch's `affine=False`).
+ *
+ * tfjs 4.22's BatchNormalization with `center: false, scale: false` fails in
+ * training mode (it reads the absent gamma), so this layer keeps gamma = 1 and
+ * beta = 0 and is marked non-trainable: no optimizer ever sees them, the
+ * output is the same, and batch statistics and moving averages still work as
+ * usual in training mode.
+ */
+export function frozenAffineBatchNorm(): tf.layers.Layer {
+  const bn = batchNorm();
+  bn.trainable = false;
+  return bn;
+}
