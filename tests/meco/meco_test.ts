@@ -1,0 +1,81 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { initBackend } from "../../lib/backend/mod.ts";
+import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
+import { mecoDefense } from "../../lib/meco/deploy.ts";
+import { trainMeco, worstCaseBatch } from "../../lib/meco/train.ts";
+import { crossEntropy } from "../../lib/train/losses.ts";
+import { lenet5 } from "../../lib/models/lenet.ts";
+import { perturbationNet } from "../../lib/models/perturbation.ts";
+
+await initBackend("wasm");
+const data: Dataset = toSignedRange(subset(await loadDataset("mnist", "train"), 256, { seed: 1 }));
+
+function batch(n: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
+  return {
+    x: tf.tensor4d(data.images.subarray(0, n * 784), [n, 28, 28, 1]),
+    y: tf.tensor1d(data.labels.subarray(0, n), "int32"),
+  };
+}
+
+Deno.test("h's output is bounded by `bound` in L∞ and depends on ε", () => {
+  const h = perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.25, seed: 0 });
+  const { x, y } = batch(16);
+  const d1 = h.apply([x, tf.randomNormal(x.shape, 0, 1, "float32", 1)], { training: false }) as tf.Tensor;
+  const d2 = h.apply([x, tf.randomNormal(x.shape, 0, 1, "float32", 2)], { training: false }) as tf.Tensor;
+  assert.deepEqual(d1.shape, x.shape);
+  assert.ok(tf.max(tf.abs(d1)).dataSync()[0] <= 0.25 + 1e-6);
+  assert.ok(tf.max(tf.abs(tf.sub(d1, d2))).dataSync()[0] > 1e-3, "h ignores ε");
+  tf.dispose([x, y, d1, d2]);
+  h.dispose();
+});
+
+Deno.test("the worst-case batch raises the loss; Q = 0 leaves the batch unchanged", () => {
+  const T = lenet5({ seed: 0 });
+  const h = perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.1, seed: 0 });
+  const { x, y } = batch(32);
+  const eps = tf.randomNormal(x.shape, 0, 1, "float32", 3) as tf.Tensor4D;
+  const loss = (v: tf.Tensor4D) =>
+    tf.tidy(() =>
+      crossEntropy(T.apply(tf.add(v, h.apply([v, eps]) as tf.Tensor), { training: false }) as tf.Tensor2D, y)
+        .dataSync()[0]
+    );
+  const x0 = worstCaseBatch(T, h, x, y, eps, { q: 0, alpha: 0.05, sigma: "median" });
+  assert.deepEqual(Array.from(x0.dataSync()), Array.from(x.dataSync()));
+  const x3 = worstCaseBatch(T, h, x, y, eps, { q: 3, alpha: 0.05, sigma: "median" });
+  assert.ok(loss(x3) > loss(x), `loss ${loss(x3)} not above ${loss(x)}`);
+  assert.ok(tf.max(tf.abs(x3)).dataSync()[0] <= 1, "particles left [-1, 1]");
+  tf.dispose([x, y, eps, x0, x3]);
+  T.dispose();
+  h.dispose();
+});
+
+Deno.test("MeCo training lowers its loss, keeps memory flat, and deploys with fresh ε per query", async () => {
+  const T = lenet5({ seed: 0 });
+  const h0 = perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.2, seed: 0 });
+  const before = tf.memory().numTensors;
+  const { perturb, stats } = await trainMeco(T, h0, data, {
+    gamma: 1,
+    q: 1,
+    alpha: 0.01,
+    sigma: "median",
+    bound: 0.2,
+    width: 4,
+    epochs: 3,
+    batchSize: 64,
+    lr: 2e-3,
+    variant: "paper",
+    seed: 0,
+  });
+  assert.equal(tf.memory().numTensors, before, "training leaked tensors");
+  assert.ok(stats[2].loss < stats[0].loss, `loss ${stats.map((s) => s.loss.toFixed(3))}`);
+  const defense = mecoDefense({ target: T, perturb }, { seed: 0 });
+  const { x, y } = batch(8);
+  const p1 = defense.predict(x), p2 = defense.predict(x);
+  assert.ok(tf.max(tf.abs(tf.sub(p1, p2))).dataSync()[0] > 0, "two queries got the same ε");
+  const sums = tf.sum(p1, 1).dataSync();
+  assert.ok(sums.every((s) => Math.abs(s - 1) < 1e-5));
+  tf.dispose([x, y, p1, p2]);
+  T.dispose();
+  perturb.dispose();
+});
