@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { registerWasmTrainingKernels } from "./wasm_kernels/register.ts";
+import { registerNativeKernels } from "./native/mod.ts";
 
 /** Backends the workbench can run on. */
 export const BACKEND_NAMES = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -90,9 +91,11 @@ async function tryWebgpu(): Promise<string> {
 async function tryWasm(): Promise<string> {
   await import("@tensorflow/tfjs-backend-wasm");
   registerWasmTrainingKernels();
+  const native = registerNativeKernels();
   if (!(await tf.setBackend("wasm"))) throw new Error("tfjs wasm backend failed to initialise");
   const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
-  return `XNNPACK${simd ? " + SIMD" : ""}, with this project's training kernels`;
+  return `XNNPACK${simd ? " + SIMD" : ""}, with this project's training kernels` +
+    (native.ok ? `, ${native.reason} native convs/matmul` : `; no native kernels: ${native.reason}`);
 }
 
 async function tryCpu(): Promise<string> {

@@ -13,3 +13,4 @@
 export { BACKEND_NAMES, BackendError, initBackend } from "./init_backend.ts";
 export type { BackendName, BackendReport } from "./init_backend.ts";
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from "./wasm_kernels/register.ts";
+export { type NativeReport, registerNativeKernels, replacedKernel, setNativeEnabled } from "./native/mod.ts";

@@ -132,16 +132,20 @@ export async function trainMeco(
         const eps = tf.randomNormal([b.n, h, w, c], 0, 1, "float32", deriveSeed(opts.seed, 1, step)) as tf.Tensor4D;
         const xq = worstCaseBatch(target, perturb, x, y, eps, opts);
         let parts: tf.Scalar[] = [];
-        optimizer.minimize(() => {
-          const dq = perturb.apply([xq, eps], { training: true }) as tf.Tensor4D;
-          const ceq = crossEntropy(target.apply(tf.add(xq, dq), { training: true }) as tf.Tensor2D, y);
-          const dx = perturb.apply([x, eps], { training: true }) as tf.Tensor4D;
-          const pPert = tf.softmax(target.apply(tf.add(x, dx), { training: true }) as tf.Tensor2D);
-          const pClean = tf.softmax(target.apply(x, { training: true }) as tf.Tensor2D);
-          const dist = tf.mean(tf.sum(tf.abs(tf.sub(pPert, pClean)), 1)) as tf.Scalar;
-          parts = [tf.keep(ceq), tf.keep(dist)];
-          return tf.add(ceq, tf.mul(dist, opts.gamma)) as tf.Scalar;
-        }, false, vars);
+        optimizer.minimize(
+          () => {
+            const dq = perturb.apply([xq, eps], { training: true }) as tf.Tensor4D;
+            const ceq = crossEntropy(target.apply(tf.add(xq, dq), { training: true }) as tf.Tensor2D, y);
+            const dx = perturb.apply([x, eps], { training: true }) as tf.Tensor4D;
+            const pPert = tf.softmax(target.apply(tf.add(x, dx), { training: true }) as tf.Tensor2D);
+            const pClean = tf.softmax(target.apply(x, { training: true }) as tf.Tensor2D);
+            const dist = tf.mean(tf.sum(tf.abs(tf.sub(pPert, pClean)), 1)) as tf.Scalar;
+            parts = [tf.keep(ceq), tf.keep(dist)];
+            return tf.add(ceq, tf.mul(dist, opts.gamma)) as tf.Scalar;
+          },
+          false,
+          vars,
+        );
         const out = parts.map((p) => p.dataSync()[0]);
         tf.dispose(parts);
         return out;

@@ -95,7 +95,9 @@ export async function figureHtml(spec: PlotlySpec, note = ""): Promise<string> {
   }</title>
 <script>${js.replaceAll("</script", "<\\/script")}</script></head>
 <body><div id="fig"></div><p style="font:12px monospace">${esc(note)}</p>
-<script>Plotly.newPlot("fig", ${JSON.stringify(spec.data)}, ${JSON.stringify(spec.layout)}, {staticPlot: false});</script>
+<script>Plotly.newPlot("fig", ${JSON.stringify(spec.data)}, ${
+    JSON.stringify(spec.layout)
+  }, {staticPlot: false});</script>
 </body></html>
 `;
 }

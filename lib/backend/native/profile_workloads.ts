@@ -1,25 +1,56 @@
+/**
+ * Per-kernel time of the bench workloads on the active backend, to see where a
+ * step's time goes (used for lib/backend/native/PERF.md).
+ *
+ * Usage: `deno run -A lib/backend/native/profile_workloads.ts [NAME_PREFIX] [--warmup N] [--reps N] [--top N]`
+ * (set `MECO_NATIVE=0` to profile the pure wasm kernels).
+ *
+ * Prints, per workload, the mean wall time of a step, the time spent inside
+ * kernels, and the kernels that took longest (ms per step, calls per step).
+ *
+ * @module
+ */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../mod.ts";
-import { WORKLOADS } from "../../bench/workloads.ts";
-import { profileKernels, type KernelTimes } from "../../bench/kernel_profile.ts";
-const rep = await initBackend();
-console.log(rep.reason);
-const only = Deno.args[0] ?? "";
-for (const w of WORKLOADS) {
-  if (only && !w.name.startsWith(only)) continue;
-  const { run, dispose } = w.setup();
-  for (let i = 0; i < 3; i++) run();
-  const times: KernelTimes = new Map();
-  const stop = profileKernels(tf.getBackend(), times);
-  const R = 5;
-  const t0 = performance.now();
-  for (let i = 0; i < R; i++) run();
-  const total = (performance.now() - t0) / R;
-  stop();
-  dispose();
-  let sum = 0;
-  const rows = [...times.entries()].sort((a, b) => b[1].ms - a[1].ms);
-  for (const [, v] of rows) sum += v.ms / R;
-  console.log(`== ${w.name}: ${total.toFixed(1)} ms/step, kernels ${sum.toFixed(1)} ms, calls ${rows.reduce((s, r) => s + r[1].calls, 0) / R}`);
-  for (const [k, v] of rows.slice(0, 14)) console.log(`  ${k.padEnd(24)} ${(v.ms / R).toFixed(2).padStart(8)} ms  ${v.calls / R} calls`);
+import { median, WORKLOADS } from "../../bench/workloads.ts";
+import { type KernelTimes, profileKernels } from "../../bench/kernel_profile.ts";
+
+function flag(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+}
+
+if (import.meta.main) {
+  const only = Deno.args[0]?.startsWith("--") ? "" : Deno.args[0] ?? "";
+  const warmup = flag("--warmup", 20), reps = flag("--reps", 10), top = flag("--top", 14);
+  const report = await initBackend();
+  console.log(report.reason);
+  for (const w of WORKLOADS) {
+    if (only && !w.name.startsWith(only)) continue;
+    const { run, dispose } = w.setup();
+    // Warm-up also lets the native kernels settle their thread choice (see Dnnl.run).
+    for (let i = 0; i < warmup; i++) run();
+    const times: KernelTimes = new Map();
+    const stop = profileKernels(tf.getBackend(), times);
+    const steps: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t = performance.now();
+      run();
+      steps.push(performance.now() - t);
+    }
+    stop();
+    dispose();
+    const rows = [...times.entries()].sort((a, b) => b[1].ms - a[1].ms);
+    const inKernels = rows.reduce((s, [, v]) => s + v.ms, 0) / reps;
+    const calls = rows.reduce((s, [, v]) => s + v.calls, 0) / reps;
+    console.log(
+      `== ${w.name}: median ${median(steps).toFixed(1)} ms/step (min ${Math.min(...steps).toFixed(1)}), ` +
+        `in kernels ${inKernels.toFixed(1)} ms, ${calls} kernel calls`,
+    );
+    for (const [k, v] of rows.slice(0, top)) {
+      console.log(
+        `  ${k.padEnd(26)} ${(v.ms / reps).toFixed(2).padStart(8)} ms ${String(v.calls / reps).padStart(6)} calls`,
+      );
+    }
+  }
 }

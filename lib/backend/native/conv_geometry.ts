@@ -1,0 +1,109 @@
+/**
+ * The geometry of a 2-D NHWC convolution in oneDNN's terms, shared by the
+ * forward and both backward kernels so that all three build matching
+ * primitives.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { Dnnl, MemoryDesc } from "./dnnl.ts";
+import { TAG } from "./dnnl_ffi.ts";
+
+/** Sizes, strides, dilations and paddings of one convolution. */
+export interface ConvGeometry {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  co: number;
+  fh: number;
+  fw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  /** Padding top / left. */
+  pt: number;
+  pl: number;
+  /**
+   * Padding bottom / right as oneDNN wants it, so that the output size comes
+   * out exactly; negative when trailing input rows are never read.
+   */
+  pb: number;
+  pr: number;
+}
+
+/** The geometry of a tfjs conv info (NHWC, tfjs dilation 1 = none). */
+export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
+  const g = {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    c: info.inChannels,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    co: info.outChannels,
+    fh: info.filterHeight,
+    fw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    dh: info.dilationHeight,
+    dw: info.dilationWidth,
+    pt: info.padInfo.top,
+    pl: info.padInfo.left,
+    pb: 0,
+    pr: 0,
+  };
+  g.pb = (g.oh - 1) * g.sh + (g.fh - 1) * g.dh + 1 - g.h - g.pt;
+  g.pr = (g.ow - 1) * g.sw + (g.fw - 1) * g.dw + 1 - g.w - g.pl;
+  return g;
+}
+
+/** A cache key naming the geometry. */
+export function geometryKey(g: ConvGeometry): string {
+  return `${g.n},${g.h},${g.w},${g.c},${g.oh},${g.ow},${g.co},${g.fh},${g.fw},${g.sh},${g.sw},${g.dh},${g.dw},` +
+    `${g.pt},${g.pl},${g.pb},${g.pr}`;
+}
+
+/** Multiply-adds of the convolution (the same for its backward passes). */
+export function convMacs(g: ConvGeometry): number {
+  return g.n * g.oh * g.ow * g.co * g.fh * g.fw * g.c;
+}
+
+/** True when any extent is zero (nothing to compute; left to the wasm kernels). */
+export function isEmpty(g: ConvGeometry): boolean {
+  return g.n * g.h * g.w * g.c * g.oh * g.ow * g.co * g.fh * g.fw === 0;
+}
+
+/** Descriptors shared by the three convolution primitives. */
+export interface ConvDescs {
+  /** Activations [N, C, H, W] as nhwc. */
+  src: MemoryDesc;
+  /** Weights [CO, C, FH, FW] as tfjs stores them: hwio. */
+  weightsUser: MemoryDesc;
+  /** Weights with layout left to oneDNN (it picks a blocked one). */
+  weightsAny: MemoryDesc;
+  /** Output [N, CO, OH, OW] as nhwc. */
+  dst: MemoryDesc;
+  strides: BigInt64Array<ArrayBuffer>;
+  dilates: BigInt64Array<ArrayBuffer>;
+  padL: BigInt64Array<ArrayBuffer>;
+  padR: BigInt64Array<ArrayBuffer>;
+}
+
+/** Builds {@linkcode ConvDescs} for `g`. */
+export function convDescs(d: Dnnl, g: ConvGeometry): ConvDescs {
+  const wdims = [g.co, g.c, g.fh, g.fw];
+  return {
+    src: d.mdTag([g.n, g.c, g.h, g.w], TAG.nhwc),
+    weightsUser: d.mdTag(wdims, TAG.hwio),
+    weightsAny: d.mdTag(wdims, TAG.any),
+    dst: d.mdTag([g.n, g.co, g.oh, g.ow], TAG.nhwc),
+    strides: d.dims([g.sh, g.sw]),
+    dilates: d.dims([g.dh - 1, g.dw - 1]),
+    padL: d.dims([g.pt, g.pl]),
+    padR: d.dims([g.pb, g.pr]),
+  };
+}

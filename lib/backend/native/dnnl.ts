@@ -1,0 +1,460 @@
+/**
+ * A small object layer over the oneDNN C API: one CPU engine and stream,
+ * memory descriptors as JS-owned byte buffers, and {@linkcode Plan}s — a
+ * primitive together with the memory objects and layout reorders it needs —
+ * cached by a key that names shape and attributes.
+ *
+ * A plan's user-facing memory objects are created without a buffer; every run
+ * points them at the caller's data (tensors in the wasm heap), so nothing is
+ * copied unless oneDNN prefers a blocked layout for an operand, in which case
+ * the plan owns a library-allocated buffer for it and reorders in or out.
+ *
+ * @module
+ */
+import {
+  ARG,
+  type DnnlLib,
+  ENGINE_CPU,
+  F32,
+  MAX_NDIMS,
+  MD_BYTES,
+  type OmpLib,
+  OP_DESC_BYTES,
+  STATUS,
+  STREAM_DEFAULT,
+} from "./dnnl_ffi.ts";
+import type { Threading } from "./runtime.ts";
+
+/** A oneDNN call that did not return `dnnl_success`. */
+export class DnnlError extends Error {
+  /** @param call the C function @param status its `dnnl_status_t` */
+  constructor(readonly call: string, readonly status: number) {
+    super(`oneDNN ${call} failed: ${STATUS[status] ?? "status"} (${status})`);
+    this.name = "DnnlError";
+  }
+}
+
+/** `DNNL_MEMORY_ALLOCATE`: asks oneDNN to allocate (and own) a memory's buffer. (Made on first use: needs FFI permission.) */
+let memoryAllocate: Deno.PointerValue | undefined;
+
+/** A memory descriptor: a `dnnl_memory_desc_t` in a JS buffer. */
+export type MemoryDesc = Uint8Array<ArrayBuffer>;
+
+/** One operand of a plan. */
+export interface Operand {
+  /** `DNNL_ARG_*` of the operand. */
+  arg: number;
+  /** Layout of the caller's data; when absent, the layout the primitive reports for `query` (e.g. a workspace). */
+  user?: MemoryDesc;
+  /** `dnnl_query_t` that yields the layout the primitive chose (for operands given as `any`). */
+  query?: number;
+  /** True for outputs: a reorder, if one is needed, runs after the primitive. */
+  out?: boolean;
+}
+
+interface Step {
+  prim: Deno.PointerValue;
+  args: Uint8Array<ArrayBuffer>;
+  nargs: number;
+}
+
+/**
+ * A primitive ready to run: `run(ptrs)` takes one data pointer per operand,
+ * in the order the operands were given to {@linkcode Dnnl.plan}.
+ */
+export class Plan {
+  /** @internal */
+  constructor(
+    private readonly dnnl: Dnnl,
+    private readonly userMems: Deno.PointerValue[],
+    private readonly steps: Step[],
+    private readonly owned: { mems: Deno.PointerValue[]; prims: Deno.PointerValue[] },
+    /** Threads the plan runs with. */
+    readonly threads: number,
+    /** oneDNN's implementation name, e.g. `brgconv:avx512_core`. */
+    readonly impl: string,
+    /** Bytes of each operand's buffer, in operand order. */
+    readonly bytes: number[],
+  ) {}
+
+  /** Times the plan has run. */
+  runs = 0;
+
+  /** Runs the plan on the given data pointers (one per operand). */
+  run(ptrs: Deno.PointerValue[]): void {
+    const d = this.dnnl, lib = d.lib;
+    this.runs++;
+    d.runCount++;
+    d.setThreads(this.threads);
+    for (let i = 0; i < ptrs.length; i++) {
+      const s = lib.dnnl_memory_set_data_handle(this.userMems[i], ptrs[i]);
+      if (s !== 0) throw new DnnlError("dnnl_memory_set_data_handle", s);
+    }
+    for (const st of this.steps) {
+      const s = lib.dnnl_primitive_execute(st.prim, d.stream, st.nargs, st.args);
+      if (s !== 0) throw new DnnlError("dnnl_primitive_execute", s);
+    }
+    const s = lib.dnnl_stream_wait(d.stream);
+    if (s !== 0) throw new DnnlError("dnnl_stream_wait", s);
+  }
+
+  /** Frees the primitives and memory objects (and the buffers oneDNN allocated for them). */
+  destroy(): void {
+    const lib = this.dnnl.lib;
+    for (const p of this.owned.prims) lib.dnnl_primitive_destroy(p);
+    for (const m of this.owned.mems) lib.dnnl_memory_destroy(m);
+    this.owned.prims.length = 0;
+    this.owned.mems.length = 0;
+  }
+}
+
+/** What {@linkcode Dnnl.plan} needs to build a plan. */
+export interface PlanSpec {
+  /** Fills `opDesc` (an op-descriptor buffer) for the primitive, e.g. via `dnnl_*_desc_init`. */
+  init: (opDesc: Uint8Array<ArrayBuffer>) => void;
+  /** The operands, in the order `run` receives their pointers. */
+  operands: Operand[];
+  /** For backward primitives: fills an op descriptor for the matching forward pass (the hint). */
+  hint?: (opDesc: Uint8Array<ArrayBuffer>) => void;
+  /** Post-ops: eltwise `[alg, alpha, beta]` applied to the output in order. */
+  eltwise?: [number, number, number][];
+  /** Threads to use (defaults to all). */
+  threads?: number;
+}
+
+/** Recent run times of one problem with one thread and with all threads. */
+interface ThreadStats {
+  /** Smoothed milliseconds per run, NaN until measured. */
+  ms: [single: number, parallel: number];
+  calls: number;
+  /** While all threads are faster: the call at which one thread is tried again, and the gap to the next try. */
+  nextSingle: number;
+  singleInterval: number;
+  /** The call that last ran on all threads. */
+  lastParallel: number;
+  /** Value of `Dnnl.parallelEpoch` when the problem last ran on all threads. */
+  epoch: number;
+}
+
+/**
+ * Retrying the slower thread count keeps the choice in step with the
+ * machine's load. Trying one thread costs at most about twice the time of a
+ * run, so each problem does so on its own, after {@linkcode EXPLORE_MIN}
+ * calls and then twice as many while the choice holds, up to
+ * {@linkcode EXPLORE_MAX}. Trying all threads on a busy machine can cost ten
+ * times a run, so the gap between such tries is shared by all problems: it
+ * doubles (up to {@linkcode PARALLEL_MAX}) whenever a try confirms that one
+ * thread is faster, and when one finds all threads faster again every
+ * problem retries them at its next call.
+ */
+const EXPLORE_MIN = 8;
+const EXPLORE_MAX = 256;
+const PARALLEL_MAX = 1024;
+
+/** The engine, stream and plan cache of one opened oneDNN library. */
+export class Dnnl {
+  /** The CPU engine. */
+  readonly engine: Deno.PointerValue;
+  /** The in-order stream every plan runs on. */
+  readonly stream: Deno.PointerValue;
+  /** Threads OpenMP gives oneDNN when nothing limits it. */
+  readonly maxThreads: number;
+  private readonly cache = new Map<string, Plan>();
+  private readonly threadStats = new Map<string, ThreadStats>();
+  /** Bumped whenever some problem finds all threads faster again: every problem then retries them. */
+  private parallelEpoch = 0;
+  /** Calls of a problem between tries of all threads while one is faster (shared; see `run`). */
+  private parallelInterval = EXPLORE_MIN;
+  private readonly out = new BigUint64Array(1);
+  private threadsNow: number;
+  /**
+   * When set, problems big enough for several threads always use this many
+   * (`MECO_NATIVE_THREADS=N`) instead of the adaptive choice of {@linkcode run}.
+   */
+  fixedThreads: number | undefined;
+  /** Plans run so far (for tests that must know the native path was taken). */
+  runCount = 0;
+  /** Logs every plan built (with oneDNN's implementation name) when `MECO_NATIVE_DEBUG=1`. */
+  debug = false;
+
+  /** @param lib bound libdnnl symbols @param omp bound libgomp symbols, if found @param capacity plans kept */
+  constructor(readonly lib: DnnlLib, private readonly omp: OmpLib | undefined, readonly capacity = 256) {
+    this.engine = this.create((o) => lib.dnnl_engine_create(o, ENGINE_CPU, 0n), "dnnl_engine_create");
+    this.stream = this.create((o) => lib.dnnl_stream_create(o, this.engine, STREAM_DEFAULT), "dnnl_stream_create");
+    this.maxThreads = omp ? omp.omp_get_max_threads() : 1;
+    this.threadsNow = this.maxThreads;
+  }
+
+  /** Throws {@linkcode DnnlError} unless `status` is success. */
+  check(status: number, call: string): void {
+    if (status !== 0) throw new DnnlError(call, status);
+  }
+
+  /** Calls a constructor with an out-parameter and returns the handle it wrote. */
+  create(fn: (out: BigUint64Array<ArrayBuffer>) => number, call: string): Deno.PointerValue {
+    this.out[0] = 0n;
+    this.check(fn(this.out as BigUint64Array<ArrayBuffer>), call);
+    return Deno.UnsafePointer.create(this.out[0]);
+  }
+
+  /** Sets the OpenMP thread count for the next parallel regions of this thread. */
+  setThreads(n: number): void {
+    if (n === this.threadsNow || this.omp === undefined) return;
+    this.omp.omp_set_num_threads(n);
+    this.threadsNow = n;
+  }
+
+  /** A `dnnl_dims_t` holding `xs`. */
+  dims(xs: readonly number[]): BigInt64Array<ArrayBuffer> {
+    const d = new BigInt64Array(MAX_NDIMS);
+    for (let i = 0; i < xs.length; i++) d[i] = BigInt(xs[i]);
+    return d;
+  }
+
+  /** A float32 memory descriptor with logical `dims` and format tag `tag`. */
+  mdTag(dims: readonly number[], tag: number): MemoryDesc {
+    const md = new Uint8Array(MD_BYTES);
+    this.check(
+      this.lib.dnnl_memory_desc_init_by_tag(md, dims.length, this.dims(dims), F32, tag),
+      "dnnl_memory_desc_init_by_tag",
+    );
+    return md;
+  }
+
+  /** A float32 memory descriptor with logical `dims` and element `strides`. */
+  mdStrides(dims: readonly number[], strides: readonly number[]): MemoryDesc {
+    const md = new Uint8Array(MD_BYTES);
+    this.check(
+      this.lib.dnnl_memory_desc_init_by_strides(md, dims.length, this.dims(dims), F32, this.dims(strides)),
+      "dnnl_memory_desc_init_by_strides",
+    );
+    return md;
+  }
+
+  /** The cached plan for `key`, built by `spec()` on a miss. */
+  plan(key: string, spec: () => PlanSpec): Plan {
+    const hit = this.cache.get(key);
+    if (hit !== undefined) {
+      // Re-insert: Map order is then least- to most-recently used.
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    const p = this.build(spec());
+    if (this.debug) console.error(`oneDNN plan ${key}: ${p.impl}, ${p.threads} thread(s)`);
+    this.cache.set(key, p);
+    if (this.cache.size > this.capacity) {
+      const [oldKey, old] = this.cache.entries().next().value as [string, Plan];
+      this.cache.delete(oldKey);
+      old.destroy();
+    }
+    return p;
+  }
+
+  /**
+   * Runs the plan for problem `key` on `ptrs`, with threads as `threading`
+   * allows. An `adaptive` problem runs on one thread or on all, whichever has
+   * recently been faster for it: on an idle machine all threads win, but when
+   * another process holds a core, OpenMP's fork-join waits on a thread that is
+   * not scheduled, and one thread is several times faster. A `deterministic`
+   * problem, whose rounding depends on the thread count, runs on one thread,
+   * so that results never depend on the machine's load. `fixedThreads`
+   * (`MECO_NATIVE_THREADS`) overrides both.
+   */
+  run(key: string, threading: Threading, spec: (threads: number) => PlanSpec, ptrs: Deno.PointerValue[]): void {
+    if (threading !== "adaptive" || this.maxThreads === 1 || this.fixedThreads !== undefined) {
+      const threads = threading === "one" ? 1 : Math.min(this.fixedThreads ?? 1, this.maxThreads);
+      this.plan(`${key}|${threads}`, () => spec(threads)).run(ptrs);
+      return;
+    }
+    let st = this.threadStats.get(key);
+    if (st === undefined) {
+      // Staggered, so that the problems of one training step do not all retry in the same step.
+      const nextSingle = EXPLORE_MIN + (this.threadStats.size % EXPLORE_MIN);
+      st = {
+        ms: [NaN, NaN],
+        calls: 0,
+        nextSingle,
+        singleInterval: EXPLORE_MIN,
+        lastParallel: -Infinity,
+        epoch: this.parallelEpoch,
+      };
+      this.threadStats.set(key, st);
+      if (this.threadStats.size > 4 * this.capacity) this.threadStats.delete(this.threadStats.keys().next().value!);
+    }
+    st.calls++;
+    const parallelDue = st.calls - st.lastParallel >= this.parallelInterval || st.epoch < this.parallelEpoch;
+    let mode: 0 | 1, explore = false;
+    if (Number.isNaN(st.ms[0])) mode = 0; // measure the cheap choice first
+    else if (Number.isNaN(st.ms[1])) [mode, explore] = parallelDue ? [1, true] : [0, false];
+    else if (st.ms[1] <= st.ms[0]) [mode, explore] = st.calls >= st.nextSingle ? [0, true] : [1, false];
+    else [mode, explore] = parallelDue ? [1, true] : [0, false];
+    const threads = mode === 1 ? this.maxThreads : 1;
+    const plan = this.plan(`${key}|${threads}`, () => spec(threads));
+    const t0 = performance.now();
+    plan.run(ptrs);
+    const ms = performance.now() - t0;
+    // A plan's first run pays for lazy set-up (scratchpad, page faults): not a sample; try again next call.
+    if (plan.runs <= 1) return;
+    if (mode === 1) {
+      st.lastParallel = st.calls;
+      st.epoch = this.parallelEpoch;
+    }
+    if (!explore) {
+      st.ms[mode] = Number.isNaN(st.ms[mode]) ? ms : 0.5 * st.ms[mode] + 0.5 * ms;
+      return;
+    }
+    st.ms[mode] = ms;
+    const parallelWins = st.ms[1] <= st.ms[0];
+    if (mode === 1) {
+      if (parallelWins) {
+        this.parallelInterval = EXPLORE_MIN;
+        st.epoch = ++this.parallelEpoch;
+      } else {
+        this.parallelInterval = Math.min(2 * this.parallelInterval, PARALLEL_MAX);
+      }
+    } else {
+      st.singleInterval = parallelWins ? Math.min(2 * st.singleInterval, EXPLORE_MAX) : EXPLORE_MIN;
+      st.nextSingle = st.calls + st.singleInterval;
+    }
+  }
+
+  /** Threads the last runs of problem `key` favour (for reports). */
+  threadsFor(key: string): number | undefined {
+    const st = this.threadStats.get(key);
+    if (st === undefined || Number.isNaN(st.ms[0]) || Number.isNaN(st.ms[1])) return undefined;
+    return st.ms[1] <= st.ms[0] ? this.maxThreads : 1;
+  }
+
+  /** Number of cached plans. */
+  get cachedPlans(): number {
+    return this.cache.size;
+  }
+
+  /** Destroys every cached plan. */
+  clear(): void {
+    for (const p of this.cache.values()) p.destroy();
+    this.cache.clear();
+  }
+
+  private primitiveDesc(
+    opDesc: Uint8Array<ArrayBuffer>,
+    attr: Deno.PointerValue,
+    hint: Deno.PointerValue,
+  ): Deno.PointerValue {
+    return this.create(
+      (o) => this.lib.dnnl_primitive_desc_create(o, opDesc, attr, this.engine, hint),
+      "dnnl_primitive_desc_create",
+    );
+  }
+
+  private build(spec: PlanSpec): Plan {
+    const lib = this.lib;
+    const threads = Math.max(1, Math.min(spec.threads ?? this.maxThreads, this.maxThreads));
+    this.setThreads(threads);
+    const owned = { mems: [] as Deno.PointerValue[], prims: [] as Deno.PointerValue[] };
+    const pds: Deno.PointerValue[] = [];
+    let attr: Deno.PointerValue = null, postOps: Deno.PointerValue = null;
+    try {
+      if (spec.eltwise !== undefined && spec.eltwise.length > 0) {
+        attr = this.create((o) => lib.dnnl_primitive_attr_create(o), "dnnl_primitive_attr_create");
+        postOps = this.create((o) => lib.dnnl_post_ops_create(o), "dnnl_post_ops_create");
+        for (const [alg, alpha, beta] of spec.eltwise) {
+          this.check(lib.dnnl_post_ops_append_eltwise(postOps, 1, alg, alpha, beta), "dnnl_post_ops_append_eltwise");
+        }
+        this.check(lib.dnnl_primitive_attr_set_post_ops(attr, postOps), "dnnl_primitive_attr_set_post_ops");
+      }
+      let hintPd: Deno.PointerValue = null;
+      if (spec.hint !== undefined) {
+        const hd = new Uint8Array(OP_DESC_BYTES);
+        spec.hint(hd);
+        hintPd = this.primitiveDesc(hd, null, null);
+        pds.push(hintPd);
+      }
+      const od = new Uint8Array(OP_DESC_BYTES);
+      spec.init(od);
+      const pd = this.primitiveDesc(od, attr, hintPd);
+      pds.push(pd);
+
+      const userMems: Deno.PointerValue[] = [];
+      const bytes: number[] = [];
+      const before: Step[] = [], after: Step[] = [];
+      const mainArgs: [number, Deno.PointerValue][] = [];
+      for (const op of spec.operands) {
+        let user = op.user;
+        if (user === undefined) {
+          if (op.query === undefined) throw new Error("an operand needs a layout or a query");
+          user = this.queryMd(pd, op.query);
+        }
+        const userMd = user;
+        bytes.push(Number(lib.dnnl_memory_desc_get_size(userMd)));
+        const um = this.create((o) => lib.dnnl_memory_create(o, userMd, this.engine, null), "dnnl_memory_create");
+        owned.mems.push(um);
+        userMems.push(um);
+        let mem = um;
+        if (op.query !== undefined && op.user !== undefined) {
+          const chosen = this.queryMd(pd, op.query);
+          if (lib.dnnl_memory_desc_equal(chosen, userMd) === 0) {
+            mem = this.create(
+              (o) =>
+                lib.dnnl_memory_create(
+                  o,
+                  chosen,
+                  this.engine,
+                  memoryAllocate ??= Deno.UnsafePointer.create(0xffff_ffff_ffff_ffffn),
+                ),
+              "dnnl_memory_create",
+            );
+            owned.mems.push(mem);
+            const [src, dst, srcMem, dstMem] = op.out ? [chosen, userMd, mem, um] : [userMd, chosen, um, mem];
+            const rpd = this.create(
+              (o) => lib.dnnl_reorder_primitive_desc_create(o, src, this.engine, dst, this.engine, null),
+              "dnnl_reorder_primitive_desc_create",
+            );
+            pds.push(rpd);
+            const rp = this.create((o) => lib.dnnl_primitive_create(o, rpd), "dnnl_primitive_create");
+            owned.prims.push(rp);
+            (op.out ? after : before).push(this.step(rp, [[ARG.from, srcMem], [ARG.to, dstMem]]));
+          }
+        }
+        mainArgs.push([op.arg, mem]);
+      }
+      const prim = this.create((o) => lib.dnnl_primitive_create(o, pd), "dnnl_primitive_create");
+      owned.prims.push(prim);
+      const impl = this.implName(pd);
+      return new Plan(this, userMems, [...before, this.step(prim, mainArgs), ...after], owned, threads, impl, bytes);
+    } catch (e) {
+      for (const p of owned.prims) lib.dnnl_primitive_destroy(p);
+      for (const m of owned.mems) lib.dnnl_memory_destroy(m);
+      throw e;
+    } finally {
+      for (const pd of pds) lib.dnnl_primitive_desc_destroy(pd);
+      if (postOps !== null) lib.dnnl_post_ops_destroy(postOps);
+      if (attr !== null) lib.dnnl_primitive_attr_destroy(attr);
+    }
+  }
+
+  private step(prim: Deno.PointerValue, args: [number, Deno.PointerValue][]): Step {
+    const buf = new Uint8Array(16 * args.length);
+    const dv = new DataView(buf.buffer);
+    args.forEach(([arg, mem], i) => {
+      dv.setInt32(16 * i, arg, true);
+      dv.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mem)), true);
+    });
+    return { prim, args: buf, nargs: args.length };
+  }
+
+  private queryMd(pd: Deno.PointerValue, what: number): MemoryDesc {
+    const p = this.lib.dnnl_primitive_desc_query_md(pd, what, 0);
+    if (p === null) throw new DnnlError(`dnnl_primitive_desc_query_md(${what})`, 2);
+    const md = new Uint8Array(MD_BYTES);
+    new Deno.UnsafePointerView(p).copyInto(md);
+    return md;
+  }
+
+  private implName(pd: Deno.PointerValue): string {
+    const s = this.lib.dnnl_primitive_desc_query(pd, 8, 0, this.out);
+    if (s !== 0 || this.out[0] === 0n) return "?";
+    return Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(this.out[0])!);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * MaxPoolGrad and AvgPoolGrad on oneDNN's pooling primitives. Max pooling's
+ * backward pass needs to know where each window's maximum was: oneDNN's
+ * forward pass in training mode records that in a workspace, so the kernel
+ * runs the forward pooling again (into scratch memory) and then the backward
+ * one; both are vectorised passes, several times faster than the loops they
+ * replace. Ties go to the first maximum of a window, as in the cpu backend.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { ALG, ARG, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
+import type { Dnnl, PlanSpec } from "./dnnl.ts";
+import { type KernelArgs, nativeFor } from "./runtime.ts";
+import { tensorPtr } from "./wasm_ptr.ts";
+import { alignedScratch } from "./scratch.ts";
+
+interface PoolDescs {
+  src: Uint8Array<ArrayBuffer>;
+  dst: Uint8Array<ArrayBuffer>;
+  strides: BigInt64Array<ArrayBuffer>;
+  kernel: BigInt64Array<ArrayBuffer>;
+  padL: BigInt64Array<ArrayBuffer>;
+  padR: BigInt64Array<ArrayBuffer>;
+}
+
+function poolDescs(d: Dnnl, info: tf.backend_util.Conv2DInfo): PoolDescs {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const pt = info.padInfo.top, pl = info.padInfo.left;
+  return {
+    src: d.mdTag([n, c, h, w], TAG.nhwc),
+    dst: d.mdTag([n, c, oh, ow], TAG.nhwc),
+    strides: d.dims([sh, sw]),
+    kernel: d.dims([fh, fw]),
+    padL: d.dims([pt, pl]),
+    // As for convolutions: exactly the output size, negative when trailing rows are never read.
+    padR: d.dims([(oh - 1) * sh + fh - h - pt, (ow - 1) * sw + fw - w - pl]),
+  };
+}
+
+function infoKey(info: tf.backend_util.Conv2DInfo): string {
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ].join(",");
+}
+
+function forwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
+  return (od: Uint8Array<ArrayBuffer>) =>
+    d.check(
+      d.lib.dnnl_pooling_forward_desc_init(
+        od,
+        PROP.forwardTraining,
+        alg,
+        m.src,
+        m.dst,
+        m.strides,
+        m.kernel,
+        m.padL,
+        m.padR,
+      ),
+      "dnnl_pooling_forward_desc_init",
+    );
+}
+
+function backwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
+  return (od: Uint8Array<ArrayBuffer>) =>
+    d.check(
+      d.lib.dnnl_pooling_backward_desc_init(od, alg, m.src, m.dst, m.strides, m.kernel, m.padL, m.padR),
+      "dnnl_pooling_backward_desc_init",
+    );
+}
+
+function poolInfo(input: tf.TensorInfo, attrs: tf.MaxPoolGradAttrs | tf.AvgPoolGradAttrs) {
+  return tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    (attrs as tf.MaxPoolGradAttrs).dimRoundingMode,
+  );
+}
+
+function usable(info: tf.backend_util.Conv2DInfo): boolean {
+  return info.dilationHeight === 1 && info.dilationWidth === 1 &&
+    info.batchSize * info.inHeight * info.inWidth * info.inChannels * info.outHeight * info.outWidth > 0;
+}
+
+function maxPoolGrad(prev: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as BackendWasm;
+    const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
+    const info = poolInfo(input, attrs);
+    const d = input.dtype === "float32" && dy.dtype === "float32" && usable(info)
+      ? nativeFor(tf.util.sizeFromShape(input.shape) * info.filterHeight * info.filterWidth)
+      : undefined;
+    if (d === undefined) return prev(args) as tf.TensorInfo;
+    const key = infoKey(info);
+    const fwd = d.plan(`maxpool_fwd|${key}`, (): PlanSpec => {
+      const m = poolDescs(d, info);
+      return {
+        init: forwardDesc(d, m, ALG.poolingMax),
+        operands: [
+          { arg: ARG.src, user: m.src },
+          { arg: ARG.dst, user: m.dst },
+          { arg: ARG.workspace, query: QUERY.workspaceMd },
+        ],
+        threads: 1,
+      };
+    });
+    const bwd = d.plan(`maxpool_bwd|${key}`, (): PlanSpec => {
+      const m = poolDescs(d, info);
+      return {
+        init: backwardDesc(d, m, ALG.poolingMax),
+        hint: forwardDesc(d, m, ALG.poolingMax),
+        operands: [
+          { arg: ARG.diffDst, user: m.dst },
+          { arg: ARG.workspace, query: QUERY.workspaceMd },
+          { arg: ARG.diffSrc, user: m.src },
+        ],
+        threads: 1,
+      };
+    });
+    const dx = backend.makeOutput(input.shape, "float32");
+    const dstBytes = Math.ceil(fwd.bytes[1] / 64) * 64;
+    const base = alignedScratch(dstBytes + fwd.bytes[2]).ptr;
+    const ws = Deno.UnsafePointer.offset(base, dstBytes);
+    fwd.run([tensorPtr(backend, input), base, ws]);
+    bwd.run([tensorPtr(backend, dy), ws, tensorPtr(backend, dx)]);
+    return dx;
+  };
+}
+
+function avgPoolGrad(prev: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as BackendWasm;
+    const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+    const attrs = args.attrs as unknown as tf.AvgPoolGradAttrs;
+    const info = poolInfo(input, attrs);
+    const d = input.dtype === "float32" && dy.dtype === "float32" && usable(info)
+      ? nativeFor(tf.util.sizeFromShape(input.shape) * info.filterHeight * info.filterWidth)
+      : undefined;
+    if (d === undefined) return prev(args) as tf.TensorInfo;
+    // tfjs divides every window's gradient by the full window size, padding included.
+    const alg = ALG.poolingAvgIncludePadding;
+    const bwd = d.plan(`avgpool_bwd|${infoKey(info)}`, (): PlanSpec => {
+      const m = poolDescs(d, info);
+      return {
+        init: backwardDesc(d, m, alg),
+        hint: forwardDesc(d, m, alg),
+        operands: [{ arg: ARG.diffDst, user: m.dst }, { arg: ARG.diffSrc, user: m.src }],
+        threads: 1,
+      };
+    });
+    const dx = backend.makeOutput(input.shape, "float32");
+    bwd.run([tensorPtr(backend, dy), tensorPtr(backend, dx)]);
+    return dx;
+  };
+}
+
+/** MaxPoolGrad on oneDNN, deferring to `prev` otherwise. */
+export function maxPoolGradConfig(prev: tf.KernelConfig): tf.KernelConfig {
+  return { ...prev, kernelFunc: maxPoolGrad(prev.kernelFunc) as tf.KernelFunc };
+}
+
+/** AvgPoolGrad on oneDNN, deferring to `prev` otherwise. */
+export function avgPoolGradConfig(prev: tf.KernelConfig): tf.KernelConfig {
+  return { ...prev, kernelFunc: avgPoolGrad(prev.kernelFunc) as tf.KernelFunc };
+}
