@@ -17,14 +17,6 @@ export function alloc(backend: BackendWasm, shape: number[]): TensorInfo {
 }
 
 /**
- * A Float32Array view of a tensor's memory. Views are invalidated when the
- * wasm heap grows, so take them only after every allocation of the kernel.
- */
-export function view(backend: BackendWasm, t: TensorInfo): Float32Array {
-  return backend.typedArrayFromHeap(t) as Float32Array;
-}
-
-/**
  * A Float32Array over the whole wasm heap, and {@linkcode offsetOf} gives a
  * tensor's element offset in it. Take it after every allocation of the kernel:
  * growing the heap detaches older views.

@@ -1,5 +1,5 @@
 /**
- * im2col and col2im for NHWC convolutions, written against wasm heap views.
+ * col2im for NHWC convolutions, written against wasm heap views.
  *
  * Rows of the column matrix are output pixels (n, oh, ow); columns are
  * (kh, kw, c), matching the tfjs filter layout [fh, fw, cin, cout].
@@ -9,63 +9,8 @@
 import type * as tf from "@tensorflow/tfjs";
 
 /**
- * Fills `cols` ([N·OH·OW, fh·fw·C]) with the receptive fields of `x`
- * ([N, H, W, C]); taps that fall into padding are zero.
- */
-export function im2col(
-  heap: Float32Array,
-  xOff: number,
-  colsOff: number,
-  info: tf.backend_util.Conv2DInfo,
-): void {
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C } = info;
-  const { outHeight: OH, outWidth: OW, filterHeight: FH, filterWidth: FW } = info;
-  const { strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
-  const pt = info.padInfo.top, pl = info.padInfo.left;
-  const K = FH * FW * C;
-  let d = colsOff;
-  for (let n = 0; n < N; n++) {
-    const xn = xOff + n * H * W * C;
-    for (let oh = 0; oh < OH; oh++) {
-      const ih0 = oh * SH - pt;
-      for (let ow = 0; ow < OW; ow++) {
-        const iw0 = ow * SW - pl;
-        const rowEnd = d + K;
-        for (let kh = 0; kh < FH; kh++) {
-          const ih = ih0 + kh * DH;
-          if (ih < 0 || ih >= H) {
-            heap.fill(0, d, d + FW * C);
-            d += FW * C;
-            continue;
-          }
-          const xr = xn + ih * W * C;
-          if (DW === 1 && iw0 >= 0 && iw0 + FW <= W) {
-            // The whole filter row is inside the image: one contiguous run.
-            const s = xr + iw0 * C;
-            heap.copyWithin(d, s, s + FW * C);
-            d += FW * C;
-            continue;
-          }
-          for (let kw = 0; kw < FW; kw++) {
-            const iw = iw0 + kw * DW;
-            if (iw < 0 || iw >= W) heap.fill(0, d, d + C);
-            else if (C === 1) heap[d] = heap[xr + iw];
-            else {
-              const s = xr + iw * C;
-              heap.copyWithin(d, s, s + C);
-            }
-            d += C;
-          }
-        }
-        d = rowEnd;
-      }
-    }
-  }
-}
-
-/**
  * Adds every row of `cols` ([N·OH·OW, fh·fw·C]) back onto the input pixels it
- * was read from: the adjoint of {@linkcode im2col}. `x` must be zeroed first.
+ * was read from (the adjoint of im2col). `x` must be zeroed first.
  */
 export function col2im(
   heap: Float32Array,
