@@ -170,6 +170,7 @@ async function attackRow(
 export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {}): Promise<Summary> {
   const cfg = loaded.config;
   const log = opts.log ?? ((m: string) => console.log(m));
+  const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
   const compute = new Set(opts.cachedOnly ? [] : (opts.seeds ?? cfg.seeds));
@@ -186,7 +187,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const summary: Summary = {
     meta: {
       name: cfg.name,
-      commit: await gitCommit(),
+      commit,
       command: opts.command ?? commandLine(),
       backend: backend.name,
       profile: loaded.profile,
