@@ -124,6 +124,9 @@ const TRY: Record<BackendName, (explicit: boolean) => Promise<string>> = {
  * ```
  */
 export async function initBackend(name?: BackendName | "auto"): Promise<BackendReport> {
+  // tfjs prints a banner recommending tfjs-node the first time its cpu backend is used under a Node-like
+  // runtime; the choice and its reason are reported here instead.
+  tf.env().set("PROD", true);
   const env = Deno.env.get("MECO_BACKEND");
   let requested: string | undefined = name;
   let source: BackendReport["source"] = "argument";
