@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadTensors, saveTensors } from "../train/checkpoint.ts";
+import { pathExists } from "../data/read_bytes.ts";
 
 /** A checkpoint that cannot be resumed from; names the directory and the fault. */
 export class ResumeError extends Error {
@@ -33,16 +34,6 @@ export interface CheckpointMeta {
 }
 
 const LATEST = "latest";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 /** The directory of the current checkpoint inside `checkpointDir`. */
 export function latestCheckpoint(checkpointDir: string): string {
@@ -66,8 +57,8 @@ export async function commitCheckpoint(
     await write(stage);
     await Deno.writeTextFile(`${stage}/meta.json`, JSON.stringify(meta));
     const old = `${latest}.old`;
-    if (await exists(old)) await Deno.remove(old, { recursive: true });
-    if (await exists(latest)) await Deno.rename(latest, old);
+    if (await pathExists(old)) await Deno.remove(old, { recursive: true });
+    if (await pathExists(latest)) await Deno.rename(latest, old);
     await Deno.rename(stage, latest);
     await Deno.remove(old, { recursive: true }).catch(() => {});
   } catch (e) {
@@ -83,8 +74,8 @@ export async function commitCheckpoint(
  */
 export async function readCheckpointMeta<M extends CheckpointMeta>(checkpointDir: string): Promise<M | undefined> {
   const latest = latestCheckpoint(checkpointDir);
-  if (!(await exists(checkpointDir))) return undefined;
-  if (!(await exists(latest)) && (await exists(`${latest}.old`))) await Deno.rename(`${latest}.old`, latest);
+  if (!(await pathExists(checkpointDir))) return undefined;
+  if (!(await pathExists(latest)) && (await pathExists(`${latest}.old`))) await Deno.rename(`${latest}.old`, latest);
   for await (const e of Deno.readDir(checkpointDir)) {
     if (e.isDirectory && e.name.startsWith(`${LATEST}.tmp-`)) {
       await Deno.remove(`${checkpointDir}/${e.name}`, { recursive: true }).catch(() => {});

@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { pathExists } from "../data/read_bytes.ts";
 
 /** Raised for a missing or malformed checkpoint; names the path and the fault. */
 export class CheckpointError extends Error {
@@ -16,16 +17,6 @@ export class CheckpointError extends Error {
   constructor(readonly path: string, readonly fault: string) {
     super(`checkpoint ${path}: ${fault}`);
     this.name = "CheckpointError";
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
   }
 }
 
@@ -40,7 +31,7 @@ export async function writeDirAtomic(dir: string, files: Record<string, Uint8Arr
       if (typeof data === "string") await Deno.writeTextFile(`${tmp}/${name}`, data);
       else await Deno.writeFile(`${tmp}/${name}`, data);
     }
-    if (await exists(dir)) {
+    if (await pathExists(dir)) {
       const old = `${dir}.old-${crypto.randomUUID()}`;
       await Deno.rename(dir, old);
       await Deno.rename(tmp, dir);
