@@ -8,6 +8,10 @@
  *
  * - {@linkcode DfmeAttack}: DFME (Truong et al., CVPR 2021), its iteration
  *   {@linkcode dfmeIteration} as a plain function.
+ * - {@linkcode KnockoffAttack}: Knockoff Nets (Orekondy et al., CVPR 2019),
+ *   random and adaptive (gradient-bandit) sampling of a surrogate set.
+ * - {@linkcode JbdaAttack}: Jacobian-based dataset augmentation (Papernot et
+ *   al., AsiaCCS 2017) from a small seed set.
  *
  * @example
  * ```ts ignore
@@ -53,3 +57,36 @@ export {
   zerothOrderGradient,
 } from "./dfme.ts";
 export { TorchAdam } from "./torch_adam.ts";
+export {
+  type BanditState,
+  certaintyReward,
+  GradientBandit,
+  KnockoffRewards,
+  lossReward,
+  normalise,
+  type RewardKind,
+  type RewardsState,
+  type RunningStats,
+} from "./bandit.ts";
+export {
+  checkPool,
+  KnockoffAttack,
+  type KnockoffCheckpointMeta,
+  type KnockoffConfigInput,
+  type KnockoffOptions,
+  type KnockoffSettings,
+  knockoffSettings,
+  SurrogateError,
+} from "./knockoff.ts";
+export {
+  jacobianAugment,
+  JbdaAttack,
+  type JbdaCheckpointMeta,
+  type JbdaConfigInput,
+  type JbdaOptions,
+  jbdaQueries,
+  type JbdaSettings,
+  jbdaSettings,
+} from "./jbda.ts";
+export { loadTransferSet, restoreWeights, saveTransferSet } from "./transfer_checkpoint.ts";
+export { queryTargets, softCrossEntropy, trainEpoch, trainStep, TransferSet } from "./transfer_set.ts";

@@ -119,8 +119,11 @@ export const AdaptiveAttackSchema = DfmeAttackSchema.omit({ type: true })
 
 /**
  * `type: knockoff` — Knockoff Nets (Orekondy et al., CVPR 2019): query natural images of
- * `surrogate_dataset`, sampled at `random` or by the `adaptive` (gradient-bandit) strategy with
- * `reward`, then train the clone for `epochs` on the transfer set.
+ * `surrogate_dataset` (its train split: the attacker's own data), sampled at `random` or by the
+ * `adaptive` (gradient-bandit) strategy with `reward`, then train the clone for `epochs` on the
+ * transfer set. The bandit's actions are the surrogate's classes; its preferences move with step
+ * `bandit_lr`; the diversity reward compares an answer with the mean of the last `div_window`
+ * answers (all earlier answers when absent).
  */
 export const KnockoffAttackSchema = z.object({
   ...common,
@@ -128,6 +131,8 @@ export const KnockoffAttackSchema = z.object({
   strategy: z.enum(["random", "adaptive"]).default("random"),
   surrogate_dataset: DatasetNameSchema,
   reward: z.enum(["cert", "div", "loss", "all"]).default("all"),
+  bandit_lr: positive.default(0.1),
+  div_window: positiveInt.optional(),
   batch_size: positiveInt.default(64),
   epochs: positiveInt.default(100),
   clone_lr: positive.default(0.01),
@@ -139,16 +144,18 @@ export const KnockoffAttackSchema = z.object({
 }).strict();
 
 /**
- * `type: jbda` — Jacobian-based dataset augmentation (Papernot et al., 2017): start from
- * `seed_size` test images, and for `rounds` substitute epochs train the clone (`epochs` each) and
- * grow the set by steps of `lambda` along the sign of the clone's Jacobian.
+ * `type: jbda` — Jacobian-based dataset augmentation (Papernot et al., AsiaCCS 2017): start from
+ * `seed_size` test images (the attacker's small seed data), and for `rounds` substitute epochs
+ * label the new points through the black box, train the clone (`epochs` each) and grow the set by
+ * steps of `lambda` along the sign of the clone's Jacobian. `lambda` is in the models' image range
+ * [-1, 1]: the default 0.2 is the paper's 0.1 on [0, 1] pixels.
  */
 export const JbdaAttackSchema = z.object({
   ...common,
   type: z.literal("jbda"),
   seed_size: positiveInt.default(150),
   rounds: positiveInt.default(6),
-  lambda: positive.default(0.1),
+  lambda: positive.default(0.2),
   epochs: positiveInt.default(10),
   batch_size: positiveInt.default(32),
   clone_lr: positive.default(0.01),
@@ -175,3 +182,7 @@ export type AttackType = AttackConfig["type"];
 export type AttackOf<T extends AttackType> = Extract<AttackConfig, { type: T }>;
 /** A validated `type: dfme` entry. */
 export type DfmeAttackConfig = AttackOf<"dfme">;
+/** A validated `type: knockoff` entry. */
+export type KnockoffAttackConfig = AttackOf<"knockoff">;
+/** A validated `type: jbda` entry. */
+export type JbdaAttackConfig = AttackOf<"jbda">;

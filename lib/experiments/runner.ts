@@ -17,6 +17,7 @@ import { deriveSeed } from "../data/mod.ts";
 import { accuracy, predictorOf } from "../train/evaluate.ts";
 import { BlackBox } from "../victim/mod.ts";
 import { buildAttack, checkpointQueries } from "./attack_factory.ts";
+import { attackerData } from "./attacker_data.ts";
 import { CACHE_VERSION, cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
 import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
@@ -117,10 +118,10 @@ async function attackRow(
     imageShape: shape,
     numClasses: data.train.numClasses,
     budget: a.budget,
-    labels: a.type === "dfme" || a.type === "adaptive" ? a.label : "soft",
+    labels: "label" in a ? a.label : "soft",
     spent,
   });
-  const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses });
+  const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses, data: attackerData(data) });
   const t0 = performance.now();
   let lastLog = 0;
   const result = await attack.extract(bb, a.budget, {
