@@ -50,18 +50,19 @@ export class MecoBatchNorm extends BatchNormalization {
       return super.call(inputs, kwargs);
     }
     return tf.tidy(() => {
-      const [y, mean, variance] = tf.engine().runKernel(
+      const [y, , , movingMean, movingVariance] = tf.engine().runKernel(
         BATCH_NORM_TRAIN,
-        { x, scale: self.gamma!.read(), offset: self.beta!.read() },
-        { varianceEpsilon: self.epsilon } as unknown as tf.NamedAttrMap,
+        {
+          x,
+          scale: self.gamma!.read(),
+          offset: self.beta!.read(),
+          movingMean: self.movingMean.read(),
+          movingVariance: self.movingVariance.read(),
+        },
+        { varianceEpsilon: self.epsilon, momentum: self.momentum } as unknown as tf.NamedAttrMap,
       ) as tf.Tensor[];
-      const decay = 1 - self.momentum;
-      for (const [v, batch] of [[self.movingMean, mean], [self.movingVariance, variance]] as const) {
-        tf.tidy(() => {
-          const old = v.read();
-          v.write(tf.sub(old, tf.mul(tf.sub(old, batch), decay)));
-        });
-      }
+      self.movingMean.write(movingMean);
+      self.movingVariance.write(movingVariance);
       return y;
     });
   }

@@ -5,10 +5,12 @@
  * kernels: in a ResNet step these were most of the non-convolution kernel
  * calls. Here
  *
- * - {@linkcode BATCH_NORM_TRAIN} (`x`, `scale`, `offset` → `y`, `mean`,
- *   `variance`) is oneDNN's forward-training primitive: batch mean and
- *   (biased) variance over every axis but the last, then
- *   `y = scale · (x − mean) / √(variance + ε) + offset`;
+ * - {@linkcode BATCH_NORM_TRAIN} (`x`, `scale`, `offset`, moving mean and
+ *   variance → `y`, `mean`, `variance`, updated moving mean and variance) is
+ *   oneDNN's forward-training primitive: batch mean and (biased) variance
+ *   over every axis but the last, then
+ *   `y = scale · (x − mean) / √(variance + ε) + offset`; the moving averages
+ *   are updated per channel in the same call;
  * - its gradient is {@linkcode BATCH_NORM_TRAIN_GRAD}, oneDNN's backward
  *   primitive with batch statistics, which returns the full input gradient
  *   (through the mean and variance too) and the scale and offset gradients
@@ -27,9 +29,13 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ARG, BNORM, PROP, TAG } from "./dnnl_ffi.ts";
 import type { Dnnl, MemoryDesc } from "./dnnl.ts";
 import { type KernelArgs, runtime, threading } from "./runtime.ts";
-import { tensorPtr } from "./wasm_ptr.ts";
+import { byteOffsetOf, tensorPtr } from "./wasm_ptr.ts";
 
-/** Kernel: `{x, scale, offset}`, attrs `{varianceEpsilon}` → `[y, mean, variance]`. */
+/**
+ * Kernel: `{x, scale, offset, movingMean, movingVariance}`, attrs `{varianceEpsilon, momentum}` →
+ * `[y, mean, variance, movingMean′, movingVariance′]`, the moving averages updated as tfjs's layer does:
+ * `moving′ = moving − (moving − batch)·(1 − momentum)`.
+ */
 export const BATCH_NORM_TRAIN = "MecoBatchNormTrain";
 /** Kernel: `{dy, x, mean, variance, scale}`, attrs `{varianceEpsilon}` → `[dx, dScale, dOffset]`. */
 export const BATCH_NORM_TRAIN_GRAD = "MecoBatchNormTrainGrad";
@@ -50,13 +56,12 @@ function forwardDesc(d: Dnnl, od: Uint8Array<ArrayBuffer>, data: MemoryDesc, eps
 
 function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as BackendWasm;
-  const { x, scale, offset } = args.inputs as { x: tf.TensorInfo; scale: tf.TensorInfo; offset: tf.TensorInfo };
-  const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+  const { x, scale, offset, movingMean, movingVariance } = args.inputs as Record<string, tf.TensorInfo>;
+  const { varianceEpsilon: eps, momentum } = args.attrs as { varianceEpsilon: number; momentum: number };
   const d = runtime.dnnl as Dnnl;
   const { n, c, size } = dims(x);
   const y = backend.makeOutput(x.shape, "float32");
-  const mean = backend.makeOutput([c], "float32");
-  const variance = backend.makeOutput([c], "float32");
+  const [mean, variance, newMean, newVariance] = [1, 2, 3, 4].map(() => backend.makeOutput([c], "float32"));
   const ptrs = [x, scale, offset, y, mean, variance].map((t) => tensorPtr(backend, t));
   d.run(`bnorm_train|${n},${c}|${eps}`, threading(6 * size, false), (threads) => {
     const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
@@ -74,7 +79,15 @@ function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
       threads,
     };
   }, ptrs);
-  return [y, mean, variance];
+  // Every allocation of the kernel is done: this view of the heap stays valid.
+  const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
+  const at = (t: tf.TensorInfo) => byteOffsetOf(backend, t) >>> 2;
+  const decay = 1 - momentum;
+  for (const [old, batch, out] of [[movingMean, mean, newMean], [movingVariance, variance, newVariance]]) {
+    const o = at(old), b = at(batch), r = at(out);
+    for (let i = 0; i < c; i++) heap[r + i] = heap[o + i] - (heap[o + i] - heap[b + i]) * decay;
+  }
+  return [y, mean, variance, newMean, newVariance];
 }
 
 function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
@@ -129,11 +142,11 @@ export function registerBatchNormTraining(): void {
   tf.registerGradient({
     kernelName: BATCH_NORM_TRAIN,
     inputsToSave: ["x", "scale"],
-    outputsToSave: [false, true, true],
+    outputsToSave: [false, true, true, false, false],
     gradFunc: (dys, saved, attrs) => {
       const [x, scale, mean, variance] = saved;
       const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
-      // The mean and variance outputs feed only the moving averages: their gradients are zero by construction.
+      // The statistics outputs feed only the moving averages: their gradients are zero by construction.
       const [dx, dScale, dOffset] = tf.engine().runKernel(
         BATCH_NORM_TRAIN_GRAD,
         { dy, x, mean, variance, scale },
