@@ -3,12 +3,16 @@ import { loadConfig, PROFILES } from "../../lib/config/mod.ts";
 
 const dir = new URL("../../configs/", import.meta.url);
 
-Deno.test("mnist_data_based shares mnist_dfme's dataset, victim, defenses and eval at every profile (cached cells)", async () => {
+Deno.test("mnist_data_based shares mnist_dfme's dataset, victim, MeCo defense and eval at every profile (cached cells)", async () => {
   for (const p of PROFILES) {
     const dfme = (await loadConfig(new URL("mnist_dfme.yaml", dir), p)).config;
     const data = (await loadConfig(new URL("mnist_data_based.yaml", dir), p)).config;
-    for (const key of ["dataset", "victim", "defenses", "eval", "seeds"] as const) {
+    for (const key of ["dataset", "victim", "eval", "seeds"] as const) {
       assert.deepEqual(data[key], dfme[key], `${p}: ${key}`);
+    }
+    assert.deepEqual(data.defenses.map((d) => d.type), ["none", "meco"]);
+    for (const d of data.defenses) {
+      assert.ok(dfme.defenses.some((e) => JSON.stringify(e) === JSON.stringify(d)), `${p}: ${JSON.stringify(d)}`);
     }
   }
 });
