@@ -246,7 +246,7 @@ Deno.test("short Knockoff runs with Fashion-MNIST queries lift a clone of an MNI
     const budget = 3000;
     const bb = boxOver(victim, budget);
     const t0 = performance.now();
-    // The local profile's optimiser; seed 0 reaches about 45% with either strategy here (chance: 10%).
+    // The local profile's optimiser; seed 0 reaches 45–50% with either strategy here (chance: 10%).
     const attack = new KnockoffAttack({ strategy, epochs: 8, clone_lr: 0.05, clone_momentum: 0.9 }, { surrogate });
     const r = await attack.extract(bb, budget, { seed: 0, evaluate });
     const final = r.curve.at(-1)!;
