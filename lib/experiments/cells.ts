@@ -114,6 +114,18 @@ export async function defenseCell(
   throw new Error(`defense '${d.type}' is not available in this build (configs: defenses[].type)`);
 }
 
+/** The cache directory of the MeCo cell (target/, perturb/, meta.json) of `d` and `seed`. */
+export async function mecoCellDir(cfg: ExperimentConfig, d: MecoDefenseConfig, seed: number): Promise<string> {
+  const key = await cellKey("meco", {
+    dataset: cfg.dataset,
+    victim: cfg.victim,
+    defense: d,
+    seed,
+    h: PERTURBATION_NET_VERSION,
+  });
+  return `${cacheRoot()}/${key}`;
+}
+
 async function mecoCell(
   cfg: ExperimentConfig,
   d: MecoDefenseConfig,
@@ -122,14 +134,7 @@ async function mecoCell(
   data: ExperimentData,
   log: Log,
 ): Promise<DefenseCell> {
-  const key = await cellKey("meco", {
-    dataset: cfg.dataset,
-    victim: cfg.victim,
-    defense: d,
-    seed,
-    h: PERTURBATION_NET_VERSION,
-  });
-  const dir = `${cacheRoot()}/${key}`;
+  const dir = await mecoCellDir(cfg, d, seed);
   const shape = imageShapeOf(data);
   let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
   let target: tf.LayersModel, perturb: tf.LayersModel;
