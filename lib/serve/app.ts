@@ -120,7 +120,11 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
     try {
       body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
     } catch (e) {
-      throw new ApiError(400, "malformed_json", `request body is not valid JSON: ${e instanceof Error ? e.message : e}`);
+      throw new ApiError(
+        400,
+        "malformed_json",
+        `request body is not valid JSON: ${e instanceof Error ? e.message : e}`,
+      );
     }
     const batch = decodeImages(body, { imageShape: opts.imageShape, maxBatch: opts.maxBatch });
     const charged = await opts.store.charge(token, batch.n);
@@ -153,7 +157,13 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
       throw e;
     }
     const result = key.tier === "hard" ? { labels: answer } : { probabilities: answer };
-    return Response.json({ defense: opts.defenseLabel, tier: key.tier, n: batch.n, ...result, usage: usageOf(charged.key) });
+    return Response.json({
+      defense: opts.defenseLabel,
+      tier: key.tier,
+      n: batch.n,
+      ...result,
+      usage: usageOf(charged.key),
+    });
   }
 
   async function usage(req: Request): Promise<Response> {

@@ -78,7 +78,11 @@ function fromNested(images: unknown, spec: DecodeSpec): DecodedBatch {
   for (let i = 0; i < n; i++) {
     const img = images[i];
     if (!Array.isArray(img) || img.length !== h) {
-      throw new ApiError(422, "wrong_shape", `images[${i}]: expected ${h} rows (images of shape ${want}), found ${describe(img)}`);
+      throw new ApiError(
+        422,
+        "wrong_shape",
+        `images[${i}]: expected ${h} rows (images of shape ${want}), found ${describe(img)}`,
+      );
     }
     for (let y = 0; y < h; y++) {
       const row = img[y];
@@ -128,7 +132,9 @@ function fromBase64(b64: unknown, shape: unknown, spec: DecodeSpec): DecodedBatc
   const [h, w, c] = spec.imageShape;
   if (typeof b64 !== "string") invalid(`images_b64: expected a base64 string, found ${describe(b64)}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    invalid(`shape: expected [n, ${h}, ${w}, ${c}] (non-negative integers) with images_b64, found ${JSON.stringify(shape)}`);
+    invalid(
+      `shape: expected [n, ${h}, ${w}, ${c}] (non-negative integers) with images_b64, found ${JSON.stringify(shape)}`,
+    );
   }
   if (shape.length !== 4 || shape[1] !== h || shape[2] !== w) {
     throw new ApiError(422, "wrong_shape", `shape: expected [n, ${h}, ${w}, ${c}], found [${shape.join(", ")}]`);

@@ -59,13 +59,17 @@ if (import.meta.main) {
         const { token, key } = await store.create({ name, tier: tier as Tier, budget });
         if (json) console.log(JSON.stringify({ token, key }));
         else {
-          console.log(`created key ${key.id}${key.name ? ` (${key.name})` : ""}: tier ${key.tier}, budget ${key.budget}`);
+          console.log(
+            `created key ${key.id}${key.name ? ` (${key.name})` : ""}: tier ${key.tier}, budget ${key.budget}`,
+          );
           console.log(`token (shown once, only its SHA-256 is stored): ${token}`);
         }
       } else if (command === "revoke") {
         if (positional.length !== 1) usage("revoke needs one key id or name");
         const key = store.revoke(positional[0]);
-        console.log(json ? JSON.stringify(key) : `revoked ${key.id}${key.name ? ` (${key.name})` : ""} at ${key.revoked}`);
+        console.log(
+          json ? JSON.stringify(key) : `revoked ${key.id}${key.name ? ` (${key.name})` : ""} at ${key.revoked}`,
+        );
       } else {
         if (positional.length > 0) usage(`unexpected argument ${positional[0]}`);
         const keys = store.list();

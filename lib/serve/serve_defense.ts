@@ -27,7 +27,12 @@ export function buildServeDefense(cfg: ServeDefenseConfig, bundle: LoadedBundle,
           `bundle ${bundle.dir} has no MeCo nets (defense: meco); export it from a config with a meco defense`,
         );
       }
-      return mecoDefense(bundle.meco, { seed, variant: m.config.variant, width: m.config.width, bound: m.config.bound });
+      return mecoDefense(bundle.meco, {
+        seed,
+        variant: m.config.variant,
+        width: m.config.width,
+        bound: m.config.bound,
+      });
     }
     default:
       throw new Error(`defense '${cfg.type}' is not available for serving in this build`);

@@ -162,7 +162,10 @@ export class KeyStore {
     const created = new Date().toISOString();
     this.#db.prepare("INSERT INTO api_keys (id, hash, name, tier, budget, used, created) VALUES (?, ?, ?, ?, ?, 0, ?)")
       .run(id, await hashToken(token), opts.name ?? "", opts.tier, opts.budget, created);
-    return { token, key: { id, name: opts.name ?? "", tier: opts.tier, budget: opts.budget, used: 0, created, revoked: null } };
+    return {
+      token,
+      key: { id, name: opts.name ?? "", tier: opts.tier, budget: opts.budget, used: 0, created, revoked: null },
+    };
   }
 
   /** Revokes the key with this id or name; returns it, or throws when none (or several) match. */
