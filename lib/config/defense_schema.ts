@@ -70,7 +70,10 @@ export const MadDefenseSchema = z.object({
   eps: positive,
   argmax_preserving: z.boolean().default(false),
   surrogate_arch: ArchSchema.optional(),
-  /** `random`: a freshly initialised surrogate (the reference); `victim`: a copy of the victim. */
+  /**
+   * `random`: a freshly initialised surrogate (the reference); `victim`: a copy of the victim (whose NLL
+   * gradient at the victim's own answer is zero, so only useful as a control).
+   */
   surrogate_init: z.enum(["random", "victim"]).default("random"),
 }).strict();
 
