@@ -3,23 +3,22 @@
  *
  * @module
  */
+import { buildDefense } from "../defenses/build.ts";
 import type { Defense } from "../defenses/defense.ts";
-import { undefended } from "../defenses/undefended.ts";
 import { mecoDefense } from "../meco/deploy.ts";
 import type { LoadedBundle } from "./bundle.ts";
 import type { ServeDefenseConfig } from "./config.ts";
 
 /**
- * Builds the configured defense around `bundle`: `none` answers the victim's
- * softmax, `meco` the bundle's defended target behind its perturbation
- * network (a fresh ε per request, from the stream of `seed`).
+ * Builds the configured defense around `bundle`: `meco` answers with the
+ * bundle's defended target behind its perturbation network (a fresh ε per
+ * request, from the stream of `seed`); every other type wraps the bundle's
+ * victim as the experiment runner does (lib/defenses/build.ts).
  *
  * @throws {Error} naming the bundle when it lacks what the defense needs
  */
 export function buildServeDefense(cfg: ServeDefenseConfig, bundle: LoadedBundle, seed: number): Defense {
   switch (cfg.type) {
-    case "none":
-      return undefended(bundle.victim);
     case "meco": {
       const m = bundle.meta.meco;
       if (bundle.meco === undefined || m === null) {
@@ -35,6 +34,11 @@ export function buildServeDefense(cfg: ServeDefenseConfig, bundle: LoadedBundle,
       });
     }
     default:
-      throw new Error(`defense '${cfg.type}' is not available for serving in this build`);
+      return buildDefense(cfg, bundle.victim, {
+        seed,
+        imageShape: bundle.meta.image_shape,
+        numClasses: bundle.meta.num_classes,
+        arch: bundle.meta.arch,
+      });
   }
 }

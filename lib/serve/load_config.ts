@@ -1,0 +1,90 @@
+/**
+ * The load-test config (`configs/serve_load.yaml`): which bundle (exported
+ * from which experiment config), which defenses, and the bounded load.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ConfigError } from "../config/config_error.ts";
+import { formatPath } from "../config/config_path.ts";
+import { positiveInt, snakeCase } from "../config/fields.ts";
+import { ProfileNameSchema } from "../config/profile.ts";
+import { parseYaml } from "../config/yaml_source.ts";
+import { explainZodIssues } from "../config/zod_issues.ts";
+import { LimitsSchema, ServeDefenseSchema } from "./config.ts";
+
+/** The whole load-test config. */
+export const LoadConfigSchema = z.object({
+  name: snakeCase,
+  description: z.string(),
+  /** The bundle served: exported from `experiment` (profile, seed) into `out` when absent or stale. */
+  bundle: z.object({
+    experiment: z.string().min(1),
+    profile: ProfileNameSchema,
+    seed: z.number().int().nonnegative().default(0),
+    out: z.string().min(1),
+  }).strict(),
+  /** Each defense is served by its own server process in turn; labels must differ. */
+  defenses: z.array(ServeDefenseSchema).min(1),
+  /** The measured load: `clients` concurrent clients, each sending `requests` requests of `batch` images. */
+  load: z.object({
+    clients: positiveInt,
+    requests: positiveInt,
+    batch: positiveInt,
+    encoding: z.enum(["json", "base64"]).default("json"),
+    /** Untimed requests per client first (JIT, caches). */
+    warmup: z.number().int().nonnegative().default(1),
+  }).strict(),
+  /** The budget check: `clients` concurrent clients drain a key of `budget` images with batches of 1…max_batch. */
+  drain: z.object({
+    clients: positiveInt,
+    budget: positiveInt,
+    max_batch: positiveInt,
+  }).strict(),
+  limits: LimitsSchema.default({}),
+}).strict().superRefine((c, ctx) => {
+  const seen = new Map<string, number>();
+  c.defenses.forEach((d, i) => {
+    const label = d.name ?? d.type;
+    const j = seen.get(label);
+    if (j !== undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["defenses", i, "name"],
+        message: `duplicate label ${JSON.stringify(label)} (also defenses.${j})`,
+      });
+    } else seen.set(label, i);
+  });
+  if (c.load.batch > c.limits.max_batch) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["load", "batch"],
+      message: `expected at most limits.max_batch (${c.limits.max_batch}), received ${c.load.batch}`,
+    });
+  }
+});
+
+/** A validated load-test config. */
+export type LoadConfig = z.infer<typeof LoadConfigSchema>;
+
+/** Reads and validates a load-test config file. @throws {ConfigError} naming every faulty field */
+export async function loadLoadConfig(path: string): Promise<LoadConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new ConfigError(path, [{ path: "(file)", message: "file not found" }]);
+    throw e;
+  }
+  const src = parseYaml(text, path);
+  const r = LoadConfigSchema.safeParse(src.value);
+  if (r.success) return r.data;
+  throw new ConfigError(
+    path,
+    explainZodIssues(r.error, LoadConfigSchema, src.value).map((i) => ({
+      path: formatPath(i.path),
+      message: i.message,
+      ...src.locate(i.path),
+    })),
+  );
+}
