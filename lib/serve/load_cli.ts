@@ -83,6 +83,7 @@ if (import.meta.main) {
     throw e;
   }
   const t0 = performance.now();
+  const loadStart = Deno.loadavg();
   const commit = await gitCommit();
   const bundle = await ensureBundle(cfg, log);
   const test = await loadDataset(bundle.dataset as "mnist", "test");
@@ -194,6 +195,9 @@ if (import.meta.main) {
       backend,
       bundle: { dir: cfg.bundle.out, ...bundle.source, victim_acc: bundle.victim_acc, meco: bundle.meco },
       cpus: navigator.hardwareConcurrency,
+      // The host is shared: its load average (1, 5, 15 min) before and after says how contended the CPUs were.
+      loadavg_start: loadStart,
+      loadavg_end: Deno.loadavg(),
       load_generator: "same host, one Deno process (fetch over loopback); server: one Deno process per defense",
       meco_overhead_p50: none && meco ? round(meco.p50_ms / none.p50_ms, 3) : null,
       meco_overhead_throughput: none && meco ? round(none.images_per_s / meco.images_per_s, 3) : null,
