@@ -116,6 +116,7 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
       );
     }
     const bytes = await readBody(req, opts.maxBodyBytes);
+    const t0 = performance.now();
     let body: unknown;
     try {
       body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -127,7 +128,9 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
       );
     }
     const batch = decodeImages(body, { imageShape: opts.imageShape, maxBatch: opts.maxBatch });
+    const t1 = performance.now();
     const charged = await opts.store.charge(token, batch.n);
+    const t2 = performance.now();
     if (!charged.ok) {
       if (charged.reason === "unknown") throw new ApiError(401, "unknown_key", "unknown API key");
       if (charged.reason === "revoked") {
@@ -144,6 +147,7 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
     }
     // The images are accounted (durably) from here on; a failure to answer gives them back.
     let answer: number[][] | number[];
+    let t3 = 0;
     try {
       const out = tf.tidy(() => {
         const x = tf.sub(tf.mul(tf.tensor4d(batch.data, [batch.n, h, w, c]), 2), 1) as tf.Tensor4D;
@@ -152,18 +156,22 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
       });
       answer = (await out.array()) as number[][] | number[];
       out.dispose();
+      t3 = performance.now();
     } catch (e) {
       await opts.store.refund(token, batch.n);
       throw e;
     }
     const result = key.tier === "hard" ? { labels: answer } : { probabilities: answer };
+    // Server-Timing (W3C): where this request's time went on the server, in ms.
+    const timing = `decode;dur=${(t1 - t0).toFixed(2)}, account;dur=${(t2 - t1).toFixed(2)}, ` +
+      `infer;dur=${(t3 - t2).toFixed(2)}`;
     return Response.json({
       defense: opts.defenseLabel,
       tier: key.tier,
       n: batch.n,
       ...result,
       usage: usageOf(charged.key),
-    });
+    }, { headers: { "server-timing": timing } });
   }
 
   async function usage(req: Request): Promise<Response> {

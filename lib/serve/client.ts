@@ -56,6 +56,18 @@ export interface Answer {
   body: Record<string, unknown>;
   /** Wall milliseconds from send to parsed answer. */
   ms: number;
+  /** The server's `Server-Timing` entries (ms by name: decode, account, infer), when sent. */
+  timing: Record<string, number>;
+}
+
+/** Parses a `Server-Timing` header (`name;dur=1.5, …`) into ms by name. */
+export function parseServerTiming(h: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of (h ?? "").split(",")) {
+    const m = /^\s*([\w-]+)\s*;\s*dur=([\d.]+)/.exec(part);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
 }
 
 /** POSTs a predict request. */
@@ -67,7 +79,12 @@ export async function postPredict(url: string, token: string, body: string): Pro
     body,
   });
   const json = await res.json();
-  return { status: res.status, body: json, ms: performance.now() - t0 };
+  return {
+    status: res.status,
+    body: json,
+    ms: performance.now() - t0,
+    timing: parseServerTiming(res.headers.get("server-timing")),
+  };
 }
 
 /** A key's usage, as `GET /v1/usage` answers. */
@@ -114,6 +131,8 @@ export interface LoadResult {
   seconds: number;
   /** Latency (ms) of every 200 answer. */
   latencies: number[];
+  /** Server-side inference time (ms: defense + model, Server-Timing `infer`) of every 200 answer. */
+  infer: number[];
 }
 
 /**
@@ -132,7 +151,7 @@ export async function runLoad(opts: {
   const bodies: string[] = [];
   const distinct = Math.min(opts.clients * opts.requests, 32);
   for (let i = 0; i < distinct; i++) bodies.push(predictBody(opts.pool, i * opts.batch, opts.batch, opts.encoding));
-  const result: LoadResult = { ok: 0, failed: {}, images: 0, seconds: 0, latencies: [] };
+  const result: LoadResult = { ok: 0, failed: {}, images: 0, seconds: 0, latencies: [], infer: [] };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: opts.clients }, async (_, c) => {
     for (let r = 0; r < opts.requests; r++) {
@@ -141,6 +160,7 @@ export async function runLoad(opts: {
         result.ok++;
         result.images += a.body.n as number;
         result.latencies.push(a.ms);
+        if (a.timing.infer !== undefined) result.infer.push(a.timing.infer);
       } else result.failed[a.status] = (result.failed[a.status] ?? 0) + 1;
     }
   }));

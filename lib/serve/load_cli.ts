@@ -15,7 +15,7 @@ import { writeJson } from "../experiments/cache.ts";
 import { toCsv } from "../experiments/results.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
 import { type BundleMeta, exportBundle } from "./bundle.ts";
-import { drainBudget, getUsage, type ImagePool, quantile, runLoad } from "./client.ts";
+import { drainBudget, getUsage, type ImagePool, type LoadResult, quantile, runLoad } from "./client.ts";
 import { type LoadConfig, loadLoadConfig } from "./load_config.ts";
 import { spawnServer } from "./spawn.ts";
 import { KeyStore } from "./store.ts";
@@ -34,6 +34,9 @@ export interface LoadRow {
   p50_ms: number;
   p99_ms: number;
   mean_ms: number;
+  /** Server-side time of the defense and model per request (Server-Timing `infer`). */
+  infer_p50_ms: number;
+  infer_p99_ms: number;
   drain_clients: number;
   drain_budget: number;
   drain_served: number;
@@ -93,7 +96,17 @@ if (import.meta.main) {
   const work = await Deno.makeTempDir({ prefix: "meco-serve-load-" });
   const rows: LoadRow[] = [];
   let backend = "";
+  const L = cfg.load;
+  type Served = {
+    label: string;
+    srv: Awaited<ReturnType<typeof spawnServer>>;
+    loadToken: string;
+    drainToken: string;
+    runs: LoadResult[];
+  };
+  const served: Served[] = [];
   try {
+    // Every defense's server up at once, so that the measured rounds can alternate between them.
     for (const [i, d] of cfg.defenses.entries()) {
       const label = d.name ?? d.type;
       const store = `${work}/keys-${i}.db`;
@@ -104,82 +117,98 @@ if (import.meta.main) {
         JSON.stringify({ bundle: cfg.bundle.out, defense: d, store, host: "127.0.0.1", port: 0, limits: cfg.limits }),
       );
       const s = KeyStore.open(store);
-      const L = cfg.load;
       const loadKey = await s.create({
         name: "load",
         tier: "soft",
-        budget: L.clients * (L.requests + L.warmup) * L.batch,
+        budget: L.clients * (L.rounds * L.requests + L.warmup) * L.batch,
       });
       const drainKey = await s.create({ name: "drain", tier: "soft", budget: cfg.drain.budget });
       s.close();
       const srv = await spawnServer(serveCfg, [], { timeoutMs: 300_000 });
-      try {
-        backend = /backend (.*)/.exec(srv.output())?.[1] ?? backend;
-        log(
-          `${label}: serving at ${srv.url}; warm-up, then ${L.clients} clients × ${L.requests} requests × ${L.batch} images`,
-        );
-        if (L.warmup > 0) {
-          await runLoad({
-            url: srv.url,
-            token: loadKey.token,
-            pool,
-            clients: L.clients,
-            requests: L.warmup,
-            batch: L.batch,
-            encoding: L.encoding,
-          });
-        }
-        const r = await runLoad({
+      served.push({ label, srv, loadToken: loadKey.token, drainToken: drainKey.token, runs: [] });
+      backend = /backend (.*)/.exec(srv.output())?.[1] ?? backend;
+      log(`${label}: serving at ${srv.url}`);
+      if (L.warmup > 0) {
+        await runLoad({
           url: srv.url,
           token: loadKey.token,
           pool,
           clients: L.clients,
-          requests: L.requests,
+          requests: L.warmup,
           batch: L.batch,
           encoding: L.encoding,
         });
-        const failed = Object.values(r.failed).reduce((a, b) => a + b, 0);
-        log(`${label}: drain a key of ${cfg.drain.budget} images with ${cfg.drain.clients} clients`);
-        const dr = await drainBudget({
-          url: srv.url,
-          token: drainKey.token,
-          pool,
-          clients: cfg.drain.clients,
-          maxBatch: cfg.drain.max_batch,
-          encoding: L.encoding,
-          seed: i + 1,
-        });
-        const used = (await getUsage(srv.url, drainKey.token)).used;
-        const row: LoadRow = {
-          defense: label,
-          clients: L.clients,
-          requests: r.ok + failed,
-          batch: L.batch,
-          images: r.images,
-          failed,
-          seconds: round(r.seconds, 3),
-          requests_per_s: round(r.ok / r.seconds),
-          images_per_s: round(r.images / r.seconds, 1),
-          p50_ms: round(quantile(r.latencies, 0.5)),
-          p99_ms: round(quantile(r.latencies, 0.99)),
-          mean_ms: round(r.latencies.reduce((a, b) => a + b, 0) / Math.max(1, r.latencies.length)),
-          drain_clients: cfg.drain.clients,
-          drain_budget: cfg.drain.budget,
-          drain_served: dr.served,
-          drain_used: used,
-          drain_refused: dr.refused,
-          budget_exact: dr.served === cfg.drain.budget && used === cfg.drain.budget && dr.failed === 0,
-        };
-        rows.push(row);
-        log(
-          `${label}: ${row.requests_per_s} req/s, ${row.images_per_s} images/s, p50 ${row.p50_ms} ms, ` +
-            `p99 ${row.p99_ms} ms, failed ${failed}; drain served ${dr.served}/${cfg.drain.budget}, used ${used}`,
-        );
-      } finally {
-        await srv.stop();
       }
     }
+    for (let round = 0; round < L.rounds; round++) {
+      // Alternate the order between rounds so that drifting host load favours no defense.
+      const order = round % 2 === 0 ? served : [...served].reverse();
+      for (const sv of order) {
+        log(
+          `round ${
+            round + 1
+          }/${L.rounds}, ${sv.label}: ${L.clients} clients × ${L.requests} requests × ${L.batch} images`,
+        );
+        sv.runs.push(
+          await runLoad({
+            url: sv.srv.url,
+            token: sv.loadToken,
+            pool,
+            clients: L.clients,
+            requests: L.requests,
+            batch: L.batch,
+            encoding: L.encoding,
+          }),
+        );
+      }
+    }
+    for (const [i, sv] of served.entries()) {
+      log(`${sv.label}: drain a key of ${cfg.drain.budget} images with ${cfg.drain.clients} clients`);
+      const dr = await drainBudget({
+        url: sv.srv.url,
+        token: sv.drainToken,
+        pool,
+        clients: cfg.drain.clients,
+        maxBatch: cfg.drain.max_batch,
+        encoding: L.encoding,
+        seed: i + 1,
+      });
+      const used = (await getUsage(sv.srv.url, sv.drainToken)).used;
+      const lat = sv.runs.flatMap((r) => r.latencies), infer = sv.runs.flatMap((r) => r.infer);
+      const ok = sv.runs.reduce((a, r) => a + r.ok, 0), images = sv.runs.reduce((a, r) => a + r.images, 0);
+      const seconds = sv.runs.reduce((a, r) => a + r.seconds, 0);
+      const failed = sv.runs.reduce((a, r) => a + Object.values(r.failed).reduce((x, y) => x + y, 0), 0);
+      const row: LoadRow = {
+        defense: sv.label,
+        clients: L.clients,
+        requests: ok + failed,
+        batch: L.batch,
+        images,
+        failed,
+        seconds: round(seconds, 3),
+        requests_per_s: round(ok / seconds),
+        images_per_s: round(images / seconds, 1),
+        p50_ms: round(quantile(lat, 0.5)),
+        p99_ms: round(quantile(lat, 0.99)),
+        mean_ms: round(lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length)),
+        infer_p50_ms: round(quantile(infer, 0.5), 3),
+        infer_p99_ms: round(quantile(infer, 0.99), 3),
+        drain_clients: cfg.drain.clients,
+        drain_budget: cfg.drain.budget,
+        drain_served: dr.served,
+        drain_used: used,
+        drain_refused: dr.refused,
+        budget_exact: dr.served === cfg.drain.budget && used === cfg.drain.budget && dr.failed === 0,
+      };
+      rows.push(row);
+      log(
+        `${sv.label}: ${row.requests_per_s} req/s, ${row.images_per_s} images/s, p50 ${row.p50_ms} ms, ` +
+          `p99 ${row.p99_ms} ms, inference p50 ${row.infer_p50_ms} ms, failed ${failed}; ` +
+          `drain served ${dr.served}/${cfg.drain.budget}, used ${used}`,
+      );
+    }
   } finally {
+    for (const sv of served) await sv.srv.stop();
     await Deno.remove(work, { recursive: true });
   }
   const none = rows.find((r) => r.defense === "none");
@@ -200,6 +229,7 @@ if (import.meta.main) {
       loadavg_end: Deno.loadavg(),
       load_generator: "same host, one Deno process (fetch over loopback); server: one Deno process per defense",
       meco_overhead_p50: none && meco ? round(meco.p50_ms / none.p50_ms, 3) : null,
+      meco_overhead_infer_p50: none && meco ? round(meco.infer_p50_ms / none.infer_p50_ms, 3) : null,
       meco_overhead_throughput: none && meco ? round(none.images_per_s / meco.images_per_s, 3) : null,
       minutes: round((performance.now() - t0) / 60000, 2),
       generated: new Date().toISOString(),
@@ -217,6 +247,7 @@ if (import.meta.main) {
     "img/s": r.images_per_s,
     p50_ms: r.p50_ms,
     p99_ms: r.p99_ms,
+    infer_p50_ms: r.infer_p50_ms,
     exact: r.budget_exact,
   })));
   log(`wrote ${dir}/summary.json`);

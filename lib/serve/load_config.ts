@@ -26,12 +26,17 @@ export const LoadConfigSchema = z.object({
   }).strict(),
   /** Each defense is served by its own server process in turn; labels must differ. */
   defenses: z.array(ServeDefenseSchema).min(1),
-  /** The measured load: `clients` concurrent clients, each sending `requests` requests of `batch` images. */
+  /**
+   * The measured load: `clients` concurrent clients, each sending `requests` requests of `batch`
+   * images, per round and defense.
+   */
   load: z.object({
     clients: positiveInt,
     requests: positiveInt,
     batch: positiveInt,
     encoding: z.enum(["json", "base64"]).default("json"),
+    /** Measured rounds; each round runs the load against every defense in turn (order alternating). */
+    rounds: positiveInt.default(1),
     /** Untimed requests per client first (JIT, caches). */
     warmup: z.number().int().nonnegative().default(1),
   }).strict(),

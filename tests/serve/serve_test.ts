@@ -120,6 +120,7 @@ Deno.test("serve: API, bad input, exact budgets under concurrency, SIGKILL mid-l
         assert.ok(Math.abs(p.reduce((s, v) => s + v, 0) - 1) < 1e-4);
       }
       assert.deepEqual(r.body.usage, { used: 3, budget: 1000, remaining: 997 });
+      assert.ok(r.timing.infer >= 0 && r.timing.account >= 0 && r.timing.decode >= 0, "Server-Timing header");
       // MeCo draws a fresh ε per request: the same images twice give different probabilities.
       const again = await postPredict(a.url, soft, predictBody(pool, 0, 3, "base64"));
       assert.equal(again.status, 200);
