@@ -18,6 +18,10 @@ export interface DefenseCost {
   ms_b1: number;
   /** Median milliseconds of one batch-256 query. */
   ms_b256: number;
+  /** Timed calls behind ms_b1 (fewer for a defense slower than a second per call). */
+  reps_b1: number;
+  /** Timed calls behind ms_b256. */
+  reps_b256: number;
   /** Milliseconds per image at batch 256 (ms_b256 / 256). */
   ms_per_query_b256: number;
   /** tf.profile peak bytes of live tensors during a batch-256 query. */
@@ -26,7 +30,7 @@ export interface DefenseCost {
   peak_extra_bytes_b256: number;
 }
 
-/** Repetitions: [warm-up, timed] per batch size. */
+/** Repetitions: [warm-up, timed] per batch size (warm-up includes one untimed first call). */
 export interface CostReps {
   /** Batch-1 [warm-up, timed]. */
   b1: [number, number];
@@ -40,20 +44,24 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function timeQueries(defense: Defense, x: tf.Tensor4D, [warm, timed]: [number, number]): number {
+/** A defense slower than this per call is timed with {@linkcode SLOW_REPS} (a few calls say enough). */
+const SLOW_MS = 1000;
+const SLOW_REPS: [number, number] = [0, 3];
+
+function timeQueries(defense: Defense, x: tf.Tensor4D, [warm, timed]: [number, number]): [ms: number, reps: number] {
   const once = () => {
+    const t = performance.now();
     const p = defense.predict(x);
     p.dataSync();
     p.dispose();
+    return performance.now() - t;
   };
-  for (let i = 0; i < warm; i++) once();
+  const first = once();
+  if (first > SLOW_MS) [warm, timed] = SLOW_REPS;
+  for (let i = 1; i < warm; i++) once();
   const xs: number[] = [];
-  for (let i = 0; i < timed; i++) {
-    const t = performance.now();
-    once();
-    xs.push(performance.now() - t);
-  }
-  return median(xs);
+  for (let i = 0; i < timed; i++) xs.push(once());
+  return [median(xs), timed];
 }
 
 /**
@@ -76,8 +84,8 @@ export async function measureDefense(
   }
   const x1 = tf.slice(x256, 0, 1) as tf.Tensor4D;
   try {
-    const ms_b1 = timeQueries(defense, x1, reps.b1);
-    const ms_b256 = timeQueries(defense, x256, reps.b256);
+    const [ms_b1, reps_b1] = timeQueries(defense, x1, reps.b1);
+    const [ms_b256, reps_b256] = timeQueries(defense, x256, reps.b256);
     const before = tf.memory().numBytes;
     const info = await tf.profile(() => {
       const p = defense.predict(x256);
@@ -87,6 +95,8 @@ export async function measureDefense(
     return {
       ms_b1,
       ms_b256,
+      reps_b1,
+      reps_b256,
       ms_per_query_b256: ms_b256 / 256,
       peak_bytes_b256: info.peakBytes,
       peak_extra_bytes_b256: info.peakBytes - before,
