@@ -89,6 +89,11 @@ export const GradDefenseSchema = z.object({
   surrogate_arch: ArchSchema.optional(),
   /** As for `mad`. */
   surrogate_init: z.enum(["random", "victim"]).default("random"),
+  /**
+   * Parameters whose per-sample gradients are redirected: `head` (the fully connected layers, exact and
+   * batched) or `full` (every parameter; K backward passes per query image, as a per-sample Jacobian).
+   */
+  scope: z.enum(["head", "full"]).default("head"),
 }).strict();
 
 /** `type: reverse_sigmoid` — Lee et al. (2019): output perturbation with strength `beta`, slope `gamma`. */

@@ -21,7 +21,7 @@ import {
   roundRows,
   top1Rows,
 } from "./output_math.ts";
-import { buildSurrogate, DenseHead } from "./surrogate.ts";
+import { buildSurrogate, DenseHead, fullCoefficients } from "./surrogate.ts";
 import { undefended } from "./undefended.ts";
 
 /** What {@linkcode buildDefense} needs besides the config entry and the victim. */
@@ -84,15 +84,19 @@ export function buildDefense(cfg: DefenseConfig, victim: tf.LayersModel, opts: D
     }
     case "grad": {
       const surrogate = buildSurrogate(surrogateSpec(cfg, opts), victim);
-      let head: DenseHead;
-      try {
-        head = new DenseHead(surrogate);
-      } catch (e) {
-        surrogate.dispose();
-        throw e;
+      let coefficients: (x: tf.Tensor4D, y: tf.Tensor2D) => tf.Tensor2D;
+      if (cfg.scope === "full") coefficients = (x, y) => fullCoefficients(surrogate, x, y);
+      else {
+        try {
+          const head = new DenseHead(surrogate);
+          coefficients = (x, y) => head.coefficients(x, y);
+        } catch (e) {
+          surrogate.dispose();
+          throw e;
+        }
       }
       return outputDefense(name, victim, (y, k, x) => {
-        const c = tf.tidy(() => head.coefficients(x, tf.tensor2d(y, [y.length / k, k])));
+        const c = tf.tidy(() => coefficients(x, tf.tensor2d(y, [y.length / k, k])));
         try {
           return greedyMassMove(y, c.dataSync(), k, cfg.eps);
         } finally {

@@ -10,5 +10,5 @@ export { buildDefense, type DefenseBuildOptions } from "./build.ts";
 export type { Defense } from "./defense.ts";
 export { outputDefense, type RowTransform } from "./output_defense.ts";
 export * from "./output_math.ts";
-export { buildSurrogate, DenseHead, type SurrogateSpec } from "./surrogate.ts";
+export { buildSurrogate, DenseHead, fullCoefficients, type SurrogateSpec } from "./surrogate.ts";
 export { undefended } from "./undefended.ts";

@@ -125,3 +125,36 @@ export class DenseHead {
     });
   }
 }
+
+/**
+ * GRAD's coefficients over all of `model`'s trainable parameters, per sample:
+ * for each image the per-class NLL gradients J [k, P] are taken by k backward
+ * passes, then c = J (Jᵀ y) (so ỹ · c = ⟨∇_θ ℓ(x; ỹ), ∇_θ ℓ(x; y)⟩). Exact and
+ * costly: k backward passes per query image, the price of a per-sample Jacobian.
+ */
+export function fullCoefficients(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor2D): tf.Tensor2D {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const [n, k] = y.shape;
+  const rows: tf.Tensor1D[] = [];
+  for (let i = 0; i < n; i++) {
+    rows.push(tf.tidy(() => {
+      const xi = tf.slice(x, i, 1);
+      const jac: tf.Tensor1D[] = [];
+      for (let j = 0; j < k; j++) {
+        const { value, grads } = tf.variableGrads(() => {
+          const logp = tf.logSoftmax(model.apply(xi, { training: false }) as tf.Tensor2D);
+          return tf.neg(tf.squeeze(tf.slice(logp, [0, j], [1, 1])));
+        }, vars);
+        value.dispose();
+        jac.push(tf.concat(vars.map((v) => tf.reshape(grads[v.name], [-1]))) as tf.Tensor1D);
+        tf.dispose(Object.values(grads));
+      }
+      const J = tf.stack(jac) as tf.Tensor2D; // [k, P]
+      const gy = tf.matMul(tf.slice(y, [i, 0], [1, k]), J); // [1, P]
+      return tf.reshape(tf.matMul(J, gy, false, true), [k]) as tf.Tensor1D;
+    }));
+  }
+  const c = tf.stack(rows) as tf.Tensor2D;
+  tf.dispose(rows);
+  return c;
+}

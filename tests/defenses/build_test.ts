@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { DefenseSchema } from "../../lib/config/defense_schema.ts";
 import { buildDefense } from "../../lib/defenses/build.ts";
-import { DenseHead } from "../../lib/defenses/surrogate.ts";
+import { DenseHead, fullCoefficients } from "../../lib/defenses/surrogate.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";
 
@@ -48,6 +48,31 @@ Deno.test("GRAD coefficients equal per-sample inner products of head gradients c
   model.dispose();
 });
 
+Deno.test("GRAD full-scope coefficients: ỹ · c is the inner product of all-parameter gradients", () => {
+  const model = lenet5({ seed: 2 });
+  const x = images(2, 3);
+  const y = tf.softmax(tf.randomNormal([2, 10], 0, 2, "float32", 4)) as tf.Tensor2D;
+  const yt = tf.softmax(tf.randomNormal([2, 10], 0, 2, "float32", 5)) as tf.Tensor2D;
+  const c = fullCoefficients(model, x, y).arraySync();
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  for (let i = 0; i < 2; i++) {
+    const grad = (target: tf.Tensor2D) =>
+      tf.variableGrads(() => {
+        const logp = tf.logSoftmax(model.apply(tf.slice(x, i, 1), { training: false }) as tf.Tensor2D);
+        return tf.neg(tf.sum(tf.mul(logp, tf.slice(target, i, 1))));
+      }, vars).grads;
+    const gy = grad(y), gt = grad(yt);
+    let dot = 0;
+    for (const name of Object.keys(gy)) dot += tf.sum(tf.mul(gy[name], gt[name])).arraySync() as number;
+    const ytRow = yt.arraySync()[i];
+    const lin = ytRow.reduce((s, v, j) => s + v * c[i][j], 0);
+    assert.ok(Math.abs(dot - lin) <= 1e-3 * Math.max(1, Math.abs(dot)), `sample ${i}: ${lin} vs ${dot}`);
+    tf.dispose([...Object.values(gy), ...Object.values(gt)]);
+  }
+  tf.dispose([x, y, yt]);
+  model.dispose();
+});
+
 const CONFIGS = [
   { type: "none" },
   { type: "randp", eps: 1 },
@@ -55,6 +80,7 @@ const CONFIGS = [
   { type: "mad", eps: 0.5, argmax_preserving: true },
   { type: "grad", eps: 1 },
   { type: "grad", eps: 0.3, surrogate_init: "victim" },
+  { type: "grad", eps: 0.5, scope: "full" },
   { type: "reverse_sigmoid", beta: 0.7, gamma: 0.4 },
   { type: "high_conf_cutoff", threshold: 0.5 },
   { type: "rounding", decimals: 1 },
