@@ -20,7 +20,7 @@
  */
 export { ApiError, type ApiErrorCode } from "./api_error.ts";
 export { createHandler } from "./app.ts";
-export { BUNDLE_FORMAT, type BundleMeta, exportBundle, type LoadedBundle, loadBundle } from "./bundle.ts";
+export { BUNDLE_FORMAT, type BundleMeta, exportBundle, loadBundle, type LoadedBundle } from "./bundle.ts";
 export * from "./client.ts";
 export { loadServeConfig, parseServeConfig, type ServeConfig, ServeConfigSchema } from "./config.ts";
 export { decodeImages, encodeBase64 } from "./decode.ts";
