@@ -19,11 +19,10 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { LoadedConfig, MecoDefenseConfig } from "../config/mod.ts";
-import { pathExists } from "../data/read_bytes.ts";
 import { defenseCell, mecoCellDir, victimCell } from "../experiments/cells.ts";
 import { loadExperimentData } from "../experiments/data.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
-import { CheckpointError, loadModel, saveModel } from "../train/checkpoint.ts";
+import { CheckpointError, loadModel, renameIntoPlace, saveModel } from "../train/checkpoint.ts";
 
 /** The format tag of `bundle.json`. */
 export const BUNDLE_FORMAT = "meco-serve-bundle/1";
@@ -136,14 +135,7 @@ export async function exportBundle(loaded: LoadedConfig, out: string, opts: Expo
       models.perturb.dispose();
     }
     await Deno.writeTextFile(`${tmp}/bundle.json`, JSON.stringify(meta, null, 2) + "\n");
-    if (await pathExists(dir)) {
-      const old = `${dir}.old-${crypto.randomUUID()}`;
-      await Deno.rename(dir, old);
-      await Deno.rename(tmp, dir);
-      await Deno.remove(old, { recursive: true });
-    } else {
-      await Deno.rename(tmp, dir);
-    }
+    await renameIntoPlace(tmp, dir);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;

@@ -89,15 +89,35 @@ export type ServeConfig = z.infer<typeof ServeConfigSchema>;
  * @throws {ConfigError} naming every faulty field of `file`
  */
 export function parseServeConfig(text: string, file: string, overrides: Partial<ServeConfig> = {}): ServeConfig {
+  return parseWithSchema(ServeConfigSchema, text, file, overrides);
+}
+
+/** Reads and validates a serving config file (see {@linkcode parseServeConfig}). */
+export async function loadServeConfig(path: string, overrides: Partial<ServeConfig> = {}): Promise<ServeConfig> {
+  return parseServeConfig(await readConfigText(path), path, overrides);
+}
+
+/**
+ * Parses YAML `text` (a mapping; `overrides` replace its top-level keys) and
+ * validates it against `schema`.
+ *
+ * @throws {ConfigError} naming every faulty field of `file` with its line
+ */
+export function parseWithSchema<S extends z.ZodTypeAny>(
+  schema: S,
+  text: string,
+  file: string,
+  overrides: Record<string, unknown> = {},
+): z.infer<S> {
   const src = parseYaml(text, file);
   const root = src.value;
   if (root === null || typeof root !== "object" || Array.isArray(root)) {
     throw new ConfigError(file, [{ path: "(root)", message: "expected a mapping at the top level" }]);
   }
   const merged = { ...root, ...overrides };
-  const r = ServeConfigSchema.safeParse(merged);
+  const r = schema.safeParse(merged);
   if (r.success) return r.data;
-  const issues: ConfigIssue[] = explainZodIssues(r.error, ServeConfigSchema, merged).map((i) => ({
+  const issues: ConfigIssue[] = explainZodIssues(r.error, schema, merged).map((i) => ({
     path: formatPath(i.path),
     message: i.message,
     ...src.locate(i.path),
@@ -105,14 +125,12 @@ export function parseServeConfig(text: string, file: string, overrides: Partial<
   throw new ConfigError(file, issues);
 }
 
-/** Reads and validates a serving config file (see {@linkcode parseServeConfig}). */
-export async function loadServeConfig(path: string, overrides: Partial<ServeConfig> = {}): Promise<ServeConfig> {
-  let text: string;
+/** The text of a config file; a missing file is a {@linkcode ConfigError}. */
+export async function readConfigText(path: string): Promise<string> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new ConfigError(path, [{ path: "(file)", message: "file not found" }]);
     throw e;
   }
-  return parseServeConfig(text, path, overrides);
 }

@@ -5,13 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError } from "../config/config_error.ts";
-import { formatPath } from "../config/config_path.ts";
 import { positiveInt, snakeCase } from "../config/fields.ts";
 import { ProfileNameSchema } from "../config/profile.ts";
-import { parseYaml } from "../config/yaml_source.ts";
-import { explainZodIssues } from "../config/zod_issues.ts";
-import { LimitsSchema, ServeDefenseSchema } from "./config.ts";
+import { LimitsSchema, parseWithSchema, readConfigText, ServeDefenseSchema } from "./config.ts";
 
 /** The whole load-test config. */
 export const LoadConfigSchema = z.object({
@@ -74,22 +70,5 @@ export type LoadConfig = z.infer<typeof LoadConfigSchema>;
 
 /** Reads and validates a load-test config file. @throws {ConfigError} naming every faulty field */
 export async function loadLoadConfig(path: string): Promise<LoadConfig> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new ConfigError(path, [{ path: "(file)", message: "file not found" }]);
-    throw e;
-  }
-  const src = parseYaml(text, path);
-  const r = LoadConfigSchema.safeParse(src.value);
-  if (r.success) return r.data;
-  throw new ConfigError(
-    path,
-    explainZodIssues(r.error, LoadConfigSchema, src.value).map((i) => ({
-      path: formatPath(i.path),
-      message: i.message,
-      ...src.locate(i.path),
-    })),
-  );
+  return parseWithSchema(LoadConfigSchema, await readConfigText(path), path);
 }
