@@ -46,7 +46,7 @@ function median(xs: number[]): number {
 
 /** A defense slower than this per call is timed with {@linkcode SLOW_REPS} (a few calls say enough). */
 const SLOW_MS = 1000;
-const SLOW_REPS: [number, number] = [0, 3];
+const SLOW_REPS: [number, number] = [0, 2];
 
 function timeQueries(defense: Defense, x: tf.Tensor4D, [warm, timed]: [number, number]): [ms: number, reps: number] {
   const once = () => {
