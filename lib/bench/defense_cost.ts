@@ -24,10 +24,10 @@ export interface DefenseCost {
   reps_b256: number;
   /** Milliseconds per image at batch 256 (ms_b256 / 256). */
   ms_per_query_b256: number;
-  /** tf.profile peak bytes of live tensors during a batch-256 query. */
-  peak_bytes_b256: number;
+  /** tf.profile peak bytes of live tensors during a batch-256 query (null: too many kernel calls to profile). */
+  peak_bytes_b256: number | null;
   /** Of those, bytes allocated by the call itself (peak minus what was live before it). */
-  peak_extra_bytes_b256: number;
+  peak_extra_bytes_b256: number | null;
 }
 
 /** Repetitions: [warm-up, timed] per batch size (warm-up includes one untimed first call). */
@@ -88,11 +88,20 @@ export async function measureDefense(
   try {
     // Memory first: this call also warms the defense up (kernels, buffers) for the timings.
     const before = tf.memory().numBytes;
-    const info = await tf.profile(() => {
+    let peak: number | null = null;
+    try {
+      peak = (await tf.profile(() => {
+        const p = defense.predict(x256);
+        p.dataSync();
+        p.dispose();
+      })).peakBytes;
+    } catch (e) {
+      // tf.profile takes Math.max(...) over every kernel call: a call of ~10⁵ kernels overflows the stack.
+      if (!(e instanceof RangeError)) throw e;
       const p = defense.predict(x256);
       p.dataSync();
       p.dispose();
-    });
+    }
     const [ms_b1, reps_b1] = timeQueries(defense, x1, reps.b1);
     const [ms_b256, reps_b256] = timeQueries(defense, x256, reps.b256);
     return {
@@ -101,8 +110,8 @@ export async function measureDefense(
       reps_b1,
       reps_b256,
       ms_per_query_b256: ms_b256 / 256,
-      peak_bytes_b256: info.peakBytes,
-      peak_extra_bytes_b256: info.peakBytes - before,
+      peak_bytes_b256: peak,
+      peak_extra_bytes_b256: peak === null ? null : peak - before,
     };
   } finally {
     x1.dispose();

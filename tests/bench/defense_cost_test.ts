@@ -27,11 +27,12 @@ Deno.test("measureDefense: latencies and peak memory; a surrogate defense holds 
     assert.ok(c.ms_b1 > 0 && c.ms_b256 > 0);
     assert.equal(c.ms_per_query_b256, c.ms_b256 / 256);
     // the logits [256, 10] and probabilities alone are 2 × 10 KB; the input batch (800 KB) is live throughout
+    assert.ok(c.peak_bytes_b256 !== null && c.peak_extra_bytes_b256 !== null, "profiled");
     assert.ok(c.peak_extra_bytes_b256 >= 2 * 256 * 10 * 4, `extra ${c.peak_extra_bytes_b256}`);
     assert.ok(c.peak_bytes_b256 >= 256 * 784 * 4 + c.peak_extra_bytes_b256);
   }
   // MAD runs a second LeNet-5 (the surrogate) whose weights are live as well
-  assert.ok(b.peak_bytes_b256 > a.peak_bytes_b256, `${b.peak_bytes_b256} vs ${a.peak_bytes_b256}`);
+  assert.ok(b.peak_bytes_b256! > a.peak_bytes_b256!, `${b.peak_bytes_b256} vs ${a.peak_bytes_b256}`);
   await assert.rejects(() => measureDefense(none, tf.slice(x, 0, 8) as tf.Tensor4D, reps), /batch of 256/);
   none.dispose();
   x.dispose();
