@@ -96,6 +96,11 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
   const x = tf.tensor4d(b.images, [256, data.test.height, data.test.width, data.test.channels]);
   const rows: CostRow[] = [];
   try {
+    // Warm the backend up (kernel set-up, wasm heap growth) so that the first defense timed does not pay for it.
+    for (let i = 0; i < 10; i++) {
+      tf.tidy(() => (victim.model.apply(x, { training: false }) as tf.Tensor).dataSync());
+      tf.tidy(() => (victim.model.apply(tf.slice(x, 0, 1), { training: false }) as tf.Tensor).dataSync());
+    }
     for (const d of cfg.defenses) {
       const cell = await defenseCell(cfg, d, seed, victim, data, log);
       try {
