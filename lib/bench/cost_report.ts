@@ -13,12 +13,12 @@ import { initBackend } from "../backend/mod.ts";
 import type { LoadedConfig, MecoDefenseConfig } from "../config/mod.ts";
 import { gatherBatch } from "../data/mod.ts";
 import { writeJson } from "../experiments/cache.ts";
-import { defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
+import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
 import { loadExperimentData } from "../experiments/data.ts";
 import { resultsDirFor } from "../experiments/paths.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
 import { toCsv } from "../experiments/results.ts";
-import { type CostReps, type DefenseCost, measureDefense } from "./defense_cost.ts";
+import { type CostReps, DEFAULT_REPS, type DefenseCost, measureDefenses } from "./defense_cost.ts";
 import { measureTraining, type TrainingCost } from "./training_cost.ts";
 
 /** One defense's row. */
@@ -84,7 +84,7 @@ export interface CostOptions {
 export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {}): Promise<CostSummary> {
   const cfg = loaded.config;
   const log = opts.log ?? ((m: string) => console.log(m));
-  const reps = opts.reps ?? { b1: [5, 50], b256: [3, 15] };
+  const reps = opts.reps ?? DEFAULT_REPS;
   const commit = await gitCommit();
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
@@ -101,24 +101,27 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
       tf.tidy(() => (victim.model.apply(x, { training: false }) as tf.Tensor).dataSync());
       tf.tidy(() => (victim.model.apply(tf.slice(x, 0, 1), { training: false }) as tf.Tensor).dataSync());
     }
-    for (const d of cfg.defenses) {
-      const cell = await defenseCell(cfg, d, seed, victim, data, log);
-      try {
-        const cost = await measureDefense(cell.defense, x, reps);
-        const base = rows.find((r) => r.type === "none");
+    const cells: DefenseCell[] = [];
+    try {
+      for (const d of cfg.defenses) cells.push(await defenseCell(cfg, d, seed, victim, data, log));
+      log(`timing ${cells.length} defenses, ${reps.rounds} interleaved rounds`);
+      const costs = await measureDefenses(cells.map((c) => c.defense), x, reps);
+      const base = costs[cfg.defenses.findIndex((d) => d.type === "none")];
+      cfg.defenses.forEach((d, i) => {
+        const cost = costs[i];
         rows.push({
           defense: defenseLabel(d),
           type: d.type,
-          target_acc: cell.acc,
-          l1: cell.l1,
+          target_acc: cells[i].acc,
+          l1: cells[i].l1,
           ...cost,
           slowdown_b1: base ? cost.ms_b1 / base.ms_b1 : 1,
           slowdown_b256: base ? cost.ms_b256 / base.ms_b256 : 1,
         });
         log(`${defenseLabel(d)}: ${cost.ms_b1.toFixed(2)} ms (b1), ${cost.ms_b256.toFixed(1)} ms (b256)`);
-      } finally {
-        cell.dispose();
-      }
+      });
+    } finally {
+      cells.forEach((c) => c.dispose());
     }
   } finally {
     x.dispose();
