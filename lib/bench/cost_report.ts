@@ -31,6 +31,10 @@ export interface CostRow extends DefenseCost {
   target_acc: number;
   /** Mean L1 distance of its outputs from the clean probabilities (test set). */
   l1: number;
+  /** Tensor bytes the defense holds besides the victim (surrogate, MeCo's target and h). */
+  owned_bytes: number;
+  /** Peak tensor bytes of a batch-256 query with only this defense deployed: victim + owned + the call's own peak. */
+  peak_alone_bytes_b256: number | null;
   /** Batch-1 latency over the undefended victim's. */
   slowdown_b1: number;
   /** Batch-256 latency over the undefended victim's. */
@@ -95,6 +99,7 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
   const b = gatherBatch(data.test, Array.from({ length: 256 }, (_, i) => i % data.test.n));
   const x = tf.tensor4d(b.images, [256, data.test.height, data.test.width, data.test.channels]);
   const rows: CostRow[] = [];
+  const victimBytes = victim.model.weights.reduce((n, w) => n + w.read().size * 4, 0);
   try {
     // Warm the backend up (kernel set-up, wasm heap growth) so that the first defense timed does not pay for it.
     for (let i = 0; i < 10; i++) {
@@ -103,7 +108,12 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
     }
     const cells: DefenseCell[] = [];
     try {
-      for (const d of cfg.defenses) cells.push(await defenseCell(cfg, d, seed, victim, data, log));
+      const owned: number[] = [];
+      for (const d of cfg.defenses) {
+        const before = tf.memory().numBytes;
+        cells.push(await defenseCell(cfg, d, seed, victim, data, log));
+        owned.push(tf.memory().numBytes - before);
+      }
       log(`timing ${cells.length} defenses, ${reps.rounds} interleaved rounds`);
       const costs = await measureDefenses(cells.map((c) => c.defense), x, reps);
       const base = costs[cfg.defenses.findIndex((d) => d.type === "none")];
@@ -115,6 +125,10 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
           target_acc: cells[i].acc,
           l1: cells[i].l1,
           ...cost,
+          owned_bytes: owned[i],
+          peak_alone_bytes_b256: cost.peak_extra_bytes_b256 === null
+            ? null
+            : victimBytes + owned[i] + cost.peak_extra_bytes_b256,
           slowdown_b1: base ? cost.ms_b1 / base.ms_b1 : 1,
           slowdown_b256: base ? cost.ms_b256 / base.ms_b256 : 1,
         });
@@ -154,8 +168,10 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
       config_hash: loaded.hash,
       seed,
       reps,
-      memory: "tf.profile peakBytes: bytes of all live tensors at the call's high-water mark (weights included); " +
-        "peak_extra = peak minus bytes live before the call. Host-side JS arrays and wasm heap growth are not counted.",
+      memory: "tfjs tensor bytes (tf.memory / tf.profile peakBytes), not RSS. peak_bytes_b256: all live tensors at " +
+        "the call's high-water mark (every defense of the run is built, so it includes all their weights); " +
+        "peak_extra = peak minus bytes live before the call (activations); owned = bytes the defense holds besides " +
+        "the victim; peak_alone = victim + owned + peak_extra. Host-side JS arrays and wasm heap growth not counted.",
       minutes: (performance.now() - t0) / 60000,
       generated: new Date().toISOString(),
     },
