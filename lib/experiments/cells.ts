@@ -140,6 +140,18 @@ function outputDefenseCell(
   return { defense, acc: u.acc, l1: u.l1, minutes, dispose: () => defense.dispose() };
 }
 
+/** The cache directory of the MeCo cell (target/, perturb/, meta.json) of `d` and `seed`. */
+export async function mecoCellDir(cfg: ExperimentConfig, d: MecoDefenseConfig, seed: number): Promise<string> {
+  const key = await cellKey("meco", {
+    dataset: cfg.dataset,
+    victim: cfg.victim,
+    defense: d,
+    seed,
+    h: PERTURBATION_NET_VERSION,
+  });
+  return `${cacheRoot()}/${key}`;
+}
+
 async function mecoCell(
   cfg: ExperimentConfig,
   d: MecoDefenseConfig,
@@ -148,14 +160,7 @@ async function mecoCell(
   data: ExperimentData,
   log: Log,
 ): Promise<DefenseCell> {
-  const key = await cellKey("meco", {
-    dataset: cfg.dataset,
-    victim: cfg.victim,
-    defense: d,
-    seed,
-    h: PERTURBATION_NET_VERSION,
-  });
-  const dir = `${cacheRoot()}/${key}`;
+  const dir = await mecoCellDir(cfg, d, seed);
   const shape = imageShapeOf(data);
   let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
   let target: tf.LayersModel, perturb: tf.LayersModel;
