@@ -98,6 +98,15 @@ export function defenseLabel(d: DefenseConfig): string {
   return d.name ?? (d.type === "none" ? "undefended" : d.type);
 }
 
+/**
+ * An entry without its `name` label: labels only name rows, so two configs
+ * that label the same settings differently share cached cells.
+ */
+export function unlabeled<T extends { name?: string }>(entry: T): Omit<T, "name"> {
+  const { name: _name, ...rest } = entry;
+  return rest;
+}
+
 /** Builds (or loads) the defense `d` around the victim of `seed`. */
 export async function defenseCell(
   cfg: ExperimentConfig,
@@ -125,7 +134,7 @@ async function mecoCell(
   const key = await cellKey("meco", {
     dataset: cfg.dataset,
     victim: cfg.victim,
-    defense: d,
+    defense: unlabeled(d),
     seed,
     h: PERTURBATION_NET_VERSION,
   });

@@ -18,7 +18,7 @@ import { accuracy, predictorOf } from "../train/evaluate.ts";
 import { BlackBox } from "../victim/mod.ts";
 import { buildAttack, checkpointQueries } from "./attack_factory.ts";
 import { CACHE_VERSION, cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
-import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "./cells.ts";
+import { type DefenseCell, defenseCell, defenseLabel, type Log, unlabeled, victimCell } from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
 import { commandLine, gitCommit } from "./provenance.ts";
 import { resultsDirFor } from "./paths.ts";
@@ -85,9 +85,9 @@ function attackCellKey(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig,
   return cellKey("attack", {
     dataset: cfg.dataset,
     victim: cfg.victim,
-    defense: d,
+    defense: unlabeled(d),
     ...(d.type === "meco" ? { h: PERTURBATION_NET_VERSION } : {}),
-    attack: a,
+    attack: unlabeled(a),
     eval: cfg.eval,
     seed,
   });
@@ -109,7 +109,8 @@ async function attackRow(
   const key = await attackCellKey(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
   const dir = `${cacheRoot()}/${key}`;
   const cached = await readJson<Row>(`${dir}/row.json`);
-  if (cached !== undefined) return cached;
+  // A cell may have been computed under another config's labels: report it under this config's.
+  if (cached !== undefined) return { ...cached, defense: defLabel, attack: attackLabel(a) };
   const ckpt = `${dir}/checkpoint`;
   const spent = await checkpointQueries(ckpt);
   const shape: [number, number, number] = [data.train.height, data.train.width, data.train.channels];
@@ -251,7 +252,7 @@ async function cachedRows(cfg: ExperimentConfig, seed: number): Promise<Row[]> {
     for (const a of cfg.attacks) {
       const key = await attackCellKey(cfg, d, a, seed);
       const row = await readJson<Row>(`${cacheRoot()}/${key}/row.json`);
-      if (row !== undefined) rows.push(row);
+      if (row !== undefined) rows.push({ ...row, defense: defenseLabel(d), attack: attackLabel(a) });
     }
   }
   return rows;
