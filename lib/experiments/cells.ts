@@ -19,6 +19,7 @@ import { loadModel, saveModel } from "../train/checkpoint.ts";
 import { fit } from "../train/fit.ts";
 import { cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
 import type { ExperimentData } from "./data.ts";
+import type { ProgressSink } from "./progress.ts";
 
 /** A line of progress. */
 export type Log = (msg: string) => void;
@@ -115,11 +116,12 @@ export async function defenseCell(
   victim: VictimCell,
   data: ExperimentData,
   log: Log,
+  progress?: ProgressSink,
 ): Promise<DefenseCell> {
   if (d.type === "none") {
     return { defense: undefended(victim.model), acc: victim.acc, l1: 0, minutes: 0, dispose: () => {} };
   }
-  if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log);
+  if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log, progress);
   throw new Error(`defense '${d.type}' is not available in this build (configs: defenses[].type)`);
 }
 
@@ -130,6 +132,7 @@ async function mecoCell(
   victim: VictimCell,
   data: ExperimentData,
   log: Log,
+  progress?: ProgressSink,
 ): Promise<DefenseCell> {
   const key = await cellKey("meco", {
     dataset: cfg.dataset,
@@ -174,7 +177,21 @@ async function mecoCell(
       variant: d.variant,
       seed: deriveSeed(seed, 4),
       onStep: (s, total) => {
-        if (s % every === 0 || s === total) {
+        const task = {
+          label: `${defenseLabel(d)} training seed ${seed}`,
+          unit: "steps",
+          done: s,
+          total,
+          resumedFrom: 0,
+          sessionMs: performance.now() - t0,
+        };
+        if (progress !== undefined) {
+          // onStep is synchronous: a display that fails is reported, never left unhandled.
+          const shown = s === total
+            ? progress.end(task, `trained in ${(task.sessionMs / 60000).toFixed(1)} min`)
+            : progress.update(task);
+          Promise.resolve(shown).catch((e) => log(`progress display failed: ${e}`));
+        } else if (s % every === 0 || s === total) {
           log(`meco seed ${seed}: step ${s}/${total} (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
         }
       },

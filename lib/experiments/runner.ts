@@ -22,6 +22,7 @@ import { type DefenseCell, defenseCell, defenseLabel, type Log, unlabeled, victi
 import { loadExperimentData } from "./data.ts";
 import { commandLine, gitCommit } from "./provenance.ts";
 import { resultsDirFor } from "./paths.ts";
+import { defaultProgress, type ProgressSink, type TaskProgress } from "./progress.ts";
 import { writeResults } from "./results.ts";
 
 /** One result row: a (defense, attack, seed) cell. */
@@ -78,6 +79,11 @@ export interface RunOptions {
   command?: string;
   /** Progress lines (default: console.log). */
   log?: Log;
+  /**
+   * Live progress of trainings and attacks (default: {@linkcode defaultProgress}: a live display in a
+   * notebook, a bar on a terminal, lines through `log` otherwise).
+   */
+  progress?: ProgressSink;
 }
 
 /** The cache key of a (defense, attack, seed) cell: everything that determines its row. */
@@ -105,6 +111,7 @@ async function attackRow(
   cell: DefenseCell,
   data: Awaited<ReturnType<typeof loadExperimentData>>,
   log: Log,
+  progress: ProgressSink,
 ): Promise<Row> {
   const key = await attackCellKey(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
   const dir = `${cacheRoot()}/${key}`;
@@ -123,18 +130,27 @@ async function attackRow(
   });
   const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses });
   const t0 = performance.now();
-  let lastLog = 0;
+  const label = `${defLabel}/${attackLabel(a)} seed ${seed}`;
+  let cloneAcc: number | undefined;
+  let elapsedMs = 0;
+  const task = (queries: number): TaskProgress => ({
+    label,
+    unit: "queries",
+    done: queries,
+    total: a.budget,
+    resumedFrom: spent,
+    sessionMs: performance.now() - t0,
+    cloneAcc,
+  });
+  if (spent > 0) log(`${label}: resuming from the checkpoint at ${spent} queries`);
   const result = await attack.extract(bb, a.budget, {
     seed: deriveSeed(seed, 10),
     checkpointDir: ckpt,
     evaluate: (clone) => accuracy(predictorOf(clone), data.test, cfg.eval.batch_size),
-    onProgress: (p) => {
-      const now = performance.now();
-      if (p.cloneAcc !== undefined || now - lastLog > 30000) {
-        lastLog = now;
-        const acc = p.cloneAcc === undefined ? "" : ` clone acc ${(p.cloneAcc * 100).toFixed(2)}%`;
-        log(`${defLabel}/${attackLabel(a)} seed ${seed}: ${p.queries}/${p.budget} queries${acc}`);
-      }
+    onProgress: async (p) => {
+      if (p.cloneAcc !== undefined) cloneAcc = p.cloneAcc;
+      elapsedMs = p.elapsedMs;
+      await progress.update(task(p.queries));
     },
   });
   const final = result.curve.length > 0
@@ -149,12 +165,15 @@ async function attackRow(
     l1: cell.l1,
     clone_acc: final,
     queries: result.queries,
-    minutes: (performance.now() - t0) / 60000,
+    // Wall time over all sessions of the attack (a resumed run adds to its checkpoint's).
+    minutes: Math.max(elapsedMs, performance.now() - t0) / 60000,
     curve: result.curve,
   };
   await writeJson(`${dir}/row.json`, row);
-  log(
-    `${defLabel}/${row.attack} seed ${seed}: clone accuracy ${(final * 100).toFixed(2)}% after ${row.queries} queries`,
+  cloneAcc = final;
+  await progress.end(
+    task(row.queries),
+    `clone accuracy ${(final * 100).toFixed(2)}% after ${row.queries} queries (${row.minutes.toFixed(1)} min)`,
   );
   return row;
 }
@@ -171,6 +190,7 @@ async function attackRow(
 export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {}): Promise<Summary> {
   const cfg = loaded.config;
   const log = opts.log ?? ((m: string) => console.log(m));
+  const progress = opts.progress ?? defaultProgress(log);
   const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
@@ -181,7 +201,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const data = await loadExperimentData(cfg);
   const rows: Row[] = [];
   for (const seed of cfg.seeds) {
-    const cells = await collectSeed(cfg, seed, data, compute.has(seed), log);
+    const cells = await collectSeed(cfg, seed, data, compute.has(seed), log, progress);
     rows.push(...cells);
   }
   const budgets = [...new Set(cfg.attacks.map((a) => a.budget))];
@@ -211,6 +231,7 @@ async function collectSeed(
   data: Awaited<ReturnType<typeof loadExperimentData>>,
   compute: boolean,
   log: Log,
+  progress: ProgressSink,
 ): Promise<Row[]> {
   if (!compute) return await cachedRows(cfg, seed);
   const victim = await victimCell(cfg, seed, data, log);
@@ -218,7 +239,7 @@ async function collectSeed(
   try {
     for (const d of cfg.defenses) {
       const label = defenseLabel(d);
-      const cell = await defenseCell(cfg, d, seed, victim, data, log);
+      const cell = await defenseCell(cfg, d, seed, victim, data, log, progress);
       try {
         if (cfg.attacks.length === 0) {
           rows.push({
@@ -233,7 +254,7 @@ async function collectSeed(
             curve: [],
           });
         }
-        for (const a of cfg.attacks) rows.push(await attackRow(cfg, a, label, seed, cell, data, log));
+        for (const a of cfg.attacks) rows.push(await attackRow(cfg, a, label, seed, cell, data, log, progress));
       } finally {
         cell.dispose();
       }
