@@ -43,6 +43,10 @@ for (const nb of notebooks) {
             "--execute",
             "--ExecutePreprocessor.kernel_name=deno",
             "--ExecutePreprocessor.timeout=900",
+            // The kernel can publish a cell's last outputs seconds after its reply on a loaded machine; nbclient's
+            // default 4 s wait then drops them silently. Wait longer, and fail rather than lose output.
+            "--ExecutePreprocessor.iopub_timeout=120",
+            "--ExecutePreprocessor.raise_on_iopub_timeout=True",
             `${root}notebooks/${nb}`,
             "--output-dir",
             tmp,
