@@ -31,9 +31,9 @@ export async function loadExperimentData(cfg: ExperimentConfig): Promise<Experim
 }
 
 /**
- * Whether the config's dataset can be had on this machine without a download:
- * undefined when it can, else a sentence saying what is missing and where it
- * is looked for. Notebooks of datasets that are not here (CIFAR,
+ * Whether the config's dataset can be had on this machine (on disk, or
+ * downloaded when `dataset.download` and the loader allow it): undefined when
+ * it can, else a sentence saying what is missing and where it is looked for. Notebooks of datasets that are not here (CIFAR,
  * MiniImageNet) use it to say so instead of failing.
  *
  * @example
@@ -46,7 +46,7 @@ export async function missingData(cfg: ExperimentConfig): Promise<string | undef
   const name = cfg.dataset.name;
   if (name === "miniimagenet") return "dataset 'miniimagenet' has no reader in this build (lib/data)";
   try {
-    await loadDataset(name, "test", { dir: cfg.dataset.dir, download: false });
+    await loadDataset(name, "test", { dir: cfg.dataset.dir, download: cfg.dataset.download });
     return undefined;
   } catch (e) {
     if (e instanceof DataError) return `dataset '${name}' is not on this machine: ${e.message}`;
