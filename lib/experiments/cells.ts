@@ -146,7 +146,7 @@ async function mecoCell(
   let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
   let target: tf.LayersModel, perturb: tf.LayersModel;
   if (meta !== undefined) {
-    log(`meco seed ${seed}: cached (${dir})`);
+    log(`${defenseLabel(d)} seed ${seed}: cached (${dir})`);
     target = await loadModel(`${dir}/target`);
     perturb = await loadModel(`${dir}/perturb`);
   } else {
@@ -192,11 +192,15 @@ async function mecoCell(
             : progress.update(task);
           Promise.resolve(shown).catch((e) => log(`progress display failed: ${e}`));
         } else if (s % every === 0 || s === total) {
-          log(`meco seed ${seed}: step ${s}/${total} (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
+          log(
+            `${defenseLabel(d)} seed ${seed}: step ${s}/${total} (${
+              ((performance.now() - t0) / 60000).toFixed(1)
+            } min)`,
+          );
         }
       },
       onEpoch: (e, s) =>
-        log(`meco seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`),
+        log(`${defenseLabel(d)} seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`),
     });
     perturb = out.perturb;
     const defense = mecoDefense({ target, perturb }, {
@@ -210,7 +214,7 @@ async function mecoCell(
     await saveModel(target, `${dir}/target`);
     await saveModel(perturb, `${dir}/perturb`);
     await writeJson(`${dir}/meta.json`, meta);
-    log(`meco seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
+    log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
   }
   const defense = mecoDefense({ target, perturb }, {
     seed: deriveSeed(seed, 6),
