@@ -130,7 +130,7 @@ export async function figureHtml(spec: PlotlySpec, note = ""): Promise<string> {
 <body><div id="fig"></div><p style="font:12px monospace">${esc(note)}</p>
 <script>Plotly.newPlot("fig", ${JSON.stringify(spec.data)}, ${
     JSON.stringify(spec.layout)
-  }, {displayModeBar: "hover"});</script>
+  }, {displayModeBar: false});</script>
 </body></html>
 `;
 }
