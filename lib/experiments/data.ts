@@ -5,7 +5,7 @@
  * @module
  */
 import type { ExperimentConfig } from "../config/mod.ts";
-import { type Dataset, loadDataset, subset, toSignedRange } from "../data/mod.ts";
+import { type Dataset, loadDataset, resizeDataset, subset, toSignedRange } from "../data/mod.ts";
 
 /** Train and test splits of an experiment, in [-1, 1]. */
 export interface ExperimentData {
@@ -15,7 +15,7 @@ export interface ExperimentData {
   test: Dataset;
 }
 
-/** Loads the config's dataset (train and test) and maps it to [-1, 1]. */
+/** Loads the config's dataset (train and test), resizes it to `dataset.image_size` if set, and maps it to [-1, 1]. */
 export async function loadExperimentData(cfg: ExperimentConfig): Promise<ExperimentData> {
   const opts = { dir: cfg.dataset.dir, download: cfg.dataset.download };
   const name = cfg.dataset.name;
@@ -27,5 +27,7 @@ export async function loadExperimentData(cfg: ExperimentConfig): Promise<Experim
   if (cfg.eval.test_subset !== undefined && cfg.eval.test_subset < test.n) {
     test = subset(test, cfg.eval.test_subset, { seed: 0 });
   }
+  const size = cfg.dataset.image_size;
+  if (size !== undefined) [train, test] = [resizeDataset(train, size), resizeDataset(test, size)];
   return { train: toSignedRange(train), test: toSignedRange(test) };
 }
