@@ -17,9 +17,8 @@ export interface ExperimentData {
 
 /** Loads the config's dataset (train and test), resizes it to `dataset.image_size` if set, and maps it to [-1, 1]. */
 export async function loadExperimentData(cfg: ExperimentConfig): Promise<ExperimentData> {
-  const opts = { dir: cfg.dataset.dir, download: cfg.dataset.download };
+  const opts = { dir: cfg.dataset.dir, download: cfg.dataset.download, imageSize: cfg.dataset.image_size };
   const name = cfg.dataset.name;
-  if (name === "miniimagenet") throw new Error("dataset 'miniimagenet' is not available in this build");
   let [train, test] = await Promise.all([loadDataset(name, "train", opts), loadDataset(name, "test", opts)]);
   if (cfg.dataset.train_subset !== undefined && cfg.dataset.train_subset < train.n) {
     train = subset(train, cfg.dataset.train_subset, { seed: 0 });

@@ -59,6 +59,29 @@ Deno.test("a configured CIFAR run on a machine without the data fails saying whe
   }
 });
 
+Deno.test("a configured MiniImageNet run without the pickled splits says where to put them", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "meco-nodata-" });
+  const cacheDir = await Deno.makeTempDir({ prefix: "meco-cache-" });
+  try {
+    await withEnv({ MECO_DATA_DIR: dataDir, MECO_CACHE_DIR: cacheDir }, async () => {
+      const loaded = await loadConfig(new URL("miniimagenet_dfme.yaml", CONFIGS), "smoke");
+      assert.equal(loaded.config.dataset.image_size, 32);
+      const err = await runExperiment(loaded, { resultsDir: join(dataDir, "results"), command: "test", log: () => {} })
+        .then(() => undefined, (e) => e);
+      assert.ok(err instanceof DataError, `expected a DataError, got ${err}`);
+      assert.equal(err.fault, "not_available");
+      for (const needle of [join(dataDir, "miniimagenet"), "mini-imagenet-cache-train.pkl", "MECO_DATA_DIR"]) {
+        assert.ok(err.message.includes(needle), `message lacks '${needle}': ${err.message}`);
+      }
+    });
+    assert.deepEqual([...Deno.readDirSync(dataDir)], []);
+    assert.deepEqual([...Deno.readDirSync(cacheDir)], []);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
 Deno.test("CIFAR configs follow the paper at the paper profile: budgets, ResNet-34-8x victim recipe, full width", async () => {
   const budgets: Record<string, number> = {
     cifar10_score: 20_000_000,
