@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { DefenseConfig, ExperimentConfig, MecoDefenseConfig } from "../config/mod.ts";
-import { deriveSeed, subset } from "../data/mod.ts";
+import { augmenter, deriveSeed, subset } from "../data/mod.ts";
 import type { Defense } from "../defenses/defense.ts";
 import { undefended } from "../defenses/undefended.ts";
 import { mecoDefense } from "../meco/deploy.ts";
@@ -69,6 +69,10 @@ export async function victimCell(
     weightDecay: t.weight_decay,
     lrMilestones: t.lr_milestones,
     lrGamma: t.lr_gamma,
+    // Images are in [-1, 1]: pad with -1 (black), as zero-padding does on [0, 1] pixels before normalisation.
+    augment: t.augment === undefined
+      ? undefined
+      : augmenter({ cropPadding: t.augment.crop_padding, flip: t.augment.flip, fill: -1 }, deriveSeed(seed, 9)),
     seed: deriveSeed(seed, 2),
     onEpoch: (e, loss) => log(`victim seed ${seed}: epoch ${e + 1}/${t.epochs} loss ${loss.toFixed(4)}`),
   });
