@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { DefenseConfig, ExperimentConfig, MecoDefenseConfig } from "../config/mod.ts";
 import { augmenter, deriveSeed, subset } from "../data/mod.ts";
+import { buildDefense } from "../defenses/build.ts";
 import type { Defense } from "../defenses/defense.ts";
 import { undefended } from "../defenses/undefended.ts";
 import { mecoDefense } from "../meco/deploy.ts";
@@ -126,7 +127,44 @@ export async function defenseCell(
     return { defense: undefended(victim.model), acc: victim.acc, l1: 0, minutes: 0, dispose: () => {} };
   }
   if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log, progress);
-  throw new Error(`defense '${d.type}' is not available in this build (configs: defenses[].type)`);
+  return outputDefenseCell(cfg, d, seed, victim, data, log);
+}
+
+/** An output-side defense (randp, mad, grad, postprocessors) around the victim; utility measured on the test set. */
+function outputDefenseCell(
+  cfg: ExperimentConfig,
+  d: DefenseConfig,
+  seed: number,
+  victim: VictimCell,
+  data: ExperimentData,
+  log: Log,
+): DefenseCell {
+  const t0 = performance.now();
+  const opts = { seed: deriveSeed(seed, 7), imageShape: imageShapeOf(data), numClasses: data.train.numClasses };
+  const measured = buildDefense(d, victim.model, { ...opts, arch: cfg.victim.arch });
+  let u: { acc: number; l1: number };
+  try {
+    u = utility(measured.predict, undefended(victim.model).predict, data.test, cfg.eval.batch_size);
+  } finally {
+    measured.dispose();
+  }
+  // A fresh instance (same seed) for the attack, so its noise stream does not depend on the evaluation.
+  const defense = buildDefense(d, victim.model, { ...opts, arch: cfg.victim.arch });
+  const minutes = (performance.now() - t0) / 60000;
+  log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
+  return { defense, acc: u.acc, l1: u.l1, minutes, dispose: () => defense.dispose() };
+}
+
+/** The cache directory of the MeCo cell (target/, perturb/, meta.json) of `d` and `seed`. */
+export async function mecoCellDir(cfg: ExperimentConfig, d: MecoDefenseConfig, seed: number): Promise<string> {
+  const key = await cellKey("meco", {
+    dataset: cfg.dataset,
+    victim: cfg.victim,
+    defense: unlabeled(d),
+    seed,
+    h: PERTURBATION_NET_VERSION,
+  });
+  return `${cacheRoot()}/${key}`;
 }
 
 async function mecoCell(
@@ -138,14 +176,7 @@ async function mecoCell(
   log: Log,
   progress?: ProgressSink,
 ): Promise<DefenseCell> {
-  const key = await cellKey("meco", {
-    dataset: cfg.dataset,
-    victim: cfg.victim,
-    defense: unlabeled(d),
-    seed,
-    h: PERTURBATION_NET_VERSION,
-  });
-  const dir = `${cacheRoot()}/${key}`;
+  const dir = await mecoCellDir(cfg, d, seed);
   const shape = imageShapeOf(data);
   let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
   let target: tf.LayersModel, perturb: tf.LayersModel;
