@@ -18,7 +18,7 @@ import { PERTURBATION_NET_VERSION, perturbationNet } from "../models/perturbatio
 import { buildClassifier } from "../models/registry.ts";
 import { loadModel, saveModel } from "../train/checkpoint.ts";
 import { fit } from "../train/fit.ts";
-import { cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
+import { cacheRoot, cellDir, cellKey, readJson, writeJson } from "./cache.ts";
 import type { ExperimentData } from "./data.ts";
 import type { ProgressSink } from "./progress.ts";
 
@@ -156,15 +156,15 @@ function outputDefenseCell(
 }
 
 /** The cache directory of the MeCo cell (target/, perturb/, meta.json) of `d` and `seed`. */
-export async function mecoCellDir(cfg: ExperimentConfig, d: MecoDefenseConfig, seed: number): Promise<string> {
-  const key = await cellKey("meco", {
+export function mecoCellDir(cfg: ExperimentConfig, d: MecoDefenseConfig, seed: number): Promise<string> {
+  const parts = (defense: unknown) => ({
     dataset: cfg.dataset,
     victim: cfg.victim,
-    defense: unlabeled(d),
+    defense,
     seed,
     h: PERTURBATION_NET_VERSION,
   });
-  return `${cacheRoot()}/${key}`;
+  return cellDir("meco", parts(unlabeled(d)), "meta.json", d.name !== undefined ? parts(d) : undefined);
 }
 
 async function mecoCell(

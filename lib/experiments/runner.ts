@@ -17,7 +17,7 @@ import { deriveSeed } from "../data/mod.ts";
 import { accuracy, predictorOf } from "../train/evaluate.ts";
 import { BlackBox } from "../victim/mod.ts";
 import { buildAttack, checkpointQueries } from "./attack_factory.ts";
-import { CACHE_VERSION, cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
+import { CACHE_VERSION, cellDir, readJson, writeJson } from "./cache.ts";
 import { type DefenseCell, defenseCell, defenseLabel, type Log, unlabeled, victimCell } from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
 import { commandLine, gitCommit } from "./provenance.ts";
@@ -87,16 +87,18 @@ export interface RunOptions {
 }
 
 /** The cache key of a (defense, attack, seed) cell: everything that determines its row. */
-function attackCellKey(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig, seed: number): Promise<string> {
-  return cellKey("attack", {
+function attackCellDir(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig, seed: number): Promise<string> {
+  const parts = (defense: unknown, attack: unknown) => ({
     dataset: cfg.dataset,
     victim: cfg.victim,
-    defense: unlabeled(d),
+    defense,
     ...(d.type === "meco" ? { h: PERTURBATION_NET_VERSION } : {}),
-    attack: unlabeled(a),
+    attack,
     eval: cfg.eval,
     seed,
   });
+  const labeled = d.name !== undefined || a.name !== undefined;
+  return cellDir("attack", parts(unlabeled(d), unlabeled(a)), "row.json", labeled ? parts(d, a) : undefined);
 }
 
 function attackLabel(a: AttackConfig): string {
@@ -113,8 +115,7 @@ async function attackRow(
   log: Log,
   progress: ProgressSink,
 ): Promise<Row> {
-  const key = await attackCellKey(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
-  const dir = `${cacheRoot()}/${key}`;
+  const dir = await attackCellDir(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
   const cached = await readJson<Row>(`${dir}/row.json`);
   // A cell may have been computed under another config's labels: report it under this config's.
   if (cached !== undefined) return { ...cached, defense: defLabel, attack: attackLabel(a) };
@@ -271,8 +272,7 @@ async function cachedRows(cfg: ExperimentConfig, seed: number): Promise<Row[]> {
   const rows: Row[] = [];
   for (const d of cfg.defenses) {
     for (const a of cfg.attacks) {
-      const key = await attackCellKey(cfg, d, a, seed);
-      const row = await readJson<Row>(`${cacheRoot()}/${key}/row.json`);
+      const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
       if (row !== undefined) rows.push({ ...row, defense: defenseLabel(d), attack: attackLabel(a) });
     }
   }
