@@ -1,6 +1,8 @@
 /**
- * `deno task repro configs/<name>.yaml --profile smoke` for every config in
- * configs/ (new configs are picked up by themselves). Configs share one cell
+ * `deno task repro configs/<name>.yaml --profile smoke` for every experiment
+ * config in configs/ (new configs are picked up by themselves; YAML files of
+ * other tools, e.g. the server's, which have no victim and defenses, are
+ * left out). Configs share one cell
  * cache, as on a real machine, so a victim common to several is trained once.
  * A config whose dataset is not on this machine (CIFAR without network,
  * MiniImageNet) is reported and ignored rather than failed.
@@ -8,10 +10,16 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { missingData } from "../../lib/experiments/data.ts";
+import { parse } from "yaml";
 
 const root = new URL("../../", import.meta.url).pathname;
+function isExperiment(file: string): boolean {
+  const doc = parse(Deno.readTextFileSync(`${root}configs/${file}`));
+  return typeof doc === "object" && doc !== null && "victim" in doc && "defenses" in doc;
+}
+
 const configs = [...Deno.readDirSync(`${root}configs`)]
-  .filter((e) => e.isFile && e.name.endsWith(".yaml"))
+  .filter((e) => e.isFile && e.name.endsWith(".yaml") && isExperiment(e.name))
   .map((e) => e.name)
   .sort();
 
