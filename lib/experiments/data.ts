@@ -5,7 +5,7 @@
  * @module
  */
 import type { ExperimentConfig } from "../config/mod.ts";
-import { type Dataset, loadDataset, resizeDataset, subset, toSignedRange } from "../data/mod.ts";
+import { DataError, type Dataset, loadDataset, resizeDataset, subset, toSignedRange } from "../data/mod.ts";
 
 /** Train and test splits of an experiment, in [-1, 1]. */
 export interface ExperimentData {
@@ -29,4 +29,27 @@ export async function loadExperimentData(cfg: ExperimentConfig): Promise<Experim
   const size = cfg.dataset.image_size;
   if (size !== undefined) [train, test] = [resizeDataset(train, size), resizeDataset(test, size)];
   return { train: toSignedRange(train), test: toSignedRange(test) };
+}
+
+/**
+ * Whether the config's dataset can be had on this machine (on disk, or
+ * downloaded when `dataset.download` and the loader allow it): undefined when
+ * it can, else a sentence saying what is missing and where it is looked for. Notebooks of datasets that are not here (CIFAR,
+ * MiniImageNet) use it to say so instead of failing.
+ *
+ * @example
+ * ```ts ignore
+ * const missing = await missingData(loaded.config);
+ * if (missing) console.log(`not run: ${missing}`);
+ * ```
+ */
+export async function missingData(cfg: ExperimentConfig): Promise<string | undefined> {
+  const name = cfg.dataset.name;
+  try {
+    await loadDataset(name, "test", { dir: cfg.dataset.dir, download: cfg.dataset.download });
+    return undefined;
+  } catch (e) {
+    if (e instanceof DataError) return `dataset '${name}' is not on this machine: ${e.message}`;
+    throw e;
+  }
 }
