@@ -46,7 +46,11 @@ export async function loadExperimentData(cfg: ExperimentConfig): Promise<Experim
 export async function missingData(cfg: ExperimentConfig): Promise<string | undefined> {
   const name = cfg.dataset.name;
   try {
-    await loadDataset(name, "test", { dir: cfg.dataset.dir, download: cfg.dataset.download });
+    await loadDataset(name, "test", {
+      dir: cfg.dataset.dir,
+      download: cfg.dataset.download,
+      imageSize: cfg.dataset.image_size,
+    });
     return undefined;
   } catch (e) {
     if (e instanceof DataError) return `dataset '${name}' is not on this machine: ${e.message}`;
