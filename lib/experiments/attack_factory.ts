@@ -24,7 +24,12 @@ export function buildAttack(a: AttackConfig, spec: AttackSpec): Attack {
     case "dfme":
       return new DfmeAttack(a, {
         makeClone: (seed) =>
-          buildClassifier(a.clone_arch, { seed, inputShape: spec.imageShape, classes: spec.numClasses }),
+          buildClassifier(a.clone_arch, {
+            seed,
+            inputShape: spec.imageShape,
+            classes: spec.numClasses,
+            width: a.clone_width,
+          }),
       });
     default:
       throw new Error(`attack '${a.type}' is not available in this build (configs: attacks[].type)`);
