@@ -205,10 +205,10 @@ export class AdaptiveAttack implements Attack {
   }
 
   /** Runs the adaptive attack until `budget` queries are spent (or no full iteration fits). */
-  extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
+  async extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
     checkBudget(this.name, budget);
     const run = new AdaptiveRun(blackBox, this.settings, ctx.seed, budget, this.#makeClone);
-    return runAttackLoop(run, blackBox, budget, ctx, {
+    return await runAttackLoop(run, blackBox, budget, ctx, {
       name: this.name,
       format: "adaptive/1",
       settings: this.settings,

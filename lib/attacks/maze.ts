@@ -265,13 +265,13 @@ export class MazeAttack implements Attack {
   }
 
   /** Runs MAZE until `budget` queries are spent (or no full iteration fits). */
-  extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
+  async extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
     checkBudget(this.name, budget);
     if (blackBox.labels !== "soft") {
       throw new Error(`${this.name}: MAZE needs a soft-label black box (probabilities), got labels: hard`);
     }
     const run = new MazeRun(blackBox, this.settings, ctx.seed, budget, this.#models);
-    return runAttackLoop(run, blackBox, budget, ctx, {
+    return await runAttackLoop(run, blackBox, budget, ctx, {
       name: this.name,
       format: "maze/1",
       settings: this.settings,
