@@ -71,7 +71,7 @@ Deno.test("adaptive: the black box sees perturbed queries, DFME's budget per ite
 Deno.test("a short adaptive run lifts a clone of a trained LeNet-5 well above chance", async () => {
   const { victim, test, victimAcc } = await mnistVictim();
   assert.ok(victimAcc > 0.9, `victim accuracy ${victimAcc}`);
-  const budget = 12_000;
+  const budget = 20_000; // the step schedule decays at 10/30/50% of it: shorter budgets leave too few full-rate steps
   const bb = new BlackBox(undefendedOracle(victim), { imageShape: SHAPE, numClasses: 10, budget });
   const attack = new AdaptiveAttack({ batch_size: 32, gen_width: 8, nz: 32, perturb_width: 4 });
   const r = await attack.extract(bb, budget, { seed: 0, evaluate: (clone) => accuracy(predictorOf(clone), test) });
