@@ -37,7 +37,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type DfmeAttackConfig, DfmeAttackSchema } from "../config/attack_schema.ts";
 import { deriveSeed } from "../data/rng.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
-import { loadModel, saveModel } from "../train/checkpoint.ts";
+import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer, stepLr } from "../train/fit.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
@@ -52,6 +52,7 @@ import {
   saveOptimizerState,
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
+import { copyWeightsFrom } from "./loop.ts";
 import { TorchAdam } from "./torch_adam.ts";
 
 /** DFME's settings: a `type: dfme` config entry, defaults applied, without `type`, `name`, `budget`. */
@@ -396,19 +397,6 @@ export async function saveDfmeCheckpoint(
     await saveOptimizerState(`${stage}/clone_optimizer`, state.cloneOptimizer.optimizer);
     await saveOptimizerState(`${stage}/generator_optimizer`, state.generatorOptimizer);
   });
-}
-
-async function copyWeightsFrom(model: tf.LayersModel, dir: string): Promise<void> {
-  const saved = await loadModel(dir);
-  try {
-    const ws = saved.getWeights();
-    const want = model.getWeights().map((w) => w.shape.join("×")).join(",");
-    const have = ws.map((w) => w.shape.join("×")).join(",");
-    if (want !== have) throw new ResumeError(dir, `saved weights [${have}] do not fit the model [${want}]`);
-    model.setWeights(ws);
-  } finally {
-    saved.dispose();
-  }
 }
 
 /**
