@@ -14,7 +14,7 @@ import { ReplayBuffer } from "../../lib/attacks/replay_buffer.ts";
 import { mulberry32 } from "../../lib/data/rng.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type LabelMode, undefendedOracle } from "../../lib/victim/mod.ts";
+import { BlackBox, type LabelMode, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
 import { mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
@@ -70,6 +70,42 @@ Deno.test("every MAZE iteration spends exactly its budget, fills the replay buff
   assert.equal(tf.memory().numTensors, before);
   run.dispose(false);
   victim.dispose();
+});
+
+Deno.test("MAZE's zeroth-order estimate in image space approaches the true gradient of −KL per sample", () => {
+  const dim = 16, k = 3, n = 2, m = 4000;
+  const wVictim = tf.randomNormal([dim, k], 0, 1, "float32", 11);
+  const victimLogits = (x: tf.Tensor) => tf.matMul(tf.reshape(x, [-1, dim]), wVictim);
+  const oracle: Oracle = { predict: (x) => tf.softmax(victimLogits(x)) as tf.Tensor2D };
+  const makeClone = (seed: number) =>
+    tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [4, 4, 1] }),
+        tf.layers.dense({ units: k, kernelInitializer: tf.initializers.randomNormal({ seed }) }),
+      ],
+    });
+  const bb = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: k, budget: 1e9 });
+  const run = new MazeRun(bb, mazeSettings({ batch_size: n, n_dirs: m, nz: 4, gen_width: 2 }), 0, 1e9, { makeClone });
+  const x = tf.randomUniform([n, 4, 4, 1], -0.9, 0.9, "float32", 5) as tf.Tensor4D;
+  const { gradient, answers, loss } = run.gradientEstimate(x, 123);
+  assert.equal(bb.queries, n * (m + 1));
+  const perSample = (xs: tf.Tensor) =>
+    tf.neg(klPerSample(tf.softmax(victimLogits(xs)) as tf.Tensor2D, run.clone.apply(xs) as tf.Tensor2D));
+  const trueGrad = tf.grad((xs: tf.Tensor) => tf.sum(perSample(xs)))(x);
+  const est = tf.mul(gradient, n);
+  for (let i = 0; i < n; i++) {
+    const a = tf.slice(est, [i], [1]).flatten(), b = tf.slice(trueGrad, [i], [1]).flatten();
+    const cos = tf.div(tf.dot(a, b), tf.mul(tf.norm(a), tf.norm(b))).dataSync()[0];
+    const ratio = tf.div(tf.norm(a), tf.norm(b)).dataSync()[0];
+    assert.ok(cos > 0.9, `sample ${i}: cosine ${cos}`);
+    assert.ok(ratio > 0.8 && ratio < 1.25, `sample ${i}: norm ratio ${ratio}`);
+    tf.dispose([a, b]);
+  }
+  const p = tf.softmax(victimLogits(x));
+  assert.ok(tf.max(tf.abs(tf.sub(answers, p))).dataSync()[0] < 1e-5); // the answers at the unperturbed points
+  assert.ok(Math.abs(loss.dataSync()[0] - tf.mean(perSample(x)).dataSync()[0]) < 1e-4);
+  tf.dispose([wVictim, x, gradient, answers, loss, trueGrad, est, p]);
+  run.dispose(false);
 });
 
 Deno.test("MAZE refuses a hard-label black box", async () => {
