@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { ADAM_UPDATE, fusedUpdateAvailable } from "../backend/native/optimizer_update.ts";
 
 /** A named tensor, as optimizers' `getWeights` lists them. */
 export interface NamedTensor {
@@ -61,6 +62,19 @@ export class TorchAdam extends tf.Optimizer {
         this.#v[i] = tf.tidy(() => tf.zerosLike(p).variable(false));
       }
       if (g == null) return;
+      if (fusedUpdateAvailable(ADAM_UPDATE, p, g)) {
+        // One pass per variable on the wasm heap (lib/backend/native/optimizer_update.ts).
+        const out = tf.engine().runKernel(
+          ADAM_UPDATE,
+          { param: p, m: this.#m[i], v: this.#v[i], grad: g },
+          { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, stepSize, rootBc2 },
+        ) as tf.Tensor[];
+        p.assign(out[0]);
+        this.#m[i].assign(out[1]);
+        this.#v[i].assign(out[2]);
+        tf.dispose(out);
+        return;
+      }
       tf.tidy(() => {
         const m = tf.add(tf.mul(this.#m[i], this.beta1), tf.mul(g, 1 - this.beta1));
         const v = tf.add(tf.mul(this.#v[i], this.beta2), tf.mul(tf.square(g), 1 - this.beta2));

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
 import { makeTrainStep } from "../train/train_step.ts";
+import { makeOptimizer } from "../train/fit.ts";
 import { createDfmeState, dfmeIteration, dfmeSettings, disposeDfmeState } from "../attacks/dfme.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { undefendedOracle } from "../victim/undefended.ts";
@@ -27,7 +28,8 @@ function labels(n: number, k: number, seed: number): tf.Tensor1D {
 }
 
 function trainStepWorkload(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor1D) {
-  const step = makeTrainStep(model, tf.train.adam(1e-3));
+  const { optimizer } = makeOptimizer({ optimizer: "adam", lr: 1e-3 }); // PyTorch's Adam, as the peer
+  const step = makeTrainStep(model, optimizer);
   return {
     run: () => {
       const loss = step(x, y);
@@ -36,6 +38,7 @@ function trainStepWorkload(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor1D) 
     },
     dispose: () => {
       model.dispose();
+      optimizer.dispose();
       tf.dispose([x, y]);
     },
   };

@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { MecoBatchNorm } from "./batch_norm.ts";
 
 /** A tfjs-layers weight initialiser. */
 export type Initializer = ReturnType<typeof tf.initializers.zeros>;
@@ -46,7 +47,7 @@ export function torchBiasInit(fanIn: number, seeds: SeedStream): Initializer {
 
 /** BatchNorm layer with PyTorch's epsilon (1e-5) and momentum (0.1 ≙ tfjs 0.9). */
 export function batchNorm(opts: { center?: boolean; scale?: boolean; name?: string } = {}): tf.layers.Layer {
-  return tf.layers.batchNormalization({ epsilon: 1e-5, momentum: 0.9, ...opts });
+  return new MecoBatchNorm({ epsilon: 1e-5, momentum: 0.9, ...opts });
 }
 
 /**

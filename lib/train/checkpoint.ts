@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { pathExists } from "../data/read_bytes.ts";
+import "../models/batch_norm.ts"; // registers MecoBatchNorm for loadModel
 
 /** Raised for a missing or malformed checkpoint; names the path and the fault. */
 export class CheckpointError extends Error {

@@ -5,6 +5,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { fusedUpdateAvailable, SGD_UPDATE } from "../backend/native/optimizer_update.ts";
+import { TorchAdam } from "../attacks/torch_adam.ts";
 import { type Dataset, deriveSeed, gatherBatch, imageShape, shuffledBatches } from "../data/mod.ts";
 import { makeTrainStep } from "./train_step.ts";
 
@@ -52,10 +54,11 @@ class TorchSGD extends tf.MomentumOptimizer {
     if (c !== undefined && !c.isDisposed) c.dispose();
   }
   override applyGradients(g: Parameters<tf.MomentumOptimizer["applyGradients"]>[0]): void {
-    if (this.weightDecay === 0) return super.applyGradients(g);
     const list: { name: string; tensor: tf.Tensor }[] = Array.isArray(g)
       ? g
       : Object.entries(g).map(([name, tensor]) => ({ name, tensor }));
+    if (this.#applyFused(list)) return;
+    if (this.weightDecay === 0) return super.applyGradients(g);
     const decayed = tf.tidy(() =>
       list.map(({ name, tensor }) => {
         const v = tf.engine().registeredVariables[name];
@@ -65,6 +68,41 @@ class TorchSGD extends tf.MomentumOptimizer {
     super.applyGradients(decayed);
     tf.dispose(decayed.filter((d, i) => d.tensor !== list[i].tensor).map((d) => d.tensor));
   }
+  /**
+   * The same update as one fused kernel per variable (lib/backend/native/optimizer_update.ts), keeping
+   * tfjs's accumulator bookkeeping so getWeights/setWeights (checkpoints) are unchanged. False when the
+   * kernel is not available for these tensors (then nothing was done).
+   */
+  #applyFused(list: { name: string; tensor: tf.Tensor }[]): boolean {
+    const vars = list.map(({ name }) => tf.engine().registeredVariables[name]);
+    if (vars.some((v) => v === undefined) || !fusedUpdateAvailable(SGD_UPDATE, ...vars, ...list.map((l) => l.tensor))) {
+      return false;
+    }
+    const self = this as unknown as {
+      accumulations: { originalName: string; variable: tf.Variable }[];
+      momentum: number;
+    };
+    list.forEach(({ name, tensor }, i) => {
+      const value = vars[i];
+      if (self.accumulations[i] == null) {
+        self.accumulations[i] = {
+          originalName: `${name}/momentum`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+      }
+      const acc = self.accumulations[i].variable;
+      const out = tf.engine().runKernel(
+        SGD_UPDATE,
+        { param: value, buf: acc, grad: tensor },
+        { lr: this.learningRate, momentum: self.momentum, weightDecay: this.weightDecay },
+      ) as tf.Tensor[];
+      value.assign(out[0]);
+      acc.assign(out[1]);
+      tf.dispose(out);
+    });
+    this.incrementIterations();
+    return true;
+  }
 }
 
 /** Makes the optimizer described by `opts`; its learning rate can be changed via `setLr`. */
@@ -72,8 +110,8 @@ export function makeOptimizer(
   opts: Pick<FitOptions, "optimizer" | "lr" | "momentum" | "weightDecay">,
 ): { optimizer: tf.Optimizer; setLr: (lr: number) => void } {
   if (opts.optimizer === "adam") {
-    const o = tf.train.adam(opts.lr);
-    return { optimizer: o, setLr: (lr) => ((o as unknown as { learningRate: number }).learningRate = lr) };
+    const o = new TorchAdam(opts.lr);
+    return { optimizer: o, setLr: (lr) => (o.learningRate = lr) };
   }
   const o = new TorchSGD(opts.lr, opts.momentum ?? 0.9, opts.weightDecay ?? 0);
   return { optimizer: o, setLr: (lr) => o.setLearningRate(lr) };

@@ -16,6 +16,7 @@ import { castConfig, identityConfig } from "./identity.ts";
 import { sliceConfig } from "./slice.ts";
 import { fusedBatchNormConfig } from "./batch_norm.ts";
 import { registerBatchNormGradient } from "./batch_norm_grad.ts";
+import { registerBatchNormTraining } from "./batch_norm_train.ts";
 import { avgPoolGradConfig, maxPoolGradConfig } from "./pooling.ts";
 import { resizeNearestNeighborConfig, resizeNearestNeighborGradConfig } from "./resize.ts";
 import { leakyReluConfig, registerEltwiseGradients, relu6Config, sigmoidConfig, tanhConfig } from "./eltwise.ts";
@@ -24,6 +25,7 @@ import { registerMeanGradient } from "./mean_grad.ts";
 import { meanConfig, sumConfig } from "./reduce.ts";
 import { tileConfig } from "./tile.ts";
 import { runtime } from "./runtime.ts";
+import { registerOptimizerKernels } from "./optimizer_update.ts";
 
 type Factory = (prev: tf.KernelConfig) => tf.KernelConfig;
 
@@ -107,6 +109,7 @@ export function registerNativeKernels(): NativeReport {
   const missing = install(HEAP_FACTORIES);
   if (missing !== undefined) return missing;
   registerMeanGradient();
+  registerOptimizerKernels();
   runtime.enabled = true;
   if (last === undefined) {
     const lib = openDnnl();
@@ -131,6 +134,7 @@ export function registerNativeKernels(): NativeReport {
   const missingDnnl = install(DNNL_FACTORIES);
   if (missingDnnl !== undefined) return missingDnnl;
   registerBatchNormGradient();
+  registerBatchNormTraining();
   registerEltwiseGradients();
   return last;
 }

@@ -1,0 +1,129 @@
+/**
+ * Memory soak: runs a training loop for many steps and samples, every
+ * `--every` steps, tfjs's tensor count and bytes, the wasm heap size and the
+ * process's resident memory. A leak of one tensor per step shows as a growing
+ * count; a leak outside tfjs (plans, scratch, JS arrays) as growing RSS.
+ *
+ * Usage:
+ * `deno run -A lib/bench/soak.ts [--model resnet18_8x|lenet5] [--steps 10000] [--batch 32] [--every 500] [--out DIR]`
+ *
+ * With `--out` it writes DIR/summary.json (samples, verdict, command, commit).
+ * The model trains on a fixed random batch with PyTorch's Adam (ResNet, with
+ * BatchNorm) or SGD with momentum and weight decay (LeNet-5), as the project's
+ * training loops do.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend/mod.ts";
+import { lenet5 } from "../models/lenet.ts";
+import { resnet8x } from "../models/resnet_8x.ts";
+import { makeOptimizer } from "../train/fit.ts";
+import { makeTrainStep } from "../train/train_step.ts";
+import { commandLine, gitCommit } from "../experiments/provenance.ts";
+import { writeDirAtomic } from "../train/checkpoint.ts";
+
+/** One sample of the soak. */
+export interface SoakSample {
+  step: number;
+  numTensors: number;
+  numBytes: number;
+  /** Resident set size of the process, MiB. */
+  rssMiB: number;
+  /** Milliseconds per step over the last interval. */
+  msPerStep: number;
+}
+
+/** Options of {@linkcode soak}. */
+export interface SoakOptions {
+  model: "resnet18_8x" | "lenet5";
+  steps: number;
+  batch: number;
+  every: number;
+  /** Called with each sample as it is taken. */
+  onSample?: (s: SoakSample) => void;
+}
+
+/** Runs the loop and returns the samples (the first is taken after one warm-up step). */
+export function soak(opts: SoakOptions): SoakSample[] {
+  const resnet = opts.model === "resnet18_8x";
+  const model = resnet ? resnet8x({ depth: 18, seed: 0, width: 16 / 64 }) : lenet5({ seed: 0 });
+  const shape: [number, number, number, number] = resnet ? [opts.batch, 32, 32, 3] : [opts.batch, 28, 28, 1];
+  const x = tf.randomNormal(shape, 0, 1, "float32", 1);
+  const y = tf.tidy(() => tf.cast(tf.floor(tf.randomUniform([opts.batch], 0, 10, "float32", 2)), "int32") as tf.Tensor1D);
+  const { optimizer } = resnet
+    ? makeOptimizer({ optimizer: "adam", lr: 1e-3 })
+    : makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const step = makeTrainStep(model, optimizer);
+  const samples: SoakSample[] = [];
+  let t0 = performance.now(), last = 0;
+  const sample = (s: number) => {
+    const now = performance.now();
+    const m = tf.memory();
+    const out: SoakSample = {
+      step: s,
+      numTensors: m.numTensors,
+      numBytes: m.numBytes,
+      rssMiB: Math.round(Deno.memoryUsage().rss / 2 ** 20),
+      msPerStep: s > last ? (now - t0) / (s - last) : 0,
+    };
+    samples.push(out);
+    opts.onSample?.(out);
+    t0 = now;
+    last = s;
+  };
+  try {
+    for (let s = 1; s <= opts.steps; s++) {
+      step(x, y).dispose();
+      if (s === 1) {
+        last = 1;
+        sample(1);
+      } else if (s % opts.every === 0 || s === opts.steps) sample(s);
+    }
+  } finally {
+    model.dispose();
+    optimizer.dispose();
+    tf.dispose([x, y]);
+  }
+  return samples;
+}
+
+/** Tensor count flat from the first sample on, and RSS growth between the second and last sample (MiB). */
+export function verdict(samples: SoakSample[]): { tensorsFlat: boolean; rssGrowthMiB: number } {
+  const first = samples[0], second = samples[Math.min(1, samples.length - 1)], lastS = samples[samples.length - 1];
+  return {
+    tensorsFlat: samples.every((s) => s.numTensors === first.numTensors && s.numBytes === first.numBytes),
+    rssGrowthMiB: lastS.rssMiB - second.rssMiB,
+  };
+}
+
+if (import.meta.main) {
+  const flag = (name: string, dflt: string) => {
+    const i = Deno.args.indexOf(name);
+    return i >= 0 ? Deno.args[i + 1] : dflt;
+  };
+  const model = flag("--model", "resnet18_8x");
+  if (model !== "resnet18_8x" && model !== "lenet5") throw new Error(`--model: expected resnet18_8x or lenet5, got ${model}`);
+  const backend = await initBackend();
+  console.error(`backend: ${backend.reason}`);
+  const commit = await gitCommit();
+  const opts = {
+    model: model as SoakOptions["model"],
+    steps: Number(flag("--steps", "10000")),
+    batch: Number(flag("--batch", "32")),
+    every: Number(flag("--every", "500")),
+  };
+  const t = performance.now();
+  const samples = soak({ ...opts, onSample: (s) => console.log(JSON.stringify(s)) });
+  const v = verdict(samples);
+  console.log(JSON.stringify(v));
+  const out = Deno.args.includes("--out") ? flag("--out", "") : "";
+  if (out) {
+    const summary = {
+      meta: { commit, command: commandLine(), backend: backend.name, minutes: (performance.now() - t) / 60000, ...opts },
+      verdict: v,
+      samples,
+    };
+    await writeDirAtomic(out, { "summary.json": JSON.stringify(summary, null, 2) + "\n" });
+  }
+}

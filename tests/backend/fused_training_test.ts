@@ -1,0 +1,129 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { mulberry32, onBackend, randomArray, readyBoth, relativeError } from "./_compare.ts";
+import { setNativeEnabled } from "../../lib/backend/native/mod.ts";
+import { BATCH_NORM_TRAIN } from "../../lib/backend/native/batch_norm_train.ts";
+import { ADAM_UPDATE, SGD_UPDATE } from "../../lib/backend/native/optimizer_update.ts";
+import { MecoBatchNorm } from "../../lib/models/batch_norm.ts";
+import { makeOptimizer } from "../../lib/train/fit.ts";
+import { loadModel, saveModel } from "../../lib/train/checkpoint.ts";
+
+await readyBoth();
+const native = tf.getKernel(BATCH_NORM_TRAIN, "wasm") !== undefined;
+
+/** A training-mode BatchNorm forward + backward: y, dx, dgamma, dbeta, moving mean, moving variance. */
+function bnStep(layer: tf.layers.Layer, shape: number[], xs: Float32Array, ws: Float32Array, p: Float32Array[]) {
+  return () => {
+    layer.build(shape);
+    const c = shape[shape.length - 1];
+    layer.setWeights([tf.tensor1d(p[0]), tf.tensor1d(p[1]), tf.zeros([c]), tf.ones([c])]);
+    const x = tf.tensor(xs, shape), w = tf.tensor(ws, shape);
+    const f = (xx: tf.Tensor) => tf.sum(tf.mul(tf.square(layer.apply(xx, { training: true }) as tf.Tensor), w));
+    const y = layer.apply(x, { training: true }) as tf.Tensor;
+    const dx = tf.grad(f)(x);
+    const vars = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+    const { grads, value } = tf.variableGrads(() => f(x) as tf.Scalar, vars);
+    value.dispose();
+    const out = [y, dx, ...vars.map((v) => grads[v.name]), ...layer.getWeights().slice(2)];
+    return out;
+  };
+}
+
+Deno.test("MecoBatchNorm's fused training kernel matches tfjs's BatchNormalization on cpu (values, gradients, moving stats)", async () => {
+  assert.ok(native, "oneDNN training kernels are registered (libdnnl2 installed)");
+  const rng = mulberry32(7);
+  for (const shape of [[8, 6, 6, 16], [64, 20], [16, 5, 5, 3], [32, 7, 7, 1]]) {
+    const c = shape[shape.length - 1], n = shape.reduce((a, b) => a * b, 1);
+    const xs = randomArray(rng, n).map((v) => 3 * v + 0.5), ws = randomArray(rng, n);
+    const p = [randomArray(rng, c).map((v) => 1 + 0.3 * v), randomArray(rng, c)];
+    const args = { epsilon: 1e-5, momentum: 0.9 };
+    const mine = await onBackend("wasm", bnStep(new MecoBatchNorm(args), shape, xs, ws, p));
+    const ref = await onBackend("cpu", bnStep(tf.layers.batchNormalization(args), shape, xs, ws, p));
+    const names = ["y", "dx", "dgamma", "dbeta", "moving mean", "moving variance"];
+    names.forEach((name, i) => {
+      const e = relativeError(mine[i], ref[i]);
+      assert.ok(e < 1e-4, `${shape} ${name}: relative error ${e}`);
+    });
+  }
+});
+
+Deno.test("MecoBatchNorm runs its training step as one fused kernel on native wasm, and not with native off", async () => {
+  await tf.setBackend("wasm");
+  const model = tf.sequential({
+    layers: [new MecoBatchNorm({ epsilon: 1e-5, momentum: 0.9, inputShape: [3, 3, 16] })],
+  });
+  const x = tf.randomNormal([4, 3, 3, 16], 0, 1, "float32", 1);
+  const kernels = async () => (await tf.profile(() => model.apply(x, { training: true }) as tf.Tensor)).kernelNames;
+  assert.ok((await kernels()).includes(BATCH_NORM_TRAIN));
+  setNativeEnabled(false);
+  try {
+    assert.ok(!(await kernels()).includes(BATCH_NORM_TRAIN));
+  } finally {
+    setNativeEnabled(true);
+  }
+  tf.dispose(x);
+  model.dispose();
+});
+
+Deno.test("a model with MecoBatchNorm saves and loads (same class, same inference outputs)", async () => {
+  await tf.setBackend("wasm");
+  const input = tf.input({ shape: [4, 4, 8] });
+  const model = tf.model({
+    inputs: input,
+    outputs: new MecoBatchNorm({ epsilon: 1e-5 }).apply(input) as tf.SymbolicTensor,
+  });
+  const x = tf.randomNormal([2, 4, 4, 8], 0, 1, "float32", 3);
+  tf.tidy(() => void model.apply(x, { training: true })); // moves the moving averages
+  const dir = await Deno.makeTempDir();
+  await saveModel(model, `${dir}/m`);
+  const back = await loadModel(`${dir}/m`);
+  assert.equal(back.layers[1].getClassName(), "MecoBatchNorm");
+  const a = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+  const b = tf.tidy(() => (back.predict(x) as tf.Tensor).dataSync());
+  assert.deepEqual(Array.from(b), Array.from(a));
+  tf.dispose([x]);
+  model.dispose();
+  back.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** Three optimizer steps on two variables; returns their final values. */
+function optimize(kind: "sgd" | "adam", fused: boolean): Float32Array[] {
+  setNativeEnabled(fused);
+  try {
+    const rng = mulberry32(3);
+    const vars = tf.tidy(() => [
+      tf.variable(tf.tensor(randomArray(rng, 300), [10, 30])),
+      tf.variable(tf.tensor1d(randomArray(rng, 7))),
+    ]);
+    const { optimizer } = makeOptimizer({ optimizer: kind, lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+    for (let s = 0; s < 3; s++) {
+      tf.tidy(() =>
+        optimizer.applyGradients(
+          Object.fromEntries(vars.map((v) => [v.name, tf.tensor(randomArray(rng, v.size), v.shape)])),
+        )
+      );
+    }
+    const out = vars.map((v) => Float32Array.from(v.dataSync()));
+    optimizer.dispose();
+    tf.dispose(vars);
+    return out;
+  } finally {
+    setNativeEnabled(true);
+  }
+}
+
+Deno.test("fused SGD and Adam updates equal the unfused tfjs chains, without leaking tensors", async () => {
+  await tf.setBackend("wasm");
+  assert.ok(tf.getKernel(SGD_UPDATE, "wasm") !== undefined && tf.getKernel(ADAM_UPDATE, "wasm") !== undefined);
+  for (const kind of ["sgd", "adam"] as const) {
+    const before = tf.memory().numTensors;
+    const fused = optimize(kind, true);
+    assert.equal(tf.memory().numTensors, before, `${kind}: tensors leaked`);
+    const plain = optimize(kind, false);
+    fused.forEach((f, i) => {
+      const e = relativeError(f, plain[i]);
+      assert.ok(e < 1e-6, `${kind} variable ${i}: relative error ${e}`);
+    });
+  }
+});
