@@ -50,7 +50,9 @@ export function soak(opts: SoakOptions): SoakSample[] {
   const model = resnet ? resnet8x({ depth: 18, seed: 0, width: 16 / 64 }) : lenet5({ seed: 0 });
   const shape: [number, number, number, number] = resnet ? [opts.batch, 32, 32, 3] : [opts.batch, 28, 28, 1];
   const x = tf.randomNormal(shape, 0, 1, "float32", 1);
-  const y = tf.tidy(() => tf.cast(tf.floor(tf.randomUniform([opts.batch], 0, 10, "float32", 2)), "int32") as tf.Tensor1D);
+  const y = tf.tidy(() =>
+    tf.cast(tf.floor(tf.randomUniform([opts.batch], 0, 10, "float32", 2)), "int32") as tf.Tensor1D
+  );
   const { optimizer } = resnet
     ? makeOptimizer({ optimizer: "adam", lr: 1e-3 })
     : makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
@@ -103,7 +105,9 @@ if (import.meta.main) {
     return i >= 0 ? Deno.args[i + 1] : dflt;
   };
   const model = flag("--model", "resnet18_8x");
-  if (model !== "resnet18_8x" && model !== "lenet5") throw new Error(`--model: expected resnet18_8x or lenet5, got ${model}`);
+  if (model !== "resnet18_8x" && model !== "lenet5") {
+    throw new Error(`--model: expected resnet18_8x or lenet5, got ${model}`);
+  }
   const backend = await initBackend();
   console.error(`backend: ${backend.reason}`);
   const commit = await gitCommit();
@@ -120,7 +124,13 @@ if (import.meta.main) {
   const out = Deno.args.includes("--out") ? flag("--out", "") : "";
   if (out) {
     const summary = {
-      meta: { commit, command: commandLine(), backend: backend.name, minutes: (performance.now() - t) / 60000, ...opts },
+      meta: {
+        commit,
+        command: commandLine(),
+        backend: backend.name,
+        minutes: (performance.now() - t) / 60000,
+        ...opts,
+      },
       verdict: v,
       samples,
     };

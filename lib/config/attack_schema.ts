@@ -25,6 +25,8 @@ const common = {
   name: entryLabel.optional(),
   budget: positiveInt,
   clone_arch: ArchSchema.default("lenet5"),
+  /** Width multiplier of the clone (absent: 1, the architecture as published). */
+  clone_width: positive.optional(),
   eval_every: positiveInt.optional(),
   checkpoint_every: positiveInt.optional(),
 };

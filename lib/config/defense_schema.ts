@@ -47,7 +47,10 @@ export const MecoDefenseSchema = z.object({
   init: z.enum(["pretrained", "scratch"]).default("pretrained"),
 }).strict();
 
-/** `type: randp` — RandP: random noise of scale `eps` added to the returned probabilities. */
+/**
+ * `type: randp` — RandP: per query, a random class other than the top-1 receives `eps`/2 of
+ * probability mass taken from the top-1 class, so the answer moves at most `eps` in L1.
+ */
 export const RandPDefenseSchema = z.object({
   ...base,
   type: z.literal("randp"),
@@ -67,17 +70,30 @@ export const MadDefenseSchema = z.object({
   eps: positive,
   argmax_preserving: z.boolean().default(false),
   surrogate_arch: ArchSchema.optional(),
+  /**
+   * `random`: a freshly initialised surrogate (the reference); `victim`: a copy of the victim (whose NLL
+   * gradient at the victim's own answer is zero, so only useful as a control).
+   */
+  surrogate_init: z.enum(["random", "victim"]).default("random"),
 }).strict();
 
 /**
  * `type: grad` — GRAD² gradient redirection (Mazeika et al., 2022): perturb outputs within an L1
- * budget `eps` to steer the clone's gradient; `surrogate_arch` as for `mad`.
+ * budget `eps` so that the surrogate's gradient on the answer points against its gradient on the
+ * true output (computed over the surrogate's fully connected head); `surrogate_arch` as for `mad`.
  */
 export const GradDefenseSchema = z.object({
   ...base,
   type: z.literal("grad"),
   eps: positive,
   surrogate_arch: ArchSchema.optional(),
+  /** As for `mad`. */
+  surrogate_init: z.enum(["random", "victim"]).default("random"),
+  /**
+   * Parameters whose per-sample gradients are redirected: `head` (the fully connected layers, exact and
+   * batched) or `full` (every parameter; K backward passes per query image, as a per-sample Jacobian).
+   */
+  scope: z.enum(["head", "full"]).default("head"),
 }).strict();
 
 /** `type: reverse_sigmoid` — Lee et al. (2019): output perturbation with strength `beta`, slope `gamma`. */
@@ -88,7 +104,10 @@ export const ReverseSigmoidDefenseSchema = z.object({
   gamma: positive,
 }).strict();
 
-/** `type: high_conf_cutoff` — return only the top-1 label when its probability reaches `threshold`. */
+/**
+ * `type: high_conf_cutoff` — IBM ART's high-confidence postprocessor: probabilities below `threshold`
+ * are zeroed (the top-1 is always kept) and the vector renormalised.
+ */
 export const HighConfCutoffDefenseSchema = z.object({
   ...base,
   type: z.literal("high_conf_cutoff"),

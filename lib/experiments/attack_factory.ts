@@ -29,7 +29,12 @@ export interface AttackSpec {
 /** Builds the attack described by `a`; an attack not in this build is an error naming it. */
 export function buildAttack(a: AttackConfig, spec: AttackSpec): Attack {
   const makeClone = (seed: number) =>
-    buildClassifier(a.clone_arch, { seed, inputShape: spec.imageShape, classes: spec.numClasses });
+    buildClassifier(a.clone_arch, {
+      seed,
+      inputShape: spec.imageShape,
+      classes: spec.numClasses,
+      width: a.clone_width,
+    });
   switch (a.type) {
     case "dfme":
       return new DfmeAttack(a, { makeClone });

@@ -21,6 +21,21 @@ export class CheckpointError extends Error {
   }
 }
 
+/**
+ * Moves the finished directory `tmp` to `dir`, replacing any directory there:
+ * a reader sees the old one or the new one, never a mix.
+ */
+export async function renameIntoPlace(tmp: string, dir: string): Promise<void> {
+  if (await pathExists(dir)) {
+    const old = `${dir}.old-${crypto.randomUUID()}`;
+    await Deno.rename(dir, old);
+    await Deno.rename(tmp, dir);
+    await Deno.remove(old, { recursive: true });
+  } else {
+    await Deno.rename(tmp, dir);
+  }
+}
+
 /** Writes files into `dir` atomically: all of them appear, or none. */
 export async function writeDirAtomic(dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
   const parent = dir.replace(/\/+$/, "").replace(/\/[^/]*$/, "") || ".";
@@ -32,14 +47,7 @@ export async function writeDirAtomic(dir: string, files: Record<string, Uint8Arr
       if (typeof data === "string") await Deno.writeTextFile(`${tmp}/${name}`, data);
       else await Deno.writeFile(`${tmp}/${name}`, data);
     }
-    if (await pathExists(dir)) {
-      const old = `${dir}.old-${crypto.randomUUID()}`;
-      await Deno.rename(dir, old);
-      await Deno.rename(tmp, dir);
-      await Deno.remove(old, { recursive: true });
-    } else {
-      await Deno.rename(tmp, dir);
-    }
+    await renameIntoPlace(tmp, dir);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;

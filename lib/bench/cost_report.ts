@@ -1,0 +1,164 @@
+/**
+ * The deployment-cost experiment (MeCo paper, Tables 13–15) in one run: for
+ * every defense of a config, built around the seed's victim exactly as the
+ * runner builds it (MeCo from its cached cell), its utility (accuracy, L1),
+ * per-query latency at batch 1 and 256 and peak tensor memory; then MeCo's
+ * training-time cost over plain training. Writes results/<name>/summary.json
+ * and rows.csv with the commit and command.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend/mod.ts";
+import type { LoadedConfig, MecoDefenseConfig } from "../config/mod.ts";
+import { gatherBatch } from "../data/mod.ts";
+import { writeJson } from "../experiments/cache.ts";
+import { defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
+import { loadExperimentData } from "../experiments/data.ts";
+import { resultsDirFor } from "../experiments/paths.ts";
+import { commandLine, gitCommit } from "../experiments/provenance.ts";
+import { toCsv } from "../experiments/results.ts";
+import { type CostReps, type DefenseCost, measureDefense } from "./defense_cost.ts";
+import { measureTraining, type TrainingCost } from "./training_cost.ts";
+
+/** One defense's row. */
+export interface CostRow extends DefenseCost {
+  /** Defense label. */
+  defense: string;
+  /** Defense type. */
+  type: string;
+  /** Defended test accuracy. */
+  target_acc: number;
+  /** Mean L1 distance of its outputs from the clean probabilities (test set). */
+  l1: number;
+  /** Batch-1 latency over the undefended victim's. */
+  slowdown_b1: number;
+  /** Batch-256 latency over the undefended victim's. */
+  slowdown_b256: number;
+}
+
+/** results/defense_cost/summary.json. */
+export interface CostSummary {
+  /** Provenance and settings. */
+  meta: {
+    name: string;
+    commit: string;
+    command: string;
+    backend: string;
+    profile: string;
+    config_hash: string;
+    seed: number;
+    reps: CostReps;
+    memory: string;
+    minutes: number;
+    generated: string;
+  };
+  /** One row per defense. */
+  rows: CostRow[];
+  /** MeCo's latency ratio to the other defenses: other's ms / MeCo's ms (>1: MeCo is faster). */
+  meco_speedup: Record<string, { b1: number; b256: number }>;
+  /** MeCo training over plain training (absent without a meco defense). */
+  training: TrainingCost | null;
+}
+
+/** Options of {@linkcode runDefenseCost}. */
+export interface CostOptions {
+  /** Timing repetitions. */
+  reps?: CostReps;
+  /** Training mini-batches timed per method. */
+  trainSteps?: number;
+  /** Where to write (default: {@linkcode resultsDirFor}). */
+  resultsDir?: string;
+  /** Progress lines. */
+  log?: Log;
+}
+
+/**
+ * Runs the cost experiment on the config's first seed and writes its results.
+ *
+ * @example
+ * ```ts ignore
+ * await runDefenseCost(await loadConfig("configs/defense_cost.yaml", "local"));
+ * ```
+ */
+export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {}): Promise<CostSummary> {
+  const cfg = loaded.config;
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const reps = opts.reps ?? { b1: [5, 50], b256: [3, 15] };
+  const commit = await gitCommit();
+  const backend = await initBackend(cfg.backend);
+  log(`backend: ${backend.reason}`);
+  const t0 = performance.now();
+  const seed = cfg.seeds[0];
+  const data = await loadExperimentData(cfg);
+  const victim = await victimCell(cfg, seed, data, log);
+  const b = gatherBatch(data.test, Array.from({ length: 256 }, (_, i) => i % data.test.n));
+  const x = tf.tensor4d(b.images, [256, data.test.height, data.test.width, data.test.channels]);
+  const rows: CostRow[] = [];
+  try {
+    for (const d of cfg.defenses) {
+      const cell = await defenseCell(cfg, d, seed, victim, data, log);
+      try {
+        const cost = await measureDefense(cell.defense, x, reps);
+        const base = rows.find((r) => r.type === "none");
+        rows.push({
+          defense: defenseLabel(d),
+          type: d.type,
+          target_acc: cell.acc,
+          l1: cell.l1,
+          ...cost,
+          slowdown_b1: base ? cost.ms_b1 / base.ms_b1 : 1,
+          slowdown_b256: base ? cost.ms_b256 / base.ms_b256 : 1,
+        });
+        log(`${defenseLabel(d)}: ${cost.ms_b1.toFixed(2)} ms (b1), ${cost.ms_b256.toFixed(1)} ms (b256)`);
+      } finally {
+        cell.dispose();
+      }
+    }
+  } finally {
+    x.dispose();
+    victim.model.dispose();
+  }
+  const meco = rows.find((r) => r.type === "meco");
+  const meco_speedup: CostSummary["meco_speedup"] = {};
+  if (meco) {
+    for (const r of rows) {
+      if (r !== meco) meco_speedup[r.defense] = { b1: r.ms_b1 / meco.ms_b1, b256: r.ms_b256 / meco.ms_b256 };
+    }
+  }
+  const mecoCfg = cfg.defenses.find((d): d is MecoDefenseConfig => d.type === "meco");
+  let training: TrainingCost | null = null;
+  if (mecoCfg) {
+    training = await measureTraining(cfg, mecoCfg, data.train, opts.trainSteps ?? 10, seed);
+    log(
+      `training: plain ${training.plain_ms_per_step.toFixed(0)} ms/step, MeCo ${
+        training.meco_ms_per_step.toFixed(0)
+      } ms/step`,
+    );
+  }
+  const summary: CostSummary = {
+    meta: {
+      name: cfg.name,
+      commit,
+      command: commandLine(),
+      backend: backend.name,
+      profile: loaded.profile,
+      config_hash: loaded.hash,
+      seed,
+      reps,
+      memory: "tf.profile peakBytes: bytes of all live tensors at the call's high-water mark (weights included); " +
+        "peak_extra = peak minus bytes live before the call. Host-side JS arrays and wasm heap growth are not counted.",
+      minutes: (performance.now() - t0) / 60000,
+      generated: new Date().toISOString(),
+    },
+    rows,
+    meco_speedup,
+    training,
+  };
+  const dir = opts.resultsDir ?? resultsDirFor(loaded);
+  await Deno.mkdir(dir, { recursive: true });
+  await writeJson(`${dir}/summary.json`, summary);
+  await Deno.writeTextFile(`${dir}/rows.csv`, toCsv(rows as unknown as Record<string, unknown>[]));
+  log(`wrote ${dir}/summary.json`);
+  return summary;
+}

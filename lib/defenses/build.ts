@@ -1,0 +1,125 @@
+/**
+ * Defenses by config entry: the one place that maps `defenses[].type` to an
+ * implementation, for every type except `meco` (which needs a defensively
+ * trained target and perturbation network: lib/experiments/cells.ts builds it
+ * via lib/meco/deploy.ts).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { DefenseConfig } from "../config/mod.ts";
+import { mulberry32 } from "../data/rng.ts";
+import type { Defense } from "./defense.ts";
+import { outputDefense } from "./output_defense.ts";
+import {
+  gaussianNoiseRows,
+  greedyMassMove,
+  highConfRows,
+  madRows,
+  randpRows,
+  reverseSigmoidRows,
+  roundRows,
+  top1Rows,
+} from "./output_math.ts";
+import { buildSurrogate, DenseHead, fullCoefficients } from "./surrogate.ts";
+import { undefended } from "./undefended.ts";
+
+/** What {@linkcode buildDefense} needs besides the config entry and the victim. */
+export interface DefenseBuildOptions {
+  /** Seed of the defense's randomness (noise streams, surrogate initialisation). */
+  seed: number;
+  /** Shape [h, w, c] of one image. */
+  imageShape: [number, number, number];
+  /** Number of classes. */
+  numClasses: number;
+  /** The victim's architecture name: the surrogate's default for `mad` and `grad`. */
+  arch?: string;
+}
+
+/**
+ * Builds the defense `cfg` around `victim` (a model outputting logits). Each
+ * defense's `predict` takes images in [-1, 1] and returns probabilities;
+ * surrogate-based defenses (`mad`, `grad`) own and dispose their surrogate, and
+ * no defense disposes the victim.
+ *
+ * @example
+ * ```ts ignore
+ * const d = buildDefense({ type: "randp", eps: 1 }, victim, { seed: 0, imageShape: [28, 28, 1], numClasses: 10 });
+ * const p = d.predict(x); // [n, 10] probabilities
+ * ```
+ */
+export function buildDefense(cfg: DefenseConfig, victim: tf.LayersModel, opts: DefenseBuildOptions): Defense {
+  const name = cfg.name ?? (cfg.type === "none" ? "undefended" : cfg.type);
+  const rng = mulberry32(opts.seed);
+  switch (cfg.type) {
+    case "none":
+      return { ...undefended(victim), name };
+    case "meco":
+      throw new Error(
+        "buildDefense: 'meco' needs a defensively trained target and perturbation network; " +
+          "build it with lib/meco (trainMeco, mecoDefense) or through the experiment runner",
+      );
+    case "randp":
+      return outputDefense(name, victim, (y, k) => randpRows(y, k, cfg.eps, rng));
+    case "reverse_sigmoid":
+      return outputDefense(name, victim, (y, k) => reverseSigmoidRows(y, k, cfg.beta, cfg.gamma));
+    case "high_conf_cutoff":
+      return outputDefense(name, victim, (y, k) => highConfRows(y, k, cfg.threshold));
+    case "rounding":
+      return outputDefense(name, victim, (y, k) => roundRows(y, k, cfg.decimals));
+    case "top1":
+      return outputDefense(name, victim, (y, k) => top1Rows(y, k));
+    case "gaussian_noise":
+      return outputDefense(name, victim, (y, k) => gaussianNoiseRows(y, k, cfg.std, rng));
+    case "mad": {
+      const surrogate = buildSurrogate(surrogateSpec(cfg, opts), victim);
+      return outputDefense(name, victim, (y, k, x) => {
+        const ps = tf.tidy(() => tf.softmax(surrogate.apply(x, { training: false }) as tf.Tensor2D));
+        try {
+          return madRows(y, ps.dataSync(), k, cfg.eps, cfg.argmax_preserving);
+        } finally {
+          ps.dispose();
+        }
+      }, [surrogate]);
+    }
+    case "grad": {
+      const surrogate = buildSurrogate(surrogateSpec(cfg, opts), victim);
+      let coefficients: (x: tf.Tensor4D, y: tf.Tensor2D) => tf.Tensor2D;
+      if (cfg.scope === "full") coefficients = (x, y) => fullCoefficients(surrogate, x, y);
+      else {
+        try {
+          const head = new DenseHead(surrogate);
+          coefficients = (x, y) => head.coefficients(x, y);
+        } catch (e) {
+          surrogate.dispose();
+          throw e;
+        }
+      }
+      return outputDefense(name, victim, (y, k, x) => {
+        const c = tf.tidy(() => coefficients(x, tf.tensor2d(y, [y.length / k, k])));
+        try {
+          return greedyMassMove(y, c.dataSync(), k, cfg.eps);
+        } finally {
+          c.dispose();
+        }
+      }, [surrogate]);
+    }
+    default: {
+      const never: never = cfg;
+      throw new Error(`defense type '${(never as { type: string }).type}' is not available in this build`);
+    }
+  }
+}
+
+function surrogateSpec(
+  cfg: { type: string; surrogate_arch?: string; surrogate_init: "random" | "victim" },
+  opts: DefenseBuildOptions,
+) {
+  const arch = cfg.surrogate_arch ?? opts.arch;
+  if (arch === undefined) {
+    throw new Error(
+      `defense '${cfg.type}': surrogate_arch is not set and the victim's architecture was not given (opts.arch)`,
+    );
+  }
+  return { arch, init: cfg.surrogate_init, seed: opts.seed, imageShape: opts.imageShape, numClasses: opts.numClasses };
+}
