@@ -16,7 +16,7 @@ import { PERTURBATION_NET_VERSION } from "../models/perturbation.ts";
 import { deriveSeed } from "../data/mod.ts";
 import { accuracy, predictorOf } from "../train/evaluate.ts";
 import { BlackBox } from "../victim/mod.ts";
-import { buildAttack, checkpointQueries } from "./attack_factory.ts";
+import { buildAttack, checkpointQueries, labelModeOf } from "./attack_factory.ts";
 import { CACHE_VERSION, cellDir, readJson, writeJson } from "./cache.ts";
 import { type DefenseCell, defenseCell, defenseLabel, type Log, unlabeled, victimCell } from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
@@ -126,7 +126,7 @@ async function attackRow(
     imageShape: shape,
     numClasses: data.train.numClasses,
     budget: a.budget,
-    labels: a.type === "dfme" || a.type === "adaptive" ? a.label : "soft",
+    labels: labelModeOf(a),
     spent,
   });
   const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses });
