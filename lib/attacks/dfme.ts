@@ -37,7 +37,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type DfmeAttackConfig, DfmeAttackSchema } from "../config/attack_schema.ts";
 import { deriveSeed } from "../data/rng.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
-import { loadModel, saveModel } from "../train/checkpoint.ts";
+import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer, stepLr } from "../train/fit.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
@@ -52,6 +52,7 @@ import {
   saveOptimizerState,
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
+import { copyWeightsFrom } from "./loop.ts";
 import { TorchAdam } from "./torch_adam.ts";
 
 /** DFME's settings: a `type: dfme` config entry, defaults applied, without `type`, `name`, `budget`. */
@@ -94,7 +95,17 @@ export interface DfmeModelOptions {
   makeGenerator?: (seed: number) => tf.LayersModel;
   /** Logit gap of hard-label targets (default {@linkcode DEFAULT_HARD_LABEL_GAP}). */
   hardLabelGap?: number;
+  /** Applied to every generated batch before it is queried (and shown to the clone); none by default. */
+  queryTransform?: QueryTransform;
 }
+
+/**
+ * Maps generated images [n, h, w, c] to the images actually queried (the
+ * adaptive attacker's own random perturbation). Consecutive blocks of `group`
+ * images are variants of one sample (the zeroth-order estimate's directions)
+ * and should share the random draw; `seed` fixes the draw.
+ */
+export type QueryTransform = (x: tf.Tensor4D, group: number, seed: number) => tf.Tensor4D;
 
 /** Everything one DFME run carries from iteration to iteration. */
 export interface DfmeState {
@@ -118,6 +129,8 @@ export interface DfmeState {
   readonly totalIterations: number;
   /** Logit gap of hard-label targets. */
   readonly hardLabelGap: number;
+  /** Transform of generated batches before they are queried, if any. */
+  readonly queryTransform?: QueryTransform;
   /** Iterations done. */
   iteration: number;
 }
@@ -171,6 +184,7 @@ export function createDfmeState(opts: DfmeStateOptions): DfmeState {
     budget: opts.budget,
     totalIterations: Math.floor(opts.budget / dfmeQueriesPerIteration(s)),
     hardLabelGap: opts.hardLabelGap ?? DEFAULT_HARD_LABEL_GAP,
+    queryTransform: opts.queryTransform,
     iteration: 0,
   };
 }
@@ -242,7 +256,8 @@ export function zerothOrderGradient(
     const flat = tf.reshape(pre, [n, 1, dim]);
     // Per sample: its m perturbed points, then the point itself.
     const points = tf.concat([tf.add(flat, tf.mul(u, eps)), flat], 1);
-    const x = tf.tanh(tf.reshape(points, [n * (m + 1), h, w, c])) as tf.Tensor4D;
+    const generated = tf.tanh(tf.reshape(points, [n * (m + 1), h, w, c])) as tf.Tensor4D;
+    const x = state.queryTransform ? state.queryTransform(generated, m + 1, deriveSeed(seed, 1)) : generated;
     const target = victimTarget(state, x);
     const logits = state.clone.apply(x, { training: false }) as tf.Tensor2D;
     const perSample = tf.reshape(tf.neg(disagreement(loss, logits, target)), [n, m + 1]);
@@ -312,7 +327,8 @@ export function dfmeIteration(state: DfmeState): DfmeIterationStats {
     const zSeed = nextSeed();
     lastCloneLoss = tf.tidy(() => {
       const z = tf.randomNormal([n, nz], 0, 1, "float32", zSeed);
-      const x = tf.tanh(state.generator.apply(z, { training: true }) as tf.Tensor4D);
+      const generated = tf.tanh(state.generator.apply(z, { training: true }) as tf.Tensor4D);
+      const x = state.queryTransform ? state.queryTransform(generated, 1, nextSeed()) : generated;
       const target = victimTarget(state, x);
       return state.cloneOptimizer.optimizer.minimize(
         () => cloneLoss(s.loss, state.clone.apply(x, { training: true }) as tf.Tensor2D, target),
@@ -381,19 +397,6 @@ export async function saveDfmeCheckpoint(
     await saveOptimizerState(`${stage}/clone_optimizer`, state.cloneOptimizer.optimizer);
     await saveOptimizerState(`${stage}/generator_optimizer`, state.generatorOptimizer);
   });
-}
-
-async function copyWeightsFrom(model: tf.LayersModel, dir: string): Promise<void> {
-  const saved = await loadModel(dir);
-  try {
-    const ws = saved.getWeights();
-    const want = model.getWeights().map((w) => w.shape.join("×")).join(",");
-    const have = ws.map((w) => w.shape.join("×")).join(",");
-    if (want !== have) throw new ResumeError(dir, `saved weights [${have}] do not fit the model [${want}]`);
-    model.setWeights(ws);
-  } finally {
-    saved.dispose();
-  }
 }
 
 /**

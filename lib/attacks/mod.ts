@@ -7,11 +7,17 @@
  * spent ({@linkcode checkpointQueries}).
  *
  * - {@linkcode DfmeAttack}: DFME (Truong et al., CVPR 2021), its iteration
- *   {@linkcode dfmeIteration} as a plain function.
+ *   {@linkcode dfmeIteration} as a plain function; with `label: hard`, the
+ *   hard-label-only DFME of the MeCo paper's Table 5.
+ * - {@linkcode MazeAttack}: MAZE (Kariyappa et al., CVPR 2021).
+ * - {@linkcode DfmsHlAttack}: DFMS-HL (Sanyal et al., CVPR 2022), decision-based.
+ * - {@linkcode AdaptiveAttack}: the MeCo paper's adaptive attacker (Table 4).
  * - {@linkcode KnockoffAttack}: Knockoff Nets (Orekondy et al., CVPR 2019),
  *   random and adaptive (gradient-bandit) sampling of a surrogate set.
  * - {@linkcode JbdaAttack}: Jacobian-based dataset augmentation (Papernot et
  *   al., AsiaCCS 2017) from a small seed set.
+ *
+ * MAZE, DFMS-HL and the adaptive attacker share one driver, {@linkcode runAttackLoop}.
  *
  * @example
  * ```ts ignore
@@ -51,12 +57,47 @@ export {
   type DfmeState,
   type DfmeStateOptions,
   disposeDfmeState,
+  type QueryTransform,
   restoreDfmeCheckpoint,
   saveDfmeCheckpoint,
   victimTarget,
   zerothOrderGradient,
 } from "./dfme.ts";
 export { TorchAdam } from "./torch_adam.ts";
+export {
+  AdaptiveAttack,
+  type AdaptiveConfigInput,
+  AdaptiveRun,
+  type AdaptiveSettings,
+  adaptiveSettings,
+  perturbQueries,
+} from "./adaptive.ts";
+export {
+  DfmsHlAttack,
+  type DfmsHlConfigInput,
+  dfmsHlQueriesPerIteration,
+  DfmsHlRun,
+  type DfmsHlSettings,
+  dfmsHlSettings,
+  proxyImages,
+} from "./dfms_hl.ts";
+export {
+  copyWeightsFrom,
+  type IterativeRun,
+  type LoopCheckpointMeta,
+  type LoopOptions,
+  runAttackLoop,
+} from "./loop.ts";
+export {
+  cosineLr,
+  MazeAttack,
+  type MazeConfigInput,
+  mazeQueriesPerIteration,
+  MazeRun,
+  type MazeSettings,
+  mazeSettings,
+} from "./maze.ts";
+export { ReplayBuffer } from "./replay_buffer.ts";
 export {
   type BanditState,
   certaintyReward,

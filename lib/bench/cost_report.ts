@@ -13,12 +13,12 @@ import { initBackend } from "../backend/mod.ts";
 import type { LoadedConfig, MecoDefenseConfig } from "../config/mod.ts";
 import { gatherBatch } from "../data/mod.ts";
 import { writeJson } from "../experiments/cache.ts";
-import { defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
+import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
 import { loadExperimentData } from "../experiments/data.ts";
 import { resultsDirFor } from "../experiments/paths.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
 import { toCsv } from "../experiments/results.ts";
-import { type CostReps, type DefenseCost, measureDefense } from "./defense_cost.ts";
+import { type CostReps, DEFAULT_REPS, type DefenseCost, measureDefenses } from "./defense_cost.ts";
 import { measureTraining, type TrainingCost } from "./training_cost.ts";
 
 /** One defense's row. */
@@ -31,6 +31,10 @@ export interface CostRow extends DefenseCost {
   target_acc: number;
   /** Mean L1 distance of its outputs from the clean probabilities (test set). */
   l1: number;
+  /** Tensor bytes the defense holds besides the victim (surrogate, MeCo's target and h). */
+  owned_bytes: number;
+  /** Peak tensor bytes of a batch-256 query with only this defense deployed: victim + owned + the call's own peak. */
+  peak_alone_bytes_b256: number | null;
   /** Batch-1 latency over the undefended victim's. */
   slowdown_b1: number;
   /** Batch-256 latency over the undefended victim's. */
@@ -84,7 +88,7 @@ export interface CostOptions {
 export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {}): Promise<CostSummary> {
   const cfg = loaded.config;
   const log = opts.log ?? ((m: string) => console.log(m));
-  const reps = opts.reps ?? { b1: [5, 50], b256: [3, 15] };
+  const reps = opts.reps ?? DEFAULT_REPS;
   const commit = await gitCommit();
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
@@ -95,25 +99,43 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
   const b = gatherBatch(data.test, Array.from({ length: 256 }, (_, i) => i % data.test.n));
   const x = tf.tensor4d(b.images, [256, data.test.height, data.test.width, data.test.channels]);
   const rows: CostRow[] = [];
+  const victimBytes = victim.model.weights.reduce((n, w) => n + w.read().size * 4, 0);
   try {
-    for (const d of cfg.defenses) {
-      const cell = await defenseCell(cfg, d, seed, victim, data, log);
-      try {
-        const cost = await measureDefense(cell.defense, x, reps);
-        const base = rows.find((r) => r.type === "none");
+    // Warm the backend up (kernel set-up, wasm heap growth) so that the first defense timed does not pay for it.
+    for (let i = 0; i < 10; i++) {
+      tf.tidy(() => (victim.model.apply(x, { training: false }) as tf.Tensor).dataSync());
+      tf.tidy(() => (victim.model.apply(tf.slice(x, 0, 1), { training: false }) as tf.Tensor).dataSync());
+    }
+    const cells: DefenseCell[] = [];
+    try {
+      const owned: number[] = [];
+      for (const d of cfg.defenses) {
+        const before = tf.memory().numBytes;
+        cells.push(await defenseCell(cfg, d, seed, victim, data, log));
+        owned.push(tf.memory().numBytes - before);
+      }
+      log(`timing ${cells.length} defenses, ${reps.rounds} interleaved rounds`);
+      const costs = await measureDefenses(cells.map((c) => c.defense), x, reps);
+      const base = costs[cfg.defenses.findIndex((d) => d.type === "none")];
+      cfg.defenses.forEach((d, i) => {
+        const cost = costs[i];
         rows.push({
           defense: defenseLabel(d),
           type: d.type,
-          target_acc: cell.acc,
-          l1: cell.l1,
+          target_acc: cells[i].acc,
+          l1: cells[i].l1,
           ...cost,
+          owned_bytes: owned[i],
+          peak_alone_bytes_b256: cost.peak_extra_bytes_b256 === null
+            ? null
+            : victimBytes + owned[i] + cost.peak_extra_bytes_b256,
           slowdown_b1: base ? cost.ms_b1 / base.ms_b1 : 1,
           slowdown_b256: base ? cost.ms_b256 / base.ms_b256 : 1,
         });
         log(`${defenseLabel(d)}: ${cost.ms_b1.toFixed(2)} ms (b1), ${cost.ms_b256.toFixed(1)} ms (b256)`);
-      } finally {
-        cell.dispose();
-      }
+      });
+    } finally {
+      cells.forEach((c) => c.dispose());
     }
   } finally {
     x.dispose();
@@ -146,8 +168,10 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
       config_hash: loaded.hash,
       seed,
       reps,
-      memory: "tf.profile peakBytes: bytes of all live tensors at the call's high-water mark (weights included); " +
-        "peak_extra = peak minus bytes live before the call. Host-side JS arrays and wasm heap growth are not counted.",
+      memory: "tfjs tensor bytes (tf.memory / tf.profile peakBytes), not RSS. peak_bytes_b256: all live tensors at " +
+        "the call's high-water mark (every defense of the run is built, so it includes all their weights); " +
+        "peak_extra = peak minus bytes live before the call (activations); owned = bytes the defense holds besides " +
+        "the victim; peak_alone = victim + owned + peak_extra. Host-side JS arrays and wasm heap growth not counted.",
       minutes: (performance.now() - t0) / 60000,
       generated: new Date().toISOString(),
     },

@@ -24,19 +24,27 @@ export interface DefenseCost {
   reps_b256: number;
   /** Milliseconds per image at batch 256 (ms_b256 / 256). */
   ms_per_query_b256: number;
-  /** tf.profile peak bytes of live tensors during a batch-256 query. */
-  peak_bytes_b256: number;
+  /** tf.profile peak bytes of live tensors during a batch-256 query (null: too many kernel calls to profile). */
+  peak_bytes_b256: number | null;
   /** Of those, bytes allocated by the call itself (peak minus what was live before it). */
-  peak_extra_bytes_b256: number;
+  peak_extra_bytes_b256: number | null;
 }
 
-/** Repetitions: [warm-up, timed] per batch size (warm-up includes one untimed first call). */
+/** Repetitions: `rounds` rounds over all defenses, each timing `b1` batch-1 calls and `b256` batch-256 calls. */
 export interface CostReps {
-  /** Batch-1 [warm-up, timed]. */
-  b1: [number, number];
-  /** Batch-256 [warm-up, timed]. */
-  b256: [number, number];
+  /** Rounds over the defenses (interleaving spreads other load on the machine evenly over them). */
+  rounds: number;
+  /** Timed batch-1 calls per defense and round. */
+  b1: number;
+  /** Timed batch-256 calls per defense and round. */
+  b256: number;
 }
+
+/** Default repetitions: 5 rounds of 10 batch-1 and 3 batch-256 calls. */
+export const DEFAULT_REPS: CostReps = { rounds: 5, b1: 10, b256: 3 };
+
+/** A defense slower than this per batch-256 call gets one such call in each of the first two rounds only. */
+const SLOW_MS = 1000;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,64 +52,84 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** A defense slower than this per call is timed with {@linkcode SLOW_REPS} (a few calls say enough). */
-const SLOW_MS = 1000;
-const SLOW_REPS: [number, number] = [0, 3];
-
-function timeQueries(defense: Defense, x: tf.Tensor4D, [warm, timed]: [number, number]): [ms: number, reps: number] {
-  const once = () => {
-    const t = performance.now();
-    const p = defense.predict(x);
-    p.dataSync();
-    p.dispose();
-    return performance.now() - t;
-  };
-  const first = once();
-  if (first > SLOW_MS) [warm, timed] = SLOW_REPS;
-  for (let i = 1; i < warm; i++) once();
-  const xs: number[] = [];
-  for (let i = 0; i < timed; i++) xs.push(once());
-  return [median(xs), timed];
+function call(defense: Defense, x: tf.Tensor4D): number {
+  const t = performance.now();
+  const p = defense.predict(x);
+  p.dataSync();
+  p.dispose();
+  return performance.now() - t;
 }
 
 /**
- * Times `defense` on the images `x256` (a batch of 256 in [-1, 1]) and on its
- * first image, and profiles the peak tensor memory of one batch-256 query.
+ * Measures every defense on the images `x256` (a batch of 256 in [-1, 1]) and
+ * on its first image: first the peak tensor memory of one batch-256 query
+ * (which also warms the defense up), then `reps.rounds` interleaved rounds of
+ * timed calls, so that load from elsewhere on the machine falls on all
+ * defenses alike. Latencies are medians over all timed calls.
  *
  * @example
  * ```ts ignore
- * const cost = await measureDefense(defense, x256);
- * console.log(cost.ms_b1, cost.ms_b256);
+ * const [a, b] = await measureDefenses([undefendedDefense, madDefense], x256);
+ * console.log(b.ms_b256 / a.ms_b256);
  * ```
  */
-export async function measureDefense(
-  defense: Defense,
+export async function measureDefenses(
+  defenses: Defense[],
   x256: tf.Tensor4D,
-  reps: CostReps = { b1: [5, 50], b256: [3, 15] },
-): Promise<DefenseCost> {
+  reps: CostReps = DEFAULT_REPS,
+): Promise<DefenseCost[]> {
   if (x256.shape[0] !== 256) {
     throw new RangeError(`measureDefense: expected a batch of 256 images, got ${x256.shape[0]}`);
   }
   const x1 = tf.slice(x256, 0, 1) as tf.Tensor4D;
   try {
-    const [ms_b1, reps_b1] = timeQueries(defense, x1, reps.b1);
-    const [ms_b256, reps_b256] = timeQueries(defense, x256, reps.b256);
-    const before = tf.memory().numBytes;
-    const info = await tf.profile(() => {
-      const p = defense.predict(x256);
-      p.dataSync();
-      p.dispose();
+    const mem: { peak: number | null; before: number; slow: boolean }[] = [];
+    for (const defense of defenses) {
+      const before = tf.memory().numBytes;
+      let peak: number | null = null;
+      const t0 = performance.now();
+      try {
+        peak = (await tf.profile(() => void call(defense, x256))).peakBytes;
+      } catch (e) {
+        // tf.profile takes Math.max(...) over every kernel call: a call of ~10⁵ kernels overflows the stack.
+        if (!(e instanceof RangeError)) throw e;
+      }
+      const slow = performance.now() - t0 > SLOW_MS;
+      call(defense, x1);
+      mem.push({ peak, before, slow });
+    }
+    const b1: number[][] = defenses.map(() => []);
+    const b256: number[][] = defenses.map(() => []);
+    for (let r = 0; r < reps.rounds; r++) {
+      defenses.forEach((defense, i) => {
+        for (let k = 0; k < reps.b1; k++) b1[i].push(call(defense, x1));
+        const n = mem[i].slow ? (r < 2 ? 1 : 0) : reps.b256;
+        for (let k = 0; k < n; k++) b256[i].push(call(defense, x256));
+      });
+    }
+    return defenses.map((_, i) => {
+      const ms_b256 = median(b256[i]);
+      const { peak, before } = mem[i];
+      return {
+        ms_b1: median(b1[i]),
+        ms_b256,
+        reps_b1: b1[i].length,
+        reps_b256: b256[i].length,
+        ms_per_query_b256: ms_b256 / 256,
+        peak_bytes_b256: peak,
+        peak_extra_bytes_b256: peak === null ? null : peak - before,
+      };
     });
-    return {
-      ms_b1,
-      ms_b256,
-      reps_b1,
-      reps_b256,
-      ms_per_query_b256: ms_b256 / 256,
-      peak_bytes_b256: info.peakBytes,
-      peak_extra_bytes_b256: info.peakBytes - before,
-    };
   } finally {
     x1.dispose();
   }
+}
+
+/** {@linkcode measureDefenses} for one defense. */
+export async function measureDefense(
+  defense: Defense,
+  x256: tf.Tensor4D,
+  reps: CostReps = DEFAULT_REPS,
+): Promise<DefenseCost> {
+  return (await measureDefenses([defense], x256, reps))[0];
 }

@@ -25,6 +25,8 @@ const common = {
   name: entryLabel.optional(),
   budget: positiveInt,
   clone_arch: ArchSchema.default("lenet5"),
+  /** Width multiplier of the clone (absent: 1, the architecture as published). */
+  clone_width: positive.optional(),
   eval_every: positiveInt.optional(),
   checkpoint_every: positiveInt.optional(),
 };
@@ -82,9 +84,12 @@ export const MazeAttackSchema = z.object({
 }).strict();
 
 /**
- * `type: dfms_hl` — DFMS-HL (Sanyal et al., CVPR 2022), decision-based (hard labels only): a GAN
- * trained on `proxy_dataset` (`synthetic` for the data-free setting) with a class-diversity loss of
- * weight `div_weight`, then alternating generator and clone updates.
+ * `type: dfms_hl` — DFMS-HL (Sanyal et al., CVPR 2022), decision-based (hard labels only): a DCGAN
+ * pretrained for `gan_pretrain_epochs` on `proxy_size` images of `proxy_dataset` (`synthetic`: random
+ * shapes generated in code, the data-free setting), then alternating updates: the generator with its
+ * adversarial loss plus a class-diversity loss of weight `div_weight`, the discriminator, and
+ * `clone_iters` clone steps, each on `batch_size` generated plus `proxy_batch_size` proxy images
+ * labelled by the victim's top-1 answers.
  */
 export const DfmsHlAttackSchema = z.object({
   ...common,
@@ -97,6 +102,9 @@ export const DfmsHlAttackSchema = z.object({
   gen_width: positiveInt.default(64),
   gen_lr: positive.default(2e-4),
   gan_pretrain_epochs: nonNegativeInt.default(200),
+  proxy_size: positiveInt.default(50000),
+  proxy_batch_size: nonNegativeInt.default(64),
+  clone_iters: positiveInt.default(1),
   div_weight: nonNegative.default(500),
   clone_lr: positive.default(0.1),
   clone_momentum: momentum.default(0.9),
@@ -106,15 +114,20 @@ export const DfmsHlAttackSchema = z.object({
 }).strict();
 
 /**
- * `type: adaptive` — a defense-aware DFME: each synthetic query is sent `n_repeats` times and the
- * answers combined by `aggregate` to wash out a randomised defense (every repeat counts against
- * the budget). Generator and clone settings as for `dfme`.
+ * `type: adaptive` — the defense-aware attacker of the MeCo paper (Table 4): DFME whose queries
+ * first pass through the attacker's own data-dependent random perturbation generator
+ * x ↦ clip(x + h_a(x, ε)) (the same architecture as MeCo's h, `perturb_width` filters, L∞ bound
+ * `perturb_bound`, a fresh ε per query), trained with `perturb_iters` Adam steps (`perturb_lr`) per
+ * iteration to move each query into the interior of its class under the clone, where a
+ * perturbation-based defense changes answers least. Generator and clone settings as for `dfme`.
  */
 export const AdaptiveAttackSchema = DfmeAttackSchema.omit({ type: true })
   .extend({
     type: z.literal("adaptive"),
-    n_repeats: positiveInt.default(4),
-    aggregate: z.enum(["mean", "median", "vote"]).default("mean"),
+    perturb_width: positiveInt.default(16),
+    perturb_bound: positive.default(0.5),
+    perturb_lr: positive.default(1e-3),
+    perturb_iters: nonNegativeInt.default(1),
   }).strict();
 
 /**

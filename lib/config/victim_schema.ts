@@ -19,6 +19,11 @@ export const VictimTrainSchema = z.object({
   weight_decay: nonNegative.default(0),
   lr_milestones: milestones.default([]),
   lr_gamma: z.number().finite().gt(0).max(1).default(0.1),
+  /** Standard augmentation: random crop of the image zero-padded by `crop_padding`, random horizontal flip. */
+  augment: z.object({
+    crop_padding: z.number().int().nonnegative().default(0),
+    flip: z.boolean().default(false),
+  }).strict().optional(),
 }).strict().superRefine((t, ctx) => {
   if (t.optimizer !== "sgd" && t.momentum !== undefined) {
     ctx.addIssue({

@@ -232,10 +232,23 @@ export async function locateCifar(
       `${src.title} is not on this machine and download is off; ${howToGet(src, dataDir)}`,
     );
   }
-  await downloadVerified(opts.url ?? src.url, archive, {
-    md5,
-    fetch: opts.fetch,
-    onProgress: opts.onProgress,
-  });
+  try {
+    await downloadVerified(opts.url ?? src.url, archive, {
+      md5,
+      fetch: opts.fetch,
+      onProgress: opts.onProgress,
+    });
+  } catch (e) {
+    // A machine without network access gets the same directions as one with download off.
+    if (e instanceof DataError && e.fault === "download_failed") {
+      throw new DataError(
+        e.file,
+        e.fault,
+        `could not download ${src.title} (${e.message}); ${howToGet(src, dataDir)}`,
+        { expected: e.expected, found: e.found, cause: e },
+      );
+    }
+    throw e;
+  }
   return await extractCifarArchive(archive, variant, dataDir);
 }

@@ -29,6 +29,7 @@
  * @module
  */
 
+export * from "./augment.ts";
 export * from "./batches.ts";
 export * from "./cache_dir.ts";
 export * from "./cifar.ts";
@@ -44,9 +45,12 @@ export * from "./idx_dataset.ts";
 export * from "./idx_dir.ts";
 export * from "./idx_format.ts";
 export * from "./md5.ts";
+export * from "./miniimagenet.ts";
 export * from "./mnist.ts";
+export * from "./pickle.ts";
 export * from "./read_bytes.ts";
 export * from "./registry.ts";
+export * from "./resize.ts";
 export * from "./rng.ts";
 export * from "./subset.ts";
 export * from "./tar.ts";

@@ -18,6 +18,7 @@ import { loadCifar } from "./cifar.ts";
 import type { CifarLabelMode } from "./cifar_format.ts";
 import type { Dataset, Split } from "./dataset.ts";
 import { loadFashionMnist } from "./fashion_mnist.ts";
+import { loadMiniImagenet, MINIIMAGENET_CLASSES } from "./miniimagenet.ts";
 import { loadMnist } from "./mnist.ts";
 
 /** Static facts about a registered dataset. */
@@ -65,6 +66,8 @@ export interface LoadOptions {
   labels?: CifarLabelMode;
   /** Check canonical counts and pinned checksums (default `true`). */
   verify?: boolean;
+  /** Side of the square images to decode to (MiniImageNet, which resizes while decoding; default 84). */
+  imageSize?: number;
 }
 
 /** A registered dataset: metadata plus a loader. */
@@ -132,6 +135,19 @@ export const DATASETS = {
       source: "downloaded on demand (cs.toronto.edu), cached",
     },
     load: (split, opts) => loadCifar("cifar100", split, opts),
+  },
+  miniimagenet: {
+    meta: {
+      title: "MiniImageNet",
+      height: 84,
+      width: 84,
+      channels: 3,
+      numClasses: 100,
+      classNames: MINIIMAGENET_CLASSES,
+      sizes: { train: 50000, test: 10000 },
+      source: "local pickled splits mini-imagenet-cache-{train,val,test}.pkl (<data dir>/miniimagenet)",
+    },
+    load: (split, opts) => loadMiniImagenet(split, opts),
   },
 } as const satisfies Record<string, DatasetEntry>;
 

@@ -5,7 +5,17 @@
  * @module
  */
 import type { AttackConfig } from "../config/mod.ts";
-import { type Attack, checkpointQueries, DfmeAttack, JbdaAttack, KnockoffAttack } from "../attacks/mod.ts";
+import {
+  AdaptiveAttack,
+  type Attack,
+  checkpointQueries,
+  DfmeAttack,
+  DfmsHlAttack,
+  JbdaAttack,
+  KnockoffAttack,
+  MazeAttack,
+} from "../attacks/mod.ts";
+import type { LabelKind } from "../config/fields.ts";
 import { buildClassifier } from "../models/registry.ts";
 import type { AttackerData } from "./attacker_data.ts";
 
@@ -28,29 +38,39 @@ function needData(a: AttackConfig, spec: AttackSpec): AttackerData {
 
 /** Builds the attack described by `a`; an attack not in this build is an error naming it. */
 export function buildAttack(a: AttackConfig, spec: AttackSpec): Attack {
+  const makeClone = (seed: number) =>
+    buildClassifier(a.clone_arch, {
+      seed,
+      inputShape: spec.imageShape,
+      classes: spec.numClasses,
+      width: a.clone_width,
+    });
   switch (a.type) {
     case "dfme":
-      return new DfmeAttack(a, {
-        makeClone: (seed) =>
-          buildClassifier(a.clone_arch, { seed, inputShape: spec.imageShape, classes: spec.numClasses }),
-      });
+      return new DfmeAttack(a, { makeClone });
+    case "maze":
+      return new MazeAttack(a, { makeClone });
+    case "dfms_hl":
+      return new DfmsHlAttack(a, { makeClone });
+    case "adaptive":
+      return new AdaptiveAttack(a, { makeClone });
     case "knockoff": {
       const data = needData(a, spec);
-      return new KnockoffAttack(a, {
-        surrogate: () => data.surrogate(a.surrogate_dataset),
-        makeClone: (seed) =>
-          buildClassifier(a.clone_arch, { seed, inputShape: spec.imageShape, classes: spec.numClasses }),
-      });
+      return new KnockoffAttack(a, { surrogate: () => data.surrogate(a.surrogate_dataset), makeClone });
     }
     case "jbda": {
       const data = needData(a, spec);
-      return new JbdaAttack(a, {
-        seedPool: () => data.seedPool(),
-        makeClone: (seed) =>
-          buildClassifier(a.clone_arch, { seed, inputShape: spec.imageShape, classes: spec.numClasses }),
-      });
+      return new JbdaAttack(a, { seedPool: () => data.seedPool(), makeClone });
     }
     default:
-      throw new Error(`attack '${a.type}' is not available in this build (configs: attacks[].type)`);
+      throw new Error(
+        `attack '${(a as { type: string }).type}' is not available in this build (configs: attacks[].type)`,
+      );
   }
+}
+
+/** What the black box answers for attack `a`: its `label` setting, top-1 labels for DFMS-HL, else probabilities. */
+export function labelModeOf(a: AttackConfig): LabelKind {
+  if ("label" in a) return a.label;
+  return a.type === "dfms_hl" ? "hard" : "soft";
 }

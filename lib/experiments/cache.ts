@@ -50,3 +50,25 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
   await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
   await Deno.rename(tmp, path);
 }
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * The directory of a cell keyed by `parts`. Cell keys used to include entry
+ * labels (`name:`); a finished cell (one holding `marker`, e.g. meta.json)
+ * stored under the key of `legacyParts` (the labeled parts) is reused rather
+ * than recomputed. Pass `legacyParts` only when an entry has a label.
+ */
+export async function cellDir(kind: string, parts: unknown, marker: string, legacyParts?: unknown): Promise<string> {
+  const dir = `${cacheRoot()}/${await cellKey(kind, parts)}`;
+  if (legacyParts === undefined || await isFile(`${dir}/${marker}`)) return dir;
+  const legacy = `${cacheRoot()}/${await cellKey(kind, legacyParts)}`;
+  return (await isFile(`${legacy}/${marker}`)) ? legacy : dir;
+}

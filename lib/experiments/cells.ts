@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { DefenseConfig, ExperimentConfig, MecoDefenseConfig } from "../config/mod.ts";
-import { deriveSeed, subset } from "../data/mod.ts";
+import { augmenter, deriveSeed, subset } from "../data/mod.ts";
 import { buildDefense } from "../defenses/build.ts";
 import type { Defense } from "../defenses/defense.ts";
 import { undefended } from "../defenses/undefended.ts";
@@ -18,8 +18,9 @@ import { PERTURBATION_NET_VERSION, perturbationNet } from "../models/perturbatio
 import { buildClassifier } from "../models/registry.ts";
 import { loadModel, saveModel } from "../train/checkpoint.ts";
 import { fit } from "../train/fit.ts";
-import { cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
+import { cacheRoot, cellDir, cellKey, readJson, writeJson } from "./cache.ts";
 import type { ExperimentData } from "./data.ts";
+import type { ProgressSink } from "./progress.ts";
 
 /** A line of progress. */
 export type Log = (msg: string) => void;
@@ -69,6 +70,10 @@ export async function victimCell(
     weightDecay: t.weight_decay,
     lrMilestones: t.lr_milestones,
     lrGamma: t.lr_gamma,
+    // Images are in [-1, 1]: pad with -1 (black), as zero-padding does on [0, 1] pixels before normalisation.
+    augment: t.augment === undefined
+      ? undefined
+      : augmenter({ cropPadding: t.augment.crop_padding, flip: t.augment.flip, fill: -1 }, deriveSeed(seed, 9)),
     seed: deriveSeed(seed, 2),
     onEpoch: (e, loss) => log(`victim seed ${seed}: epoch ${e + 1}/${t.epochs} loss ${loss.toFixed(4)}`),
   });
@@ -99,6 +104,15 @@ export function defenseLabel(d: DefenseConfig): string {
   return d.name ?? (d.type === "none" ? "undefended" : d.type);
 }
 
+/**
+ * An entry without its `name` label: labels only name rows, so two configs
+ * that label the same settings differently share cached cells.
+ */
+export function unlabeled<T extends { name?: string }>(entry: T): Omit<T, "name"> {
+  const { name: _name, ...rest } = entry;
+  return rest;
+}
+
 /** Builds (or loads) the defense `d` around the victim of `seed`. */
 export async function defenseCell(
   cfg: ExperimentConfig,
@@ -107,11 +121,12 @@ export async function defenseCell(
   victim: VictimCell,
   data: ExperimentData,
   log: Log,
+  progress?: ProgressSink,
 ): Promise<DefenseCell> {
   if (d.type === "none") {
     return { defense: undefended(victim.model), acc: victim.acc, l1: 0, minutes: 0, dispose: () => {} };
   }
-  if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log);
+  if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log, progress);
   return outputDefenseCell(cfg, d, seed, victim, data, log);
 }
 
@@ -141,15 +156,15 @@ function outputDefenseCell(
 }
 
 /** The cache directory of the MeCo cell (target/, perturb/, meta.json) of `d` and `seed`. */
-export async function mecoCellDir(cfg: ExperimentConfig, d: MecoDefenseConfig, seed: number): Promise<string> {
-  const key = await cellKey("meco", {
+export function mecoCellDir(cfg: ExperimentConfig, d: MecoDefenseConfig, seed: number): Promise<string> {
+  const parts = (defense: unknown) => ({
     dataset: cfg.dataset,
     victim: cfg.victim,
-    defense: d,
+    defense,
     seed,
     h: PERTURBATION_NET_VERSION,
   });
-  return `${cacheRoot()}/${key}`;
+  return cellDir("meco", parts(unlabeled(d)), "meta.json", d.name !== undefined ? parts(d) : undefined);
 }
 
 async function mecoCell(
@@ -159,13 +174,14 @@ async function mecoCell(
   victim: VictimCell,
   data: ExperimentData,
   log: Log,
+  progress?: ProgressSink,
 ): Promise<DefenseCell> {
   const dir = await mecoCellDir(cfg, d, seed);
   const shape = imageShapeOf(data);
   let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
   let target: tf.LayersModel, perturb: tf.LayersModel;
   if (meta !== undefined) {
-    log(`meco seed ${seed}: cached (${dir})`);
+    log(`${defenseLabel(d)} seed ${seed}: cached (${dir})`);
     target = await loadModel(`${dir}/target`);
     perturb = await loadModel(`${dir}/perturb`);
   } else {
@@ -196,12 +212,30 @@ async function mecoCell(
       variant: d.variant,
       seed: deriveSeed(seed, 4),
       onStep: (s, total) => {
-        if (s % every === 0 || s === total) {
-          log(`meco seed ${seed}: step ${s}/${total} (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
+        const task = {
+          label: `${defenseLabel(d)} training seed ${seed}`,
+          unit: "steps",
+          done: s,
+          total,
+          resumedFrom: 0,
+          sessionMs: performance.now() - t0,
+        };
+        if (progress !== undefined) {
+          // onStep is synchronous: a display that fails is reported, never left unhandled.
+          const shown = s === total
+            ? progress.end(task, `trained in ${(task.sessionMs / 60000).toFixed(1)} min`)
+            : progress.update(task);
+          Promise.resolve(shown).catch((e) => log(`progress display failed: ${e}`));
+        } else if (s % every === 0 || s === total) {
+          log(
+            `${defenseLabel(d)} seed ${seed}: step ${s}/${total} (${
+              ((performance.now() - t0) / 60000).toFixed(1)
+            } min)`,
+          );
         }
       },
       onEpoch: (e, s) =>
-        log(`meco seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`),
+        log(`${defenseLabel(d)} seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`),
     });
     perturb = out.perturb;
     const defense = mecoDefense({ target, perturb }, {
@@ -215,7 +249,7 @@ async function mecoCell(
     await saveModel(target, `${dir}/target`);
     await saveModel(perturb, `${dir}/perturb`);
     await writeJson(`${dir}/meta.json`, meta);
-    log(`meco seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
+    log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
   }
   const defense = mecoDefense({ target, perturb }, {
     seed: deriveSeed(seed, 6),

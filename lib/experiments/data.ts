@@ -5,7 +5,7 @@
  * @module
  */
 import type { ExperimentConfig } from "../config/mod.ts";
-import { type Dataset, loadDataset, subset, toSignedRange } from "../data/mod.ts";
+import { DataError, type Dataset, loadDataset, resizeDataset, subset, toSignedRange } from "../data/mod.ts";
 
 /** Train and test splits of an experiment, in [-1, 1]. */
 export interface ExperimentData {
@@ -15,11 +15,10 @@ export interface ExperimentData {
   test: Dataset;
 }
 
-/** Loads the config's dataset (train and test) and maps it to [-1, 1]. */
+/** Loads the config's dataset (train and test), resizes it to `dataset.image_size` if set, and maps it to [-1, 1]. */
 export async function loadExperimentData(cfg: ExperimentConfig): Promise<ExperimentData> {
-  const opts = { dir: cfg.dataset.dir, download: cfg.dataset.download };
+  const opts = { dir: cfg.dataset.dir, download: cfg.dataset.download, imageSize: cfg.dataset.image_size };
   const name = cfg.dataset.name;
-  if (name === "miniimagenet") throw new Error("dataset 'miniimagenet' is not available in this build");
   let [train, test] = await Promise.all([loadDataset(name, "train", opts), loadDataset(name, "test", opts)]);
   if (cfg.dataset.train_subset !== undefined && cfg.dataset.train_subset < train.n) {
     train = subset(train, cfg.dataset.train_subset, { seed: 0 });
@@ -27,5 +26,34 @@ export async function loadExperimentData(cfg: ExperimentConfig): Promise<Experim
   if (cfg.eval.test_subset !== undefined && cfg.eval.test_subset < test.n) {
     test = subset(test, cfg.eval.test_subset, { seed: 0 });
   }
+  const size = cfg.dataset.image_size;
+  if (size !== undefined) [train, test] = [resizeDataset(train, size), resizeDataset(test, size)];
   return { train: toSignedRange(train), test: toSignedRange(test) };
+}
+
+/**
+ * Whether the config's dataset can be had on this machine (on disk, or
+ * downloaded when `dataset.download` and the loader allow it): undefined when
+ * it can, else a sentence saying what is missing and where it is looked for. Notebooks of datasets that are not here (CIFAR,
+ * MiniImageNet) use it to say so instead of failing.
+ *
+ * @example
+ * ```ts ignore
+ * const missing = await missingData(loaded.config);
+ * if (missing) console.log(`not run: ${missing}`);
+ * ```
+ */
+export async function missingData(cfg: ExperimentConfig): Promise<string | undefined> {
+  const name = cfg.dataset.name;
+  try {
+    await loadDataset(name, "test", {
+      dir: cfg.dataset.dir,
+      download: cfg.dataset.download,
+      imageSize: cfg.dataset.image_size,
+    });
+    return undefined;
+  } catch (e) {
+    if (e instanceof DataError) return `dataset '${name}' is not on this machine: ${e.message}`;
+    throw e;
+  }
 }

@@ -8,6 +8,7 @@
  */
 import { loadConfig, type LoadedConfig, type ProfileName } from "../config/mod.ts";
 import { CACHE_VERSION, readJson } from "./cache.ts";
+import { missingData } from "./data.ts";
 import { repoPath, resultsDirFor } from "./paths.ts";
 import { runExperiment, type Summary } from "./runner.ts";
 
@@ -17,15 +18,21 @@ export interface Ensured {
   loaded: LoadedConfig;
   /** The results directory. */
   dir: string;
-  /** Whether the runner was invoked (false: the stored results matched). */
+  /** Whether the runner was invoked (false: the stored results matched, or the data is missing). */
   recomputed: boolean;
+  /**
+   * Set when nothing could be shown: no stored results match and the config's
+   * dataset is not on this machine (what is missing, in a sentence).
+   */
+  missing?: string;
 }
 
 /**
  * Loads `configs/<file>` at `profile` (default `$MECO_PROFILE`, else local)
  * and makes sure results/<name>/ holds its results: reuses them when their
  * config hash and cache version match, otherwise runs (or resumes) the
- * experiment.
+ * experiment; when its dataset is not on this machine it runs nothing and
+ * says what is missing (`missing`).
  *
  * @example
  * ```ts ignore
@@ -44,6 +51,8 @@ export async function ensureResults(
     stored.meta.cache_version === CACHE_VERSION &&
     loaded.config.seeds.every((s) => stored.meta.seeds.includes(s));
   if (fresh) return { loaded, dir, recomputed: false };
+  const missing = await missingData(loaded.config);
+  if (missing !== undefined) return { loaded, dir, recomputed: false, missing };
   await runExperiment(loaded, {
     resultsDir: dir,
     command: `deno task repro configs/${file} --profile ${loaded.profile}`,

@@ -16,13 +16,14 @@ import { PERTURBATION_NET_VERSION } from "../models/perturbation.ts";
 import { deriveSeed } from "../data/mod.ts";
 import { accuracy, predictorOf } from "../train/evaluate.ts";
 import { BlackBox } from "../victim/mod.ts";
-import { buildAttack, checkpointQueries } from "./attack_factory.ts";
+import { buildAttack, checkpointQueries, labelModeOf } from "./attack_factory.ts";
 import { attackerData } from "./attacker_data.ts";
-import { CACHE_VERSION, cacheRoot, cellKey, readJson, writeJson } from "./cache.ts";
-import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "./cells.ts";
+import { CACHE_VERSION, cellDir, readJson, writeJson } from "./cache.ts";
+import { type DefenseCell, defenseCell, defenseLabel, type Log, unlabeled, victimCell } from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
 import { commandLine, gitCommit } from "./provenance.ts";
 import { resultsDirFor } from "./paths.ts";
+import { defaultProgress, type ProgressSink, type TaskProgress } from "./progress.ts";
 import { writeResults } from "./results.ts";
 
 /** One result row: a (defense, attack, seed) cell. */
@@ -79,19 +80,26 @@ export interface RunOptions {
   command?: string;
   /** Progress lines (default: console.log). */
   log?: Log;
+  /**
+   * Live progress of trainings and attacks (default: {@linkcode defaultProgress}: a live display in a
+   * notebook, a bar on a terminal, lines through `log` otherwise).
+   */
+  progress?: ProgressSink;
 }
 
 /** The cache key of a (defense, attack, seed) cell: everything that determines its row. */
-function attackCellKey(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig, seed: number): Promise<string> {
-  return cellKey("attack", {
+function attackCellDir(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig, seed: number): Promise<string> {
+  const parts = (defense: unknown, attack: unknown) => ({
     dataset: cfg.dataset,
     victim: cfg.victim,
-    defense: d,
+    defense,
     ...(d.type === "meco" ? { h: PERTURBATION_NET_VERSION } : {}),
-    attack: a,
+    attack,
     eval: cfg.eval,
     seed,
   });
+  const labeled = d.name !== undefined || a.name !== undefined;
+  return cellDir("attack", parts(unlabeled(d), unlabeled(a)), "row.json", labeled ? parts(d, a) : undefined);
 }
 
 function attackLabel(a: AttackConfig): string {
@@ -106,11 +114,12 @@ async function attackRow(
   cell: DefenseCell,
   data: Awaited<ReturnType<typeof loadExperimentData>>,
   log: Log,
+  progress: ProgressSink,
 ): Promise<Row> {
-  const key = await attackCellKey(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
-  const dir = `${cacheRoot()}/${key}`;
+  const dir = await attackCellDir(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
   const cached = await readJson<Row>(`${dir}/row.json`);
-  if (cached !== undefined) return cached;
+  // A cell may have been computed under another config's labels: report it under this config's.
+  if (cached !== undefined) return { ...cached, defense: defLabel, attack: attackLabel(a) };
   const ckpt = `${dir}/checkpoint`;
   const spent = await checkpointQueries(ckpt);
   const shape: [number, number, number] = [data.train.height, data.train.width, data.train.channels];
@@ -118,23 +127,32 @@ async function attackRow(
     imageShape: shape,
     numClasses: data.train.numClasses,
     budget: a.budget,
-    labels: "label" in a ? a.label : "soft",
+    labels: labelModeOf(a),
     spent,
   });
   const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses, data: attackerData(data) });
   const t0 = performance.now();
-  let lastLog = 0;
+  const label = `${defLabel}/${attackLabel(a)} seed ${seed}`;
+  let cloneAcc: number | undefined;
+  let elapsedMs = 0;
+  const task = (queries: number): TaskProgress => ({
+    label,
+    unit: "queries",
+    done: queries,
+    total: a.budget,
+    resumedFrom: spent,
+    sessionMs: performance.now() - t0,
+    cloneAcc,
+  });
+  if (spent > 0) log(`${label}: resuming from the checkpoint at ${spent} queries`);
   const result = await attack.extract(bb, a.budget, {
     seed: deriveSeed(seed, 10),
     checkpointDir: ckpt,
     evaluate: (clone) => accuracy(predictorOf(clone), data.test, cfg.eval.batch_size),
-    onProgress: (p) => {
-      const now = performance.now();
-      if (p.cloneAcc !== undefined || now - lastLog > 30000) {
-        lastLog = now;
-        const acc = p.cloneAcc === undefined ? "" : ` clone acc ${(p.cloneAcc * 100).toFixed(2)}%`;
-        log(`${defLabel}/${attackLabel(a)} seed ${seed}: ${p.queries}/${p.budget} queries${acc}`);
-      }
+    onProgress: async (p) => {
+      if (p.cloneAcc !== undefined) cloneAcc = p.cloneAcc;
+      elapsedMs = p.elapsedMs;
+      await progress.update(task(p.queries));
     },
   });
   const final = result.curve.length > 0
@@ -149,12 +167,15 @@ async function attackRow(
     l1: cell.l1,
     clone_acc: final,
     queries: result.queries,
-    minutes: (performance.now() - t0) / 60000,
+    // Wall time over all sessions of the attack (a resumed run adds to its checkpoint's).
+    minutes: Math.max(elapsedMs, performance.now() - t0) / 60000,
     curve: result.curve,
   };
   await writeJson(`${dir}/row.json`, row);
-  log(
-    `${defLabel}/${row.attack} seed ${seed}: clone accuracy ${(final * 100).toFixed(2)}% after ${row.queries} queries`,
+  cloneAcc = final;
+  await progress.end(
+    task(row.queries),
+    `clone accuracy ${(final * 100).toFixed(2)}% after ${row.queries} queries (${row.minutes.toFixed(1)} min)`,
   );
   return row;
 }
@@ -171,6 +192,7 @@ async function attackRow(
 export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {}): Promise<Summary> {
   const cfg = loaded.config;
   const log = opts.log ?? ((m: string) => console.log(m));
+  const progress = opts.progress ?? defaultProgress(log);
   const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
@@ -181,7 +203,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const data = await loadExperimentData(cfg);
   const rows: Row[] = [];
   for (const seed of cfg.seeds) {
-    const cells = await collectSeed(cfg, seed, data, compute.has(seed), log);
+    const cells = await collectSeed(cfg, seed, data, compute.has(seed), log, progress);
     rows.push(...cells);
   }
   const budgets = [...new Set(cfg.attacks.map((a) => a.budget))];
@@ -211,6 +233,7 @@ async function collectSeed(
   data: Awaited<ReturnType<typeof loadExperimentData>>,
   compute: boolean,
   log: Log,
+  progress: ProgressSink,
 ): Promise<Row[]> {
   if (!compute) return await cachedRows(cfg, seed);
   const victim = await victimCell(cfg, seed, data, log);
@@ -218,7 +241,7 @@ async function collectSeed(
   try {
     for (const d of cfg.defenses) {
       const label = defenseLabel(d);
-      const cell = await defenseCell(cfg, d, seed, victim, data, log);
+      const cell = await defenseCell(cfg, d, seed, victim, data, log, progress);
       try {
         if (cfg.attacks.length === 0) {
           rows.push({
@@ -233,7 +256,7 @@ async function collectSeed(
             curve: [],
           });
         }
-        for (const a of cfg.attacks) rows.push(await attackRow(cfg, a, label, seed, cell, data, log));
+        for (const a of cfg.attacks) rows.push(await attackRow(cfg, a, label, seed, cell, data, log, progress));
       } finally {
         cell.dispose();
       }
@@ -250,9 +273,8 @@ async function cachedRows(cfg: ExperimentConfig, seed: number): Promise<Row[]> {
   const rows: Row[] = [];
   for (const d of cfg.defenses) {
     for (const a of cfg.attacks) {
-      const key = await attackCellKey(cfg, d, a, seed);
-      const row = await readJson<Row>(`${cacheRoot()}/${key}/row.json`);
-      if (row !== undefined) rows.push(row);
+      const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
+      if (row !== undefined) rows.push({ ...row, defense: defenseLabel(d), attack: attackLabel(a) });
     }
   }
   return rows;

@@ -7,8 +7,8 @@
  */
 import type { Summary } from "../experiments/runner.ts";
 import { display, type Displayable } from "./display.ts";
-import { curveFigure, figureHtml, type PlotlySpec, renderPng } from "./figure.ts";
-import { paperRow } from "./paper.ts";
+import { barFigure, curveFigure, figureHtml, type PlotlySpec, renderPng } from "./figure.ts";
+import { paperRow, paperSource } from "./paper.ts";
 import { aggregate, type AggregateRow, type Column, formatStat, htmlTable, type Stat, textTable } from "./table.ts";
 
 /** A loaded experiment result. */
@@ -19,10 +19,12 @@ export interface ExperimentReport {
   table: AggregateRow[];
   /** The curve figure. */
   figure: PlotlySpec;
+  /** The learning curves, one per (defense, attack, seed). */
+  curves: CurvesFile["curves"];
 }
 
 /** Curves file written by the runner. */
-interface CurvesFile {
+export interface CurvesFile {
   curves: { defense: string; attack: string; seed: number; points: { queries: number; cloneAcc: number }[] }[];
 }
 
@@ -35,50 +37,84 @@ export async function loadReport(dir: string): Promise<ExperimentReport> {
     curves.curves.map((c) => ({ label: `${c.defense} / ${c.attack}`, points: c.points })),
     `${summary.meta.name}: clone accuracy vs queries (${summary.meta.profile} profile)`,
   );
-  return { summary, table, figure };
+  return { summary, table, figure, curves: curves.curves };
 }
 
-function paperCell(name: string, r: AggregateRow, key: "target_acc" | "l1" | "clone_acc"): string {
-  const p = paperRow(name, String(r.defense), String(r.attack))?.[key];
-  return p === undefined ? "—" : key === "l1" ? p.toFixed(4) : p.toFixed(2);
+/** The metrics of a results row that tables show. */
+export type Metric = "target_acc" | "l1" | "clone_acc";
+
+const METRIC_HEADERS: Record<Metric, { header: string; percent: boolean; digits: number }> = {
+  target_acc: { header: "target acc %", percent: true, digits: 2 },
+  l1: { header: "L1", percent: false, digits: 4 },
+  clone_acc: { header: "clone acc %", percent: true, digits: 2 },
+};
+
+function paperValue(name: string, r: AggregateRow, key: Metric): number | undefined {
+  return paperRow(name, String(r.defense), String(r.attack))?.[key];
 }
 
-/** The columns of the standard defense × attack table. */
-export function reportColumns(name: string): Column[] {
+/**
+ * The columns of a defense × attack table: per metric ours (mean ± std), the
+ * paper's, and ours − paper; "—" where the paper gives no number.
+ */
+export function reportColumns(name: string, metrics: Metric[] = ["target_acc", "l1", "clone_acc"]): Column[] {
   const stat = (k: string) => (r: AggregateRow) => r[k] as Stat | null;
-  return [
+  const cols: Column[] = [
     { header: "defense", cell: (r) => String(r.defense) },
     { header: "attack", cell: (r) => String(r.attack) },
-    { header: "seeds", cell: (r) => String((r.target_acc as Stat | null)?.n ?? 0) },
-    { header: "target acc % (ours)", cell: (r) => formatStat(stat("target_acc")(r), true) },
-    { header: "target acc % (paper)", cell: (r) => paperCell(name, r, "target_acc") },
-    { header: "L1 (ours)", cell: (r) => formatStat(stat("l1")(r), false, 4) },
-    { header: "L1 (paper)", cell: (r) => paperCell(name, r, "l1") },
-    { header: "clone acc % (ours)", cell: (r) => formatStat(stat("clone_acc")(r), true) },
-    { header: "clone acc % (paper)", cell: (r) => paperCell(name, r, "clone_acc") },
+    { header: "seeds", cell: (r) => String((r[metrics[0]] as Stat | null)?.n ?? 0) },
   ];
+  for (const m of metrics) {
+    const { header, percent, digits } = METRIC_HEADERS[m];
+    const k = percent ? 100 : 1;
+    cols.push(
+      { header: `${header} (ours)`, cell: (r) => formatStat(stat(m)(r), percent, digits) },
+      {
+        header: `${header} (paper)`,
+        cell: (r) => paperValue(name, r, m)?.toFixed(digits) ?? "—",
+      },
+      {
+        header: `Δ ${header}`,
+        cell: (r) => {
+          const p = paperValue(name, r, m), s = stat(m)(r);
+          if (p === undefined || s === null || !Number.isFinite(s.mean)) return "—";
+          const d = s.mean * k - p;
+          return `${d >= 0 ? "+" : ""}${d.toFixed(digits)}`;
+        },
+      },
+    );
+  }
+  return cols;
 }
 
-/** The table as a notebook display (HTML + text). */
-export function tableDisplay(rep: ExperimentReport): Displayable {
-  const cols = reportColumns(rep.summary.meta.name);
+/** The table as a notebook display (HTML + text); `metrics` picks the metric columns. */
+export function tableDisplay(rep: ExperimentReport, metrics?: Metric[]): Displayable {
   const m = rep.summary.meta;
-  const caption = `${m.name} — profile ${m.profile}, budget ${m.budget ?? "various"}, backend ${m.backend}, ` +
-    `commit ${m.commit.slice(0, 12)}, ${m.minutes.toFixed(0)} min of attacks`;
+  const cols = reportColumns(m.name, metrics);
+  const caption = `${m.name} — profile ${m.profile}, budget ${m.budget ?? "none"}, backend ${m.backend}, ` +
+    `commit ${m.commit.slice(0, 12)}, ${m.minutes.toFixed(1)} min of compute; paper: ${paperSource(m.name)}`;
   return display({
     "text/html": htmlTable(rep.table, cols, caption),
     "text/plain": `${caption}\n${textTable(rep.table, cols)}`,
   });
 }
 
-/** The figure as a notebook display (Plotly MIME bundle, PNG when rendered). */
-export async function figureDisplay(rep: ExperimentReport, dir: string): Promise<Displayable> {
+/**
+ * A figure as a notebook display: the Plotly MIME bundle, and the PNG when
+ * {@linkcode writeFigure} rendered one (`base`: file name without extension).
+ */
+export async function figureDisplay(
+  rep: ExperimentReport,
+  dir: string,
+  figure: PlotlySpec = rep.figure,
+  base = "figure",
+): Promise<Displayable> {
   const bundle: Record<string, unknown> = {
-    "application/vnd.plotly.v1+json": rep.figure,
-    "text/plain": `figure: ${dir}/figure.html`,
+    "application/vnd.plotly.v1+json": figure,
+    "text/plain": `figure: ${dir}/${base}.html`,
   };
   try {
-    const png = await Deno.readFile(`${dir}/figure.png`);
+    const png = await Deno.readFile(`${dir}/${base}.png`);
     let bin = "";
     for (let i = 0; i < png.length; i += 0x8000) bin += String.fromCharCode(...png.subarray(i, i + 0x8000));
     bundle["image/png"] = btoa(bin);
@@ -88,13 +124,87 @@ export async function figureDisplay(rep: ExperimentReport, dir: string): Promise
   return display(bundle);
 }
 
-/** Writes figure.html (plotly.js inlined) and, when Chromium is installed, figure.png into `dir`. */
-export async function writeFigure(rep: ExperimentReport, dir: string): Promise<{ html: string; png?: string }> {
+/**
+ * Writes `<base>.html` (plotly.js inlined, with the commit and command under
+ * the plot) and, when Chromium is installed, `<base>.png` into `dir`.
+ */
+export async function writeFigure(
+  rep: ExperimentReport,
+  dir: string,
+  figure: PlotlySpec = rep.figure,
+  base = "figure",
+): Promise<{ html: string; png?: string }> {
   const m = rep.summary.meta;
-  const html = `${dir}/figure.html`;
+  const html = `${dir}/${base}.html`;
   const tmp = `${html}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, await figureHtml(rep.figure, `commit ${m.commit} — ${m.command}`));
+  await Deno.writeTextFile(tmp, await figureHtml(figure, `commit ${m.commit} — ${m.command}`));
   await Deno.rename(tmp, html);
-  const png = `${dir}/figure.png`;
+  const png = `${dir}/${base}.png`;
   return (await renderPng(html, png)) ? { html, png } : { html };
+}
+
+/**
+ * Bars of one metric per table row (mean ± std over seeds): percent for
+ * accuracies, raw for L1; rows without the metric are left out.
+ */
+export function metricBars(rep: ExperimentReport, metric: Metric, title?: string): PlotlySpec {
+  const { header, percent } = METRIC_HEADERS[metric];
+  const k = percent ? 100 : 1;
+  const bars = rep.table.flatMap((r) => {
+    const s = r[metric] as Stat | null;
+    if (s === null || !Number.isFinite(s.mean)) return [];
+    const label = r.attack === "none" ? String(r.defense) : `${r.defense} / ${r.attack}`;
+    return [{ label, mean: s.mean * k, std: s.std * k }];
+  });
+  const m = rep.summary.meta;
+  return barFigure(
+    bars,
+    title ?? `${m.name}: ${header} (${m.profile} profile, mean ± std over seeds)`,
+    header,
+    percent ? [0, 105] : undefined,
+  );
+}
+
+/**
+ * Clone accuracy at given query counts (mean ± std over seeds), one row per
+ * (defense, attack): the table behind a clone-accuracy-vs-budget figure.
+ * Each budget takes the curve point at the largest query count not above it.
+ */
+export function budgetTable(rep: ExperimentReport, budgets: number[]): { rows: AggregateRow[]; columns: Column[] } {
+  const flat: Record<string, unknown>[] = rep.curves.map((c) => {
+    const r: Record<string, unknown> = { defense: c.defense, attack: c.attack, seed: c.seed };
+    for (const b of budgets) {
+      const at = c.points.filter((p) => p.queries <= b).at(-1);
+      r[`q${b}`] = at === undefined ? null : at.cloneAcc;
+    }
+    return r;
+  });
+  const keys = budgets.map((b) => `q${b}`);
+  const rows = aggregate(flat, ["defense", "attack"], keys);
+  const columns: Column[] = [
+    { header: "defense", cell: (r) => String(r.defense) },
+    { header: "attack", cell: (r) => String(r.attack) },
+    ...budgets.map((b, i) => ({
+      header: `clone acc % @ ${b.toLocaleString("en-US")} queries`,
+      cell: (r: AggregateRow) => formatStat(r[keys[i]] as Stat | null, true),
+    })),
+  ];
+  return { rows, columns };
+}
+
+/** A table of any rows and columns as a notebook display (HTML + text). */
+export function rowsDisplay(rows: AggregateRow[], columns: Column[], caption: string): Displayable {
+  return display({
+    "text/html": htmlTable(rows, columns, caption),
+    "text/plain": `${caption}\n${textTable(rows, columns)}`,
+  });
+}
+
+/** What a notebook shows when its config's data is not on this machine. */
+export function missingDisplay(name: string, missing: string): Displayable {
+  const text = `${name}: not run here. ${missing}`;
+  return display({
+    "text/markdown": `**${name}: not run on this machine.** ${missing.replaceAll("<", "&lt;")}`,
+    "text/plain": text,
+  });
 }

@@ -65,6 +65,39 @@ export function curveFigure(series: CurveSeries[], title: string): PlotlySpec {
   };
 }
 
+/** One bar of {@linkcode barFigure}: a label, mean and std (in the unit shown). */
+export interface Bar {
+  /** Category label. */
+  label: string;
+  /** Bar height. */
+  mean: number;
+  /** Error bar (0 for a single seed). */
+  std: number;
+}
+
+/**
+ * Bars with ±std error bars, e.g. final clone accuracy per defense; `yTitle`
+ * names the unit, `range` fixes the axis (e.g. [0, 100] for percentages).
+ */
+export function barFigure(bars: Bar[], title: string, yTitle: string, range?: [number, number]): PlotlySpec {
+  return {
+    data: [{
+      type: "bar",
+      x: bars.map((b) => b.label),
+      y: bars.map((b) => b.mean),
+      error_y: { type: "data", array: bars.map((b) => b.std), visible: bars.some((b) => b.std > 0) },
+      text: bars.map((b) => b.mean.toFixed(2)),
+      textposition: "inside",
+    }],
+    layout: {
+      title: { text: title },
+      yaxis: { title: { text: yTitle }, ...(range ? { range } : {}) },
+      width: 760,
+      height: 460,
+    },
+  };
+}
+
 let plotlySource: string | undefined;
 
 async function plotlyJs(): Promise<string> {
@@ -97,7 +130,7 @@ export async function figureHtml(spec: PlotlySpec, note = ""): Promise<string> {
 <body><div id="fig"></div><p style="font:12px monospace">${esc(note)}</p>
 <script>Plotly.newPlot("fig", ${JSON.stringify(spec.data)}, ${
     JSON.stringify(spec.layout)
-  }, {staticPlot: false});</script>
+  }, {displayModeBar: false});</script>
 </body></html>
 `;
 }

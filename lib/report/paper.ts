@@ -1,10 +1,13 @@
 /**
- * Numbers the paper reports, keyed by experiment, so that tables show ours
- * beside theirs. Only numbers we could verify are listed; a missing entry is
- * shown as "—", never guessed.
+ * Numbers the paper reports, so that tables show ours beside theirs. They
+ * live in one data file, `paper_numbers.json`: each number with its table,
+ * dataset, row (defense, and attack where the table has several) and metric;
+ * each experiment names the tables it mirrors. A number that is not in the
+ * file is shown as "—", never guessed.
  *
  * @module
  */
+import numbers from "./paper_numbers.json" with { type: "json" };
 
 /** A paper number for one (defense, attack) row: accuracies in percent, L1 as a raw distance. */
 export interface PaperRow {
@@ -16,26 +19,74 @@ export interface PaperRow {
   clone_acc?: number;
 }
 
-/** Where a table's numbers come from. */
-export interface PaperTable {
-  /** Citation of the table. */
-  source: string;
-  /** Rows by "defense/attack". */
-  rows: Record<string, PaperRow>;
+/** The metrics a paper cell may give. */
+export type PaperMetric = keyof PaperRow;
+
+/** One number of the paper. */
+export interface PaperCell {
+  /** Dataset of the row. */
+  dataset: string;
+  /** Defense label of the row (as our configs label it). */
+  defense: string;
+  /** Attack label; absent when the number does not depend on the attack (utility). */
+  attack?: string;
+  /** Which metric. */
+  metric: PaperMetric;
+  /** The number as printed (%, or a raw L1 distance). */
+  value: number;
 }
 
-/** The paper's numbers per experiment name. */
-export const PAPER: Record<string, PaperTable> = {
-  mnist_dfme: {
-    source: "MeCo (Wang et al., NeurIPS 2023), Table 3, MNIST, score-based DFME, 2M queries",
-    rows: {
-      "undefended/dfme": { target_acc: 98.91 },
-      "meco/dfme": { target_acc: 98.6, l1: 0.0126 },
-    },
-  },
-};
+/** A table of the paper: title, how much of it is here, its cells. */
+export interface PaperTable {
+  /** The table's subject. */
+  title: string;
+  /** "complete", "partial: …" or "unavailable". */
+  status: string;
+  /** Its numbers (none when unavailable). */
+  cells?: PaperCell[];
+}
 
-/** The paper's row for (experiment, defense, attack), if known. */
+/** The whole data file. */
+export interface PaperNumbers {
+  /** Citation. */
+  paper: string;
+  /** How the numbers were gathered. */
+  note: string;
+  /** Tables by number ("3", "10", …, "fig5"). */
+  tables: Record<string, PaperTable>;
+  /** Experiment name → the tables it mirrors and its dataset. */
+  experiments: Record<string, { tables: string[]; dataset: string }>;
+}
+
+/** The paper's numbers, as loaded from `paper_numbers.json`. */
+export const PAPER: PaperNumbers = numbers as PaperNumbers;
+
+/** The paper's row for (experiment, defense, attack), if any number of it is known. */
 export function paperRow(experiment: string, defense: string, attack: string): PaperRow | undefined {
-  return PAPER[experiment]?.rows[`${defense}/${attack}`];
+  const exp = PAPER.experiments[experiment];
+  if (exp === undefined) return undefined;
+  const row: PaperRow = {};
+  let found = false;
+  for (const t of exp.tables) {
+    for (const c of PAPER.tables[t]?.cells ?? []) {
+      if (c.dataset !== exp.dataset || c.defense !== defense) continue;
+      if (c.attack !== undefined && c.attack !== attack) continue;
+      if (row[c.metric] === undefined) {
+        row[c.metric] = c.value;
+        found = true;
+      }
+    }
+  }
+  return found ? row : undefined;
+}
+
+/** What the paper's column of `experiment` holds, e.g. "Table 3 (partial: MNIST row only); Table 7 (unavailable)". */
+export function paperSource(experiment: string): string {
+  const exp = PAPER.experiments[experiment];
+  if (exp === undefined) return "no table of the paper is mapped to this experiment";
+  return exp.tables.map((t) => {
+    const table = PAPER.tables[t];
+    const name = t.startsWith("fig") ? `Figure ${t.slice(3)}` : `Table ${t}`;
+    return table === undefined ? `${name} (not in paper_numbers.json)` : `${name} (${table.status})`;
+  }).join("; ");
 }

@@ -30,6 +30,8 @@ export interface FitOptions {
   lrGamma?: number;
   /** Seed of the batch order. */
   seed: number;
+  /** Host-side batch transform applied before each step (e.g. `augmenter(...)` from lib/data); default none. */
+  augment?: (images: Float32Array, n: number, h: number, w: number, c: number) => Float32Array;
   /** Called after every epoch with its mean training loss. */
   onEpoch?: (epoch: number, loss: number) => void | Promise<void>;
 }
@@ -143,7 +145,8 @@ export async function fit(model: tf.LayersModel, ds: Dataset, opts: FitOptions):
     for (const idx of shuffledBatches(ds.n, opts.batchSize, deriveSeed(opts.seed, epoch))) {
       setLr(stepLr(opts.lr, steps / total, opts.lrMilestones, opts.lrGamma));
       const b = gatherBatch(ds, idx);
-      const loss = tf.tidy(() => step(tf.tensor4d(b.images, [b.n, h, w, c]), tf.tensor1d(b.labels, "int32")));
+      const x = opts.augment ? opts.augment(b.images, b.n, h, w, c) : b.images;
+      const loss = tf.tidy(() => step(tf.tensor4d(x, [b.n, h, w, c]), tf.tensor1d(b.labels, "int32")));
       sum += loss.dataSync()[0] * b.n;
       count += b.n;
       loss.dispose();

@@ -15,7 +15,7 @@ const OPTS = { seed: 0, imageShape: [28, 28, 1] as [number, number, number], num
 Deno.test("measureDefense: latencies and peak memory; a surrogate defense holds more memory than none", async () => {
   const victim = lenet5({ seed: 0 });
   const x = tf.randomUniform([256, 28, 28, 1], -1, 1, "float32", 1) as tf.Tensor4D;
-  const reps = { b1: [1, 3] as [number, number], b256: [1, 3] as [number, number] };
+  const reps = { rounds: 2, b1: 2, b256: 1 };
   const tensors = tf.memory().numTensors;
   const none = buildDefense({ type: "none" }, victim, OPTS);
   const a = await measureDefense(none, x, reps);
@@ -26,12 +26,14 @@ Deno.test("measureDefense: latencies and peak memory; a surrogate defense holds 
   for (const c of [a, b]) {
     assert.ok(c.ms_b1 > 0 && c.ms_b256 > 0);
     assert.equal(c.ms_per_query_b256, c.ms_b256 / 256);
+    assert.deepEqual([c.reps_b1, c.reps_b256], [4, 2], "2 rounds of 2 batch-1 and 1 batch-256 calls");
     // the logits [256, 10] and probabilities alone are 2 × 10 KB; the input batch (800 KB) is live throughout
+    assert.ok(c.peak_bytes_b256 !== null && c.peak_extra_bytes_b256 !== null, "profiled");
     assert.ok(c.peak_extra_bytes_b256 >= 2 * 256 * 10 * 4, `extra ${c.peak_extra_bytes_b256}`);
     assert.ok(c.peak_bytes_b256 >= 256 * 784 * 4 + c.peak_extra_bytes_b256);
   }
   // MAD runs a second LeNet-5 (the surrogate) whose weights are live as well
-  assert.ok(b.peak_bytes_b256 > a.peak_bytes_b256, `${b.peak_bytes_b256} vs ${a.peak_bytes_b256}`);
+  assert.ok(b.peak_bytes_b256! > a.peak_bytes_b256!, `${b.peak_bytes_b256} vs ${a.peak_bytes_b256}`);
   await assert.rejects(() => measureDefense(none, tf.slice(x, 0, 8) as tf.Tensor4D, reps), /batch of 256/);
   none.dispose();
   x.dispose();

@@ -267,7 +267,7 @@ const ATTACKS: Obj[] = [
     clone_arch: "resnet18_8x",
     proxy_dataset: "cifar100",
   },
-  { type: "adaptive", budget: 1000, clone_arch: "lenet5", n_repeats: 3 },
+  { type: "adaptive", budget: 1000, clone_arch: "lenet5", perturb_bound: 0.3 },
   {
     type: "knockoff",
     budget: 1000,

@@ -8,11 +8,12 @@ import {
 } from "../../lib/data/registry.ts";
 import { assert } from "./_helpers.ts";
 
-Deno.test("registry lists the four datasets with consistent metadata", () => {
+Deno.test("registry lists the five datasets with consistent metadata", () => {
   assert.deepEqual([...DATASET_NAMES].sort(), [
     "cifar10",
     "cifar100",
     "fashion_mnist",
+    "miniimagenet",
     "mnist",
   ]);
   const shapes: Record<DatasetName, number[]> = {
@@ -20,6 +21,7 @@ Deno.test("registry lists the four datasets with consistent metadata", () => {
     fashion_mnist: [28, 28, 1, 10, 60000],
     cifar10: [32, 32, 3, 10, 50000],
     cifar100: [32, 32, 3, 100, 50000],
+    miniimagenet: [84, 84, 3, 100, 50000],
   };
   for (const name of DATASET_NAMES) {
     const m = datasetMeta(name);
@@ -45,7 +47,8 @@ Deno.test("registry lists the four datasets with consistent metadata", () => {
 
 Deno.test("isDatasetName and loadDataset reject unknown names and splits", async () => {
   assert.ok(isDatasetName("mnist"));
-  assert.ok(!isDatasetName("miniimagenet"));
+  assert.ok(isDatasetName("miniimagenet"));
+  assert.ok(!isDatasetName("imagenet"));
   assert.ok(!isDatasetName("toString"));
   await assert.rejects(
     () => loadDataset("imagenet" as DatasetName, "train"),
@@ -53,7 +56,7 @@ Deno.test("isDatasetName and loadDataset reject unknown names and splits", async
       assert.ok(e instanceof RangeError);
       assert.match(
         e.message,
-        /"imagenet".*mnist, fashion_mnist, cifar10, cifar100/,
+        /"imagenet".*mnist, fashion_mnist, cifar10, cifar100, miniimagenet/,
       );
       return true;
     },

@@ -1,7 +1,9 @@
 /**
- * Executes every notebook headlessly on the Deno kernel (jupyter nbconvert)
- * at the `smoke` profile, with a fresh cell cache, and fails on any error
- * output. Outside CI it is skipped (with a message) when Jupyter is absent.
+ * Executes every notebook in notebooks/ (new ones are picked up by
+ * themselves) headlessly on the Deno kernel (jupyter nbconvert) at the
+ * `smoke` profile, and fails on any error output. The notebooks share one
+ * fresh cell cache, so two notebooks of one config compute it once. Outside
+ * CI it is skipped (with a message) when Jupyter is absent.
  */
 import assert from "node:assert/strict";
 
@@ -22,6 +24,7 @@ async function hasJupyter(): Promise<boolean> {
 }
 
 const available = await hasJupyter();
+const cache = await Deno.makeTempDir({ prefix: "meco-nb-cache-" });
 if (!available && Deno.env.get("CI")) throw new Error("CI: jupyter with the deno kernel is required (see .ci/run)");
 if (!available) console.warn("skipping notebook execution: jupyter or the deno kernel is not installed");
 
@@ -40,11 +43,15 @@ for (const nb of notebooks) {
             "--execute",
             "--ExecutePreprocessor.kernel_name=deno",
             "--ExecutePreprocessor.timeout=900",
+            // The kernel can publish a cell's last outputs seconds after its reply on a loaded machine; nbclient's
+            // default 4 s wait then drops them silently. Wait longer, and fail rather than lose output.
+            "--ExecutePreprocessor.iopub_timeout=120",
+            "--ExecutePreprocessor.raise_on_iopub_timeout=True",
             `${root}notebooks/${nb}`,
             "--output-dir",
             tmp,
           ],
-          env: { MECO_PROFILE: "smoke", MECO_CACHE_DIR: `${tmp}/cache` },
+          env: { MECO_PROFILE: "smoke", MECO_CACHE_DIR: cache },
           stdout: "piped",
           stderr: "piped",
         }).output();
@@ -58,9 +65,28 @@ for (const nb of notebooks) {
         }
         const code = executed.cells.filter((c: { cell_type: string }) => c.cell_type === "code");
         assert.ok(code.every((c: { execution_count: number | null }) => c.execution_count !== null), "cells not run");
+        // Every notebook shows a table with the paper's column and a figure, unless it says its data is missing.
+        const bundles = code.flatMap((c: { outputs: { data?: Record<string, unknown> }[] }) =>
+          c.outputs.map((o) => o.data ?? {})
+        ) as Record<string, unknown>[];
+        const missing = bundles.some((b) => String(b["text/plain"] ?? "").includes("not run here"));
+        if (!missing) {
+          assert.ok(
+            bundles.some((b) => /\(paper\)/.test(String(b["text/html"] ?? ""))),
+            `${nb}: no table with the paper's column`,
+          );
+          assert.ok(bundles.some((b) => "application/vnd.plotly.v1+json" in b), `${nb}: no figure`);
+        }
       } finally {
         await Deno.remove(tmp, { recursive: true });
       }
     },
   });
 }
+
+Deno.test({
+  name: "notebooks: remove the shared cache",
+  fn: async () => {
+    await Deno.remove(cache, { recursive: true });
+  },
+});
