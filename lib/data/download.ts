@@ -19,6 +19,8 @@ export interface DownloadOptions {
   fetch?: typeof fetch;
   /** Called as bytes arrive, with the total when the server sent one. */
   onProgress?: (received: number, total: number | undefined) => void;
+  /** Fail with `download_failed` when no response (headers) arrives within this many ms (default 30 000). */
+  responseTimeoutMs?: number;
 }
 
 async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
@@ -51,12 +53,18 @@ export async function downloadVerified(
   const dir = dirname(dest);
   await Deno.mkdir(dir, { recursive: true });
   let res: Response;
+  // A blackholed network must not hang a run: the response headers must arrive in time (the body may take longer).
+  const waitMs = opts.responseTimeoutMs ?? 30_000;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`no response within ${waitMs / 1000} s`)), waitMs);
   try {
-    res = await fetchFn(url);
+    res = await fetchFn(url, { signal: abort.signal });
   } catch (e) {
-    throw new DataError(url, "download_failed", `request failed: ${e}`, {
+    throw new DataError(url, "download_failed", `request failed: ${abort.signal.aborted ? abort.signal.reason : e}`, {
       cause: e,
     });
+  } finally {
+    clearTimeout(timer);
   }
   if (!res.ok || res.body === null) {
     await res.body?.cancel();

@@ -86,3 +86,32 @@ Deno.test("downloadVerified: unreachable host is download_failed", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("downloadVerified: a server that never answers is download_failed after the response timeout", async () => {
+  const dir = await Deno.makeTempDir();
+  // Accepts connections and never replies (a blackholed network seen from the client).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of listener) held.push(c);
+  })();
+  try {
+    const t0 = performance.now();
+    const err = await assertDataError(
+      () =>
+        downloadVerified(`http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/x`, join(dir, "x"), {
+          responseTimeoutMs: 300,
+        }),
+      "download_failed",
+      "127.0.0.1",
+    );
+    assert.match(err.message, /no response within 0\.3 s/);
+    assert.ok(performance.now() - t0 < 5000);
+    assert.deepEqual(await listTree(dir), []);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    held.forEach((c) => c.close());
+    await Deno.remove(dir, { recursive: true });
+  }
+});
