@@ -33,55 +33,68 @@ for (const nb of notebooks) {
     name: `notebook ${nb} executes at the smoke profile without errors`,
     ignore: !available,
     fn: async () => {
-      const tmp = await Deno.makeTempDir({ prefix: "meco-nb-" });
+      // A cell error or a failed run fails at once. Missing display output is retried once: on a loaded machine the
+      // Deno kernel has been seen to publish a display after the cell's idle status, which nbclient then drops.
       try {
-        const out = await new Deno.Command("jupyter", {
-          args: [
-            "nbconvert",
-            "--to",
-            "notebook",
-            "--execute",
-            "--ExecutePreprocessor.kernel_name=deno",
-            "--ExecutePreprocessor.timeout=900",
-            // The kernel can publish a cell's last outputs seconds after its reply on a loaded machine; nbclient's
-            // default 4 s wait then drops them silently. Wait longer, and fail rather than lose output.
-            "--ExecutePreprocessor.iopub_timeout=120",
-            "--ExecutePreprocessor.raise_on_iopub_timeout=True",
-            `${root}notebooks/${nb}`,
-            "--output-dir",
-            tmp,
-          ],
-          env: { MECO_PROFILE: "smoke", MECO_CACHE_DIR: cache },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const err = new TextDecoder().decode(out.stderr);
-        assert.ok(out.success, `nbconvert failed for ${nb}:\n${err.slice(-3000)}`);
-        const executed = JSON.parse(await Deno.readTextFile(`${tmp}/${nb}`));
-        for (const cell of executed.cells) {
-          for (const o of cell.outputs ?? []) {
-            assert.notEqual(o.output_type, "error", `${nb}: ${o.ename}: ${o.evalue}`);
-          }
-        }
-        const code = executed.cells.filter((c: { cell_type: string }) => c.cell_type === "code");
-        assert.ok(code.every((c: { execution_count: number | null }) => c.execution_count !== null), "cells not run");
-        // Every notebook shows a table with the paper's column and a figure, unless it says its data is missing.
-        const bundles = code.flatMap((c: { outputs: { data?: Record<string, unknown> }[] }) =>
-          c.outputs.map((o) => o.data ?? {})
-        ) as Record<string, unknown>[];
-        const missing = bundles.some((b) => String(b["text/plain"] ?? "").includes("not run here"));
-        if (!missing) {
-          assert.ok(
-            bundles.some((b) => /\(paper\)/.test(String(b["text/html"] ?? ""))),
-            `${nb}: no table with the paper's column`,
-          );
-          assert.ok(bundles.some((b) => "application/vnd.plotly.v1+json" in b), `${nb}: no figure`);
-        }
-      } finally {
-        await Deno.remove(tmp, { recursive: true });
+        await executeAndCheck(nb);
+      } catch (e) {
+        if (!(e instanceof DisplayMissing)) throw e;
+        console.warn(`${nb}: ${e.message}; executing once more`);
+        await executeAndCheck(nb);
       }
     },
   });
+}
+
+class DisplayMissing extends Error {}
+
+async function executeAndCheck(nb: string): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "meco-nb-" });
+  try {
+    const out = await new Deno.Command("jupyter", {
+      args: [
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        "--ExecutePreprocessor.kernel_name=deno",
+        "--ExecutePreprocessor.timeout=900",
+        // The kernel can publish a cell's last outputs seconds after its reply on a loaded machine; nbclient's
+        // default 4 s wait then drops them silently. Wait longer, and fail rather than lose output.
+        "--ExecutePreprocessor.iopub_timeout=120",
+        "--ExecutePreprocessor.raise_on_iopub_timeout=True",
+        `${root}notebooks/${nb}`,
+        "--output-dir",
+        tmp,
+      ],
+      env: { MECO_PROFILE: "smoke", MECO_CACHE_DIR: cache },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, `nbconvert failed for ${nb}:\n${err.slice(-3000)}`);
+    const executed = JSON.parse(await Deno.readTextFile(`${tmp}/${nb}`));
+    for (const cell of executed.cells) {
+      for (const o of cell.outputs ?? []) {
+        assert.notEqual(o.output_type, "error", `${nb}: ${o.ename}: ${o.evalue}`);
+      }
+    }
+    const code = executed.cells.filter((c: { cell_type: string }) => c.cell_type === "code");
+    assert.ok(code.every((c: { execution_count: number | null }) => c.execution_count !== null), "cells not run");
+    // Every notebook shows a table with the paper's column and a figure, unless it says its data is missing.
+    const bundles = code.flatMap((c: { outputs: { data?: Record<string, unknown> }[] }) =>
+      c.outputs.map((o) => o.data ?? {})
+    ) as Record<string, unknown>[];
+    const missing = bundles.some((b) => String(b["text/plain"] ?? "").includes("not run here"));
+    if (!missing) {
+      if (!bundles.some((b) => /\(paper\)/.test(String(b["text/html"] ?? "")))) {
+        throw new DisplayMissing(`${nb}: no table with the paper's column`);
+      }
+      if (!bundles.some((b) => "application/vnd.plotly.v1+json" in b)) throw new DisplayMissing(`${nb}: no figure`);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 }
 
 Deno.test({
