@@ -77,6 +77,7 @@ class TorchSGD extends tf.MomentumOptimizer {
    */
   #applyFused(list: { name: string; tensor: tf.Tensor }[]): boolean {
     const vars = list.map(({ name }) => tf.engine().registeredVariables[name]);
+    if (list.some((l) => l.tensor == null)) return false; // tfjs allows missing gradients: the unfused path skips them
     if (vars.some((v) => v === undefined) || !fusedUpdateAvailable(SGD_UPDATE, ...vars, ...list.map((l) => l.tensor))) {
       return false;
     }
