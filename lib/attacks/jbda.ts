@@ -41,7 +41,8 @@ import {
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
 import { checkPool } from "./knockoff.ts";
-import { loadTransferSet, restoreWeights, saveTransferSet, trainingSettingsKey } from "./transfer_checkpoint.ts";
+import { loadTransferSet, saveTransferSet, trainingSettingsKey } from "./transfer_checkpoint.ts";
+import { checkBudget, copyWeightsFrom } from "./loop.ts";
 import { queryTargets, trainEpoch, TransferSet } from "./transfer_set.ts";
 
 /** JBDA's settings: a `type: jbda` entry, defaults applied, without `type`, `name`, `budget`. */
@@ -160,9 +161,7 @@ export class JbdaAttack implements Attack {
 
   /** Runs the substitute epochs until `rounds` are done or the budget is spent. */
   async extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
-    if (!Number.isSafeInteger(budget) || budget < 1) {
-      throw new RangeError(`jbda: budget must be a positive integer, got ${budget}`);
-    }
+    checkBudget("jbda", budget);
     const s = this.settings;
     const bb = blackBox;
     const limit = Math.min(budget, bb.budget);
@@ -220,7 +219,7 @@ export class JbdaAttack implements Attack {
           } finally {
             tf.dispose(Object.values(tensors));
           }
-          await restoreWeights(clone, `${latest}/clone`);
+          await copyWeightsFrom(clone, `${latest}/clone`);
           await loadOptimizerState(`${latest}/clone_optimizer`, optimizer);
           round = meta.round;
           curve = [...meta.curve];

@@ -46,7 +46,8 @@ import {
   saveOptimizerState,
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
-import { loadTransferSet, restoreWeights, saveTransferSet, trainingSettingsKey } from "./transfer_checkpoint.ts";
+import { loadTransferSet, saveTransferSet, trainingSettingsKey } from "./transfer_checkpoint.ts";
+import { checkBudget, copyWeightsFrom } from "./loop.ts";
 import { queryTargets, trainEpoch, trainStep, TransferSet } from "./transfer_set.ts";
 
 /** Knockoff's settings: a `type: knockoff` entry, defaults applied, without `type`, `name`, `budget`. */
@@ -175,9 +176,7 @@ export class KnockoffAttack implements Attack {
 
   /** Spends `budget` queries on surrogate images, then trains the clone on the answers. */
   async extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
-    if (!Number.isSafeInteger(budget) || budget < 1) {
-      throw new RangeError(`knockoff: budget must be a positive integer, got ${budget}`);
-    }
+    checkBudget("knockoff", budget);
     const s = this.settings;
     const bb = blackBox;
     const limit = Math.min(budget, bb.budget);
@@ -246,7 +245,7 @@ export class KnockoffAttack implements Attack {
           }
           const transferDir = meta.phase === "query" ? `${latest}/transfer` : `${dir}/transfer`;
           transfer = await loadTransferSet(transferDir, bb.imageShape, k, meta.transferSize);
-          await restoreWeights(clone, `${latest}/clone`);
+          await copyWeightsFrom(clone, `${latest}/clone`);
           await loadOptimizerState(`${latest}/clone_optimizer`, optimizer);
           meta.samplers.forEach(([cycle, cursor], i) => {
             const fresh = new Cycler(samplers[i].items, samplers[i].seed, cycle, cursor);

@@ -129,5 +129,5 @@ export {
   type JbdaSettings,
   jbdaSettings,
 } from "./jbda.ts";
-export { loadTransferSet, restoreWeights, saveTransferSet } from "./transfer_checkpoint.ts";
+export { loadTransferSet, saveTransferSet } from "./transfer_checkpoint.ts";
 export { queryTargets, softCrossEntropy, trainEpoch, trainStep, TransferSet } from "./transfer_set.ts";

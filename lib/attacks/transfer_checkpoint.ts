@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { loadModel, loadTensors, saveTensors } from "../train/checkpoint.ts";
+import { loadTensors, saveTensors } from "../train/checkpoint.ts";
 import { ResumeError } from "./checkpoint.ts";
 import { TransferSet } from "./transfer_set.ts";
 
@@ -49,20 +49,6 @@ export async function loadTransferSet(
     return set;
   } finally {
     tf.dispose(Object.values(tensors));
-  }
-}
-
-/** Copies the weights saved (with `saveModel`) in `dir` into `model`; a shape mismatch is a {@linkcode ResumeError}. */
-export async function restoreWeights(model: tf.LayersModel, dir: string): Promise<void> {
-  const saved = await loadModel(dir);
-  try {
-    const ws = saved.getWeights();
-    const want = model.getWeights().map((w) => w.shape.join("×")).join(",");
-    const have = ws.map((w) => w.shape.join("×")).join(",");
-    if (want !== have) throw new ResumeError(dir, `saved weights [${have}] do not fit the model [${want}]`);
-    model.setWeights(ws);
-  } finally {
-    saved.dispose();
   }
 }
 
