@@ -124,8 +124,8 @@ export interface PlanSpec {
 
 /** Recent run times of one problem with one thread and with all threads. */
 interface ThreadStats {
-  /** Smoothed milliseconds per run, NaN until measured. */
-  ms: [single: number, parallel: number];
+  /** The last {@linkcode SAMPLES} run times (ms) with one thread and with all threads; their minimum is the estimate. */
+  samples: [single: number[], parallel: number[]];
   calls: number;
   /** While all threads are faster: the call at which one thread is tried again, and the gap to the next try. */
   nextSingle: number;
@@ -134,6 +134,9 @@ interface ThreadStats {
   lastParallel: number;
   /** Value of `Dnnl.parallelEpoch` when the problem last ran on all threads. */
   epoch: number;
+  /** A try in progress: the thread choice being tried (0 one, 1 all) and the sampled runs it still needs. */
+  trying: 0 | 1 | -1;
+  tryLeft: number;
 }
 
 /**
@@ -145,11 +148,22 @@ interface ThreadStats {
  * times a run, so the gap between such tries is shared by all problems: it
  * doubles (up to {@linkcode PARALLEL_MAX}) whenever a try confirms that one
  * thread is faster, and when one finds all threads faster again every
- * problem retries them at its next call.
+ * problem retries them at its next call. A try is {@linkcode SAMPLES} runs
+ * and each choice is judged by the fastest of its last {@linkcode SAMPLES}
+ * runs: a single run slowed by a page fault or a preempted thread would
+ * otherwise pin a problem to the wrong choice for hundreds of calls, while
+ * sustained load slows every run and still flips the choice within
+ * {@linkcode SAMPLES} calls.
  */
 const EXPLORE_MIN = 8;
 const EXPLORE_MAX = 256;
 const PARALLEL_MAX = 1024;
+const SAMPLES = 3;
+
+/** Fastest of `xs`, NaN when empty. */
+function fastest(xs: number[]): number {
+  return xs.length === 0 ? NaN : Math.min(...xs);
+}
 
 /** The engine, stream and plan cache of one opened oneDNN library. */
 export class Dnnl {
@@ -272,40 +286,51 @@ export class Dnnl {
       // Staggered, so that the problems of one training step do not all retry in the same step.
       const nextSingle = EXPLORE_MIN + (this.threadStats.size % EXPLORE_MIN);
       st = {
-        ms: [NaN, NaN],
+        samples: [[], []],
         calls: 0,
         nextSingle,
         singleInterval: EXPLORE_MIN,
         lastParallel: -Infinity,
         epoch: this.parallelEpoch,
+        trying: -1,
+        tryLeft: 0,
       };
       this.threadStats.set(key, st);
       if (this.threadStats.size > 4 * this.capacity) this.threadStats.delete(this.threadStats.keys().next().value!);
     }
     st.calls++;
-    const parallelDue = st.calls - st.lastParallel >= this.parallelInterval || st.epoch < this.parallelEpoch;
-    let mode: 0 | 1, explore = false;
-    if (Number.isNaN(st.ms[0])) mode = 0; // measure the cheap choice first
-    else if (Number.isNaN(st.ms[1])) [mode, explore] = parallelDue ? [1, true] : [0, false];
-    else if (st.ms[1] <= st.ms[0]) [mode, explore] = st.calls >= st.nextSingle ? [0, true] : [1, false];
-    else [mode, explore] = parallelDue ? [1, true] : [0, false];
+    let mode: 0 | 1;
+    if (st.trying !== -1) mode = st.trying;
+    else {
+      const single = fastest(st.samples[0]), parallel = fastest(st.samples[1]);
+      const parallelDue = st.calls - st.lastParallel >= this.parallelInterval || st.epoch < this.parallelEpoch;
+      let start: 0 | 1 | -1 = -1;
+      if (Number.isNaN(single)) mode = 0; // measure the cheap choice first
+      else if (Number.isNaN(parallel) || parallel > single) [mode, start] = parallelDue ? [1, 1] : [0, -1];
+      else [mode, start] = st.calls >= st.nextSingle ? [0, 0] : [1, -1];
+      if (start !== -1) {
+        st.trying = start;
+        st.tryLeft = SAMPLES;
+        st.samples[start] = [];
+      }
+    }
     const threads = mode === 1 ? this.maxThreads : 1;
     const plan = this.plan(`${key}|${threads}`, () => spec(threads));
     const t0 = performance.now();
     plan.run(ptrs);
     const ms = performance.now() - t0;
-    // A plan's first run pays for lazy set-up (scratchpad, page faults): not a sample; try again next call.
-    if (plan.runs <= 1) return;
     if (mode === 1) {
       st.lastParallel = st.calls;
       st.epoch = this.parallelEpoch;
     }
-    if (!explore) {
-      st.ms[mode] = Number.isNaN(st.ms[mode]) ? ms : 0.5 * st.ms[mode] + 0.5 * ms;
-      return;
-    }
-    st.ms[mode] = ms;
-    const parallelWins = st.ms[1] <= st.ms[0];
+    // A plan's first run pays for lazy set-up (scratchpad, page faults): not a sample.
+    if (plan.runs <= 1) return;
+    const xs = st.samples[mode];
+    xs.push(ms);
+    if (xs.length > SAMPLES) xs.shift();
+    if (st.trying < 0 || --st.tryLeft > 0) return;
+    st.trying = -1;
+    const parallelWins = fastest(st.samples[1]) <= fastest(st.samples[0]);
     if (mode === 1) {
       if (parallelWins) {
         this.parallelInterval = EXPLORE_MIN;
@@ -322,8 +347,9 @@ export class Dnnl {
   /** Threads the last runs of problem `key` favour (for reports). */
   threadsFor(key: string): number | undefined {
     const st = this.threadStats.get(key);
-    if (st === undefined || Number.isNaN(st.ms[0]) || Number.isNaN(st.ms[1])) return undefined;
-    return st.ms[1] <= st.ms[0] ? this.maxThreads : 1;
+    const single = fastest(st?.samples[0] ?? []), parallel = fastest(st?.samples[1] ?? []);
+    if (Number.isNaN(single) || Number.isNaN(parallel)) return undefined;
+    return parallel <= single ? this.maxThreads : 1;
   }
 
   /** Number of cached plans. */
