@@ -10,12 +10,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import type { LoadedConfig, MecoDefenseConfig } from "../config/mod.ts";
 import { gatherBatch } from "../data/mod.ts";
-import { writeJson } from "../experiments/cache.ts";
+import { loadConfig, type LoadedConfig, type MecoDefenseConfig, type ProfileName } from "../config/mod.ts";
+import { readJson, writeJson } from "../experiments/cache.ts";
 import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
 import { loadExperimentData } from "../experiments/data.ts";
-import { resultsDirFor } from "../experiments/paths.ts";
+import { repoPath, resultsDirFor } from "../experiments/paths.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
 import { toCsv } from "../experiments/results.ts";
 import { type CostReps, DEFAULT_REPS, type DefenseCost, measureDefenses } from "./defense_cost.ts";
@@ -75,6 +75,8 @@ export interface CostOptions {
   resultsDir?: string;
   /** Progress lines. */
   log?: Log;
+  /** The command recorded in summary.json (default: this process's command line). */
+  command?: string;
 }
 
 /**
@@ -162,7 +164,7 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
     meta: {
       name: cfg.name,
       commit,
-      command: commandLine(),
+      command: opts.command ?? commandLine(),
       backend: backend.name,
       profile: loaded.profile,
       config_hash: loaded.hash,
@@ -182,7 +184,48 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
   const dir = opts.resultsDir ?? resultsDirFor(loaded);
   await Deno.mkdir(dir, { recursive: true });
   await writeJson(`${dir}/summary.json`, summary);
-  await Deno.writeTextFile(`${dir}/rows.csv`, toCsv(rows as unknown as Record<string, unknown>[]));
+  const tmp = `${dir}/rows.csv.tmp-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(tmp, toCsv(rows as unknown as Record<string, unknown>[]));
+  await Deno.rename(tmp, `${dir}/rows.csv`);
   log(`wrote ${dir}/summary.json`);
   return summary;
+}
+
+/** What {@linkcode ensureCostResults} found or computed. */
+export interface EnsuredCost {
+  /** The loaded config. */
+  loaded: LoadedConfig;
+  /** Where summary.json and rows.csv are. */
+  dir: string;
+  /** True when this call ran the measurements. */
+  recomputed: boolean;
+}
+
+/** Options of {@linkcode ensureCostResults}. */
+export interface EnsureCostOptions {
+  /** Profile (default `MECO_PROFILE`, else `local`). */
+  profile?: ProfileName;
+  /** Progress lines. */
+  log?: Log;
+  /** Where the results are kept (default: {@linkcode resultsDirFor}). */
+  resultsDir?: string;
+}
+
+/**
+ * The cost results of `configs/<file>`: reused when the results folder holds a
+ * summary for the same resolved config (its hash), measured and written
+ * otherwise. Timings are of the machine and the moment they were taken; rerun
+ * `deno task cost` to measure again.
+ */
+export async function ensureCostResults(
+  file = "defense_cost.yaml",
+  opts: EnsureCostOptions = {},
+): Promise<EnsuredCost> {
+  const loaded = await loadConfig(repoPath(`configs/${file}`), opts.profile);
+  const dir = opts.resultsDir ?? resultsDirFor(loaded);
+  const stored = await readJson<CostSummary>(`${dir}/summary.json`);
+  if (stored !== undefined && stored.meta?.config_hash === loaded.hash) return { loaded, dir, recomputed: false };
+  const command = `deno task cost configs/${file} --profile ${loaded.profile}`;
+  await runDefenseCost(loaded, { resultsDir: dir, log: opts.log, command });
+  return { loaded, dir, recomputed: true };
 }

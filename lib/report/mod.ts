@@ -5,6 +5,7 @@
  *
  * @module
  */
+export * from "./cost.ts";
 export * from "./display.ts";
 export * from "./experiment_report.ts";
 export * from "./figure.ts";

@@ -19,8 +19,16 @@ export interface PaperRow {
   clone_acc?: number;
 }
 
-/** The metrics a paper cell may give. */
+/** The attack/utility metrics a paper cell may give. */
 export type PaperMetric = keyof PaperRow;
+
+/**
+ * The deployment-cost metrics (Tables 13–15): ms per query at batch 1 and at
+ * batch 256, peak MiB at batch 256, minutes of a full training run.
+ */
+export type PaperCostMetric = "ms_b1" | "ms_per_query_b256" | "peak_mib_b256" | "train_minutes";
+
+const ROW_METRICS: readonly string[] = ["target_acc", "l1", "clone_acc"];
 
 /** One number of the paper. */
 export interface PaperCell {
@@ -31,7 +39,7 @@ export interface PaperCell {
   /** Attack label; absent when the number does not depend on the attack (utility). */
   attack?: string;
   /** Which metric. */
-  metric: PaperMetric;
+  metric: PaperMetric | PaperCostMetric;
   /** The number as printed (%, or a raw L1 distance). */
   value: number;
 }
@@ -71,13 +79,27 @@ export function paperRow(experiment: string, defense: string, attack: string): P
     for (const c of PAPER.tables[t]?.cells ?? []) {
       if (c.dataset !== exp.dataset || c.defense !== defense) continue;
       if (c.attack !== undefined && c.attack !== attack) continue;
-      if (row[c.metric] === undefined) {
-        row[c.metric] = c.value;
+      if (!ROW_METRICS.includes(c.metric)) continue;
+      const metric = c.metric as PaperMetric;
+      if (row[metric] === undefined) {
+        row[metric] = c.value;
         found = true;
       }
     }
   }
   return found ? row : undefined;
+}
+
+/** The paper's cost number (Tables 13–15) of `defense` for `metric`, if the data file has it. */
+export function paperCost(experiment: string, defense: string, metric: PaperCostMetric): number | undefined {
+  const exp = PAPER.experiments[experiment];
+  for (const t of exp?.tables ?? []) {
+    const hit = (PAPER.tables[t]?.cells ?? []).find((c) =>
+      c.dataset === exp.dataset && c.defense === defense && c.metric === metric
+    );
+    if (hit !== undefined) return hit.value;
+  }
+  return undefined;
 }
 
 /** What the paper's column of `experiment` holds, e.g. "Table 3 (partial: MNIST row only); Table 7 (unavailable)". */
