@@ -616,3 +616,37 @@ Deno.test("MECO_NATIVE=0 keeps the pure wasm kernels", async () => {
   assert.equal(out.code, 0, text);
   assert.match(text, /no native kernels: native kernels disabled by MECO_NATIVE=0/);
 });
+
+Deno.test({
+  name: "oneDNN's OpenMP threads spin briefly before sleeping, unless the user set a wait policy",
+  ignore,
+  fn: async () => {
+    const root = new URL("../../", import.meta.url).pathname;
+    const code = `import { initBackend } from "./lib/backend/mod.ts";
+      const r = await initBackend("wasm");
+      console.log(JSON.stringify({ reason: r.reason, spin: Deno.env.get("GOMP_SPINCOUNT") ?? null }));`;
+    const base = Deno.env.toObject();
+    delete base.GOMP_SPINCOUNT;
+    delete base.OMP_WAIT_POLICY;
+    const cases: [Record<string, string>, RegExp, string | null][] = [
+      [{}, /GOMP_SPINCOUNT=10000\)/, "10000"],
+      [{ OMP_WAIT_POLICY: "passive" }, /OMP_WAIT_POLICY=passive\)/, null],
+      [{ GOMP_SPINCOUNT: "300000" }, /GOMP_SPINCOUNT=300000\)/, "300000"],
+    ];
+    for (const [env, reason, spin] of cases) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--ext=ts", code],
+        cwd: root,
+        env: { ...base, ...env },
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!;
+      const got = JSON.parse(line) as { reason: string; spin: string | null };
+      assert.match(got.reason, reason, JSON.stringify(env));
+      assert.equal(got.spin, spin, JSON.stringify(env));
+    }
+  },
+});

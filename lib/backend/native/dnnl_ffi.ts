@@ -174,11 +174,40 @@ export const DNNL_LIBRARY_NAMES = ["libdnnl.so.2", "/usr/lib/x86_64-linux-gnu/li
 
 /** Result of {@linkcode openDnnl}: the bound symbols, or why there are none. */
 export type OpenResult =
-  | { ok: true; dnnl: DnnlLib; omp: OmpLib | undefined; version: string; path: string }
+  | { ok: true; dnnl: DnnlLib; omp: OmpLib | undefined; version: string; path: string; wait: string }
   | { ok: false; reason: string };
 
 function errText(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+/**
+ * Spin iterations an idle OpenMP thread of oneDNN waits before it sleeps,
+ * unless the user sets `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`. libgomp's
+ * default spins for about 300,000 iterations (up to milliseconds) at every
+ * barrier and after every parallel region; when other processes want the
+ * cores (a second experiment, a test run) those spinning threads take their
+ * time slices, and a ResNet-18-8x step measured 3–4× slower than with short
+ * spinning (see PERF.md, "Waiting threads").
+ */
+export const DEFAULT_GOMP_SPINCOUNT = "10000";
+
+/**
+ * Sets `GOMP_SPINCOUNT` to {@linkcode DEFAULT_GOMP_SPINCOUNT} unless a wait
+ * policy is set already; libgomp reads it when it is loaded, so this must run
+ * before the first dlopen of oneDNN. Returns the policy in force, for reports.
+ */
+function setWaitPolicy(): string {
+  const policy = Deno.env.get("OMP_WAIT_POLICY"), spin = Deno.env.get("GOMP_SPINCOUNT");
+  if (policy !== undefined || spin !== undefined) {
+    return [policy && `OMP_WAIT_POLICY=${policy}`, spin && `GOMP_SPINCOUNT=${spin}`].filter(Boolean).join(" ");
+  }
+  try {
+    Deno.env.set("GOMP_SPINCOUNT", DEFAULT_GOMP_SPINCOUNT);
+    return `GOMP_SPINCOUNT=${DEFAULT_GOMP_SPINCOUNT}`;
+  } catch {
+    return "libgomp's default wait (no env permission)";
+  }
 }
 
 /**
@@ -195,6 +224,7 @@ export function openDnnl(): OpenResult {
     return { ok: false, reason: `cannot query the ffi permission: ${errText(e)}` };
   }
   if (ffi !== "granted") return { ok: false, reason: "FFI not permitted (run with -A or --allow-ffi)" };
+  const wait = setWaitPolicy();
   const custom = Deno.env.get("MECO_DNNL_PATH");
   const names = custom ? [custom] : DNNL_LIBRARY_NAMES;
   const errors: string[] = [];
@@ -227,7 +257,7 @@ export function openDnnl(): OpenResult {
     } catch {
       omp = undefined; // oneDNN then runs with its defaults; only the thread report is lost.
     }
-    return { ok: true, dnnl: lib.symbols, omp, version, path };
+    return { ok: true, dnnl: lib.symbols, omp, version, path, wait };
   }
   return { ok: false, reason: `libdnnl.so.2 not loadable (${errors.join("; ")})` };
 }

@@ -101,7 +101,7 @@ function errText(e: unknown): string {
  * ```ts
  * await import("@tensorflow/tfjs-backend-wasm");
  * const { ok, reason } = registerNativeKernels();
- * console.log(ok, reason); // true "oneDNN 2.6.3 (avx512_core_bf16, 2 threads)"
+ * console.log(ok, reason); // true "oneDNN 2.6.3 (avx512_core_bf16, 2 threads, GOMP_SPINCOUNT=10000)"
  * ```
  */
 export function registerNativeKernels(): NativeReport {
@@ -124,7 +124,7 @@ export function registerNativeKernels(): NativeReport {
         const isa = ISA[lib.dnnl.dnnl_get_effective_cpu_isa()] ?? "?";
         const t = runtime.dnnl.maxThreads, f = runtime.dnnl.fixedThreads;
         const threads = f === undefined ? `${t} thread${t === 1 ? "" : "s"}` : `${Math.min(f, t)} fixed threads`;
-        last = { ok: true, reason: `oneDNN ${lib.version} (${isa}, ${threads})` };
+        last = { ok: true, reason: `oneDNN ${lib.version} (${isa}, ${threads}, ${lib.wait})` };
       } catch (e) {
         last = { ok: false, reason: `oneDNN ${lib.version} unusable: ${errText(e)}` };
       }
