@@ -187,7 +187,7 @@ function errText(e: unknown): string {
  * default spins for about 300,000 iterations (up to milliseconds) at every
  * barrier and after every parallel region; when other processes want the
  * cores (a second experiment, a test run) those spinning threads take their
- * time slices, and a ResNet-18-8x step measured 3–4× slower than with short
+ * time slices, and a ResNet-18-8x step measured 2–3× slower than with short
  * spinning (see PERF.md, "Waiting threads").
  */
 export const DEFAULT_GOMP_SPINCOUNT = "10000";
