@@ -8,7 +8,7 @@
  */
 import type { CostRow, CostSummary } from "../bench/cost_report.ts";
 import { display, type Displayable } from "./display.ts";
-import { figureHtml, type PlotlySpec, renderPng } from "./figure.ts";
+import { figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
 import { paperCost, type PaperCostMetric, paperSource } from "./paper.ts";
 import { type AggregateRow, type Column, htmlTable, textTable } from "./table.ts";
 
@@ -148,16 +148,6 @@ export function latencyFigure(s: CostSummary): PlotlySpec {
  */
 export async function costFigure(s: CostSummary, dir: string, base = "figure"): Promise<Displayable> {
   const spec = latencyFigure(s);
-  const html = `${dir}/${base}.html`;
-  const tmp = `${html}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, await figureHtml(spec, `commit ${s.meta.commit} — ${s.meta.command}`));
-  await Deno.rename(tmp, html);
-  const bundle: Record<string, unknown> = { "application/vnd.plotly.v1+json": spec, "text/plain": `figure: ${html}` };
-  if (await renderPng(html, `${dir}/${base}.png`)) {
-    const png = await Deno.readFile(`${dir}/${base}.png`);
-    let bin = "";
-    for (let i = 0; i < png.length; i += 0x8000) bin += String.fromCharCode(...png.subarray(i, i + 0x8000));
-    bundle["image/png"] = btoa(bin);
-  }
-  return display(bundle);
+  await writeFigureFiles(spec, dir, base, `commit ${s.meta.commit} — ${s.meta.command}`);
+  return display(await figureBundle(spec, dir, base));
 }

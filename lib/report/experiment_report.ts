@@ -7,7 +7,7 @@
  */
 import type { Summary } from "../experiments/runner.ts";
 import { display, type Displayable } from "./display.ts";
-import { barFigure, curveFigure, figureHtml, type PlotlySpec, renderPng } from "./figure.ts";
+import { barFigure, curveFigure, figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
 import { paperRow, paperSource } from "./paper.ts";
 import { aggregate, type AggregateRow, type Column, formatStat, htmlTable, type Stat, textTable } from "./table.ts";
 
@@ -109,19 +109,7 @@ export async function figureDisplay(
   figure: PlotlySpec = rep.figure,
   base = "figure",
 ): Promise<Displayable> {
-  const bundle: Record<string, unknown> = {
-    "application/vnd.plotly.v1+json": figure,
-    "text/plain": `figure: ${dir}/${base}.html`,
-  };
-  try {
-    const png = await Deno.readFile(`${dir}/${base}.png`);
-    let bin = "";
-    for (let i = 0; i < png.length; i += 0x8000) bin += String.fromCharCode(...png.subarray(i, i + 0x8000));
-    bundle["image/png"] = btoa(bin);
-  } catch {
-    // no PNG rendered
-  }
-  return display(bundle);
+  return display(await figureBundle(figure, dir, base));
 }
 
 /**
@@ -135,12 +123,7 @@ export async function writeFigure(
   base = "figure",
 ): Promise<{ html: string; png?: string }> {
   const m = rep.summary.meta;
-  const html = `${dir}/${base}.html`;
-  const tmp = `${html}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, await figureHtml(figure, `commit ${m.commit} — ${m.command}`));
-  await Deno.rename(tmp, html);
-  const png = `${dir}/${base}.png`;
-  return (await renderPng(html, png)) ? { html, png } : { html };
+  return await writeFigureFiles(figure, dir, base, `commit ${m.commit} — ${m.command}`);
 }
 
 /**

@@ -184,3 +184,41 @@ export async function renderPng(htmlPath: string, pngPath: string, size = [800, 
     await Deno.remove(profile, { recursive: true }).catch(() => {});
   }
 }
+
+/**
+ * Writes `<dir>/<base>.html` (plotly.js inlined, `note` under the plot) atomically and, when Chromium is installed,
+ * `<dir>/<base>.png`.
+ */
+export async function writeFigureFiles(
+  spec: PlotlySpec,
+  dir: string,
+  base: string,
+  note: string,
+): Promise<{ html: string; png?: string }> {
+  const html = `${dir}/${base}.html`;
+  const tmp = `${html}.tmp-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(tmp, await figureHtml(spec, note));
+  await Deno.rename(tmp, html);
+  const png = `${dir}/${base}.png`;
+  return (await renderPng(html, png)) ? { html, png } : { html };
+}
+
+/**
+ * A figure as a notebook MIME bundle: the Plotly spec, and `<dir>/<base>.png`
+ * (base64) when one was rendered.
+ */
+export async function figureBundle(spec: PlotlySpec, dir: string, base: string): Promise<Record<string, unknown>> {
+  const bundle: Record<string, unknown> = {
+    "application/vnd.plotly.v1+json": spec,
+    "text/plain": `figure: ${dir}/${base}.html`,
+  };
+  try {
+    const png = await Deno.readFile(`${dir}/${base}.png`);
+    let bin = "";
+    for (let i = 0; i < png.length; i += 0x8000) bin += String.fromCharCode(...png.subarray(i, i + 0x8000));
+    bundle["image/png"] = btoa(bin);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e; // no PNG rendered
+  }
+  return bundle;
+}
