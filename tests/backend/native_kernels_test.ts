@@ -97,7 +97,10 @@ Deno.test({
     setNativeEnabled(false);
     assert.equal(runtime.enabled, false);
     setNativeEnabled(true);
-    assert.match(report.reason, /oneDNN 2\.\d+\.\d+ \(.+, \d+ threads?\)/);
+    assert.match(
+      report.reason,
+      /oneDNN 2\.\d+\.\d+ \(.+, \d+ (fixed )?threads?, (GOMP_SPINCOUNT|OMP_WAIT_POLICY)=.+\)/,
+    );
   },
 });
 

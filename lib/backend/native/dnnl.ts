@@ -165,6 +165,18 @@ function fastest(xs: number[]): number {
   return xs.length === 0 ? NaN : Math.min(...xs);
 }
 
+/** The first value of `OMP_NUM_THREADS` when it is a positive integer (OpenMP's own limit), else undefined. */
+function envThreads(): number | undefined {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("OMP_NUM_THREADS");
+  } catch {
+    return undefined; // no env permission: OpenMP's processor count
+  }
+  const n = Number(v?.split(",")[0]);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
 /** The engine, stream and plan cache of one opened oneDNN library. */
 export class Dnnl {
   /** The CPU engine. */
@@ -195,7 +207,10 @@ export class Dnnl {
   constructor(readonly lib: DnnlLib, private readonly omp: OmpLib | undefined, readonly capacity = 256) {
     this.engine = this.create((o) => lib.dnnl_engine_create(o, ENGINE_CPU, 0n), "dnnl_engine_create");
     this.stream = this.create((o) => lib.dnnl_stream_create(o, this.engine, STREAM_DEFAULT), "dnnl_stream_create");
-    this.maxThreads = omp ? omp.omp_get_max_threads() : 1;
+    this.maxThreads = omp ? (envThreads() ?? omp.omp_get_num_procs()) : 1;
+    // omp_get_max_threads() is this OS thread's current setting, which an earlier Dnnl of the same process (another
+    // test module of one `deno test` run) may have lowered; start from the full count.
+    omp?.omp_set_num_threads(this.maxThreads);
     this.threadsNow = this.maxThreads;
   }
 

@@ -161,6 +161,7 @@ export const DNNL_SYMBOLS = {
 /** Symbols of the OpenMP runtime oneDNN was built against (libgomp). */
 export const OMP_SYMBOLS = {
   omp_get_max_threads: { parameters: [], result: I },
+  omp_get_num_procs: { parameters: [], result: I },
   omp_set_num_threads: { parameters: [I], result: "void" },
 } as const;
 
