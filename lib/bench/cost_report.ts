@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { gatherBatch } from "../data/mod.ts";
 import { loadConfig, type LoadedConfig, type MecoDefenseConfig, type ProfileName } from "../config/mod.ts";
-import { readJson, writeJson } from "../experiments/cache.ts";
+import { readJson, writeJson, writeTextAtomic } from "../experiments/cache.ts";
 import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
 import { loadExperimentData } from "../experiments/data.ts";
 import { repoPath, resultsDirFor } from "../experiments/paths.ts";
@@ -184,9 +184,7 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
   const dir = opts.resultsDir ?? resultsDirFor(loaded);
   await Deno.mkdir(dir, { recursive: true });
   await writeJson(`${dir}/summary.json`, summary);
-  const tmp = `${dir}/rows.csv.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, toCsv(rows as unknown as Record<string, unknown>[]));
-  await Deno.rename(tmp, `${dir}/rows.csv`);
+  await writeTextAtomic(`${dir}/rows.csv`, toCsv(rows as unknown as Record<string, unknown>[]));
   log(`wrote ${dir}/summary.json`);
   return summary;
 }

@@ -42,13 +42,18 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-/** Writes JSON atomically (temp file + rename). */
-export async function writeJson(path: string, value: unknown): Promise<void> {
+/** Writes a text file atomically (temp file beside it, then rename), creating its folder. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
   const dir = path.replace(/\/[^/]*$/, "");
   await Deno.mkdir(dir, { recursive: true });
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  await Deno.writeTextFile(tmp, text);
   await Deno.rename(tmp, path);
+}
+
+/** Writes JSON atomically (temp file + rename). */
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeTextAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
 async function isFile(path: string): Promise<boolean> {

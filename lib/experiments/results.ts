@@ -4,7 +4,7 @@
  * @module
  */
 import type { Row, Summary } from "./runner.ts";
-import { writeJson } from "./cache.ts";
+import { writeJson, writeTextAtomic } from "./cache.ts";
 
 function csvCell(v: unknown): string {
   const s = v === null || v === undefined ? "" : String(v);
@@ -22,9 +22,7 @@ export function toCsv(rows: Record<string, unknown>[]): string {
 export async function writeResults(dir: string, summary: Summary, rows: Row[]): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   await writeJson(`${dir}/summary.json`, summary);
-  const tmp = `${dir}/rows.csv.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, toCsv(summary.rows));
-  await Deno.rename(tmp, `${dir}/rows.csv`);
+  await writeTextAtomic(`${dir}/rows.csv`, toCsv(summary.rows));
   await writeJson(`${dir}/curves.json`, {
     meta: { commit: summary.meta.commit, command: summary.meta.command, config_hash: summary.meta.config_hash },
     curves: rows.map((r) => ({ defense: r.defense, attack: r.attack, seed: r.seed, points: r.curve })),

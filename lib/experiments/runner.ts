@@ -11,7 +11,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import type { AttackConfig, DefenseConfig, ExperimentConfig, LoadedConfig } from "../config/mod.ts";
+import {
+  type AttackConfig,
+  ConfigError,
+  type DefenseConfig,
+  type ExperimentConfig,
+  type LoadedConfig,
+} from "../config/mod.ts";
 import { PERTURBATION_NET_VERSION } from "../models/perturbation.ts";
 import { deriveSeed } from "../data/mod.ts";
 import { accuracy, predictorOf } from "../train/evaluate.ts";
@@ -193,13 +199,18 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const cfg = loaded.config;
   const log = opts.log ?? ((m: string) => console.log(m));
   const progress = opts.progress ?? defaultProgress(log);
+  const compute = new Set(opts.cachedOnly ? [] : (opts.seeds ?? cfg.seeds));
+  const unknown = [...compute].filter((s) => !cfg.seeds.includes(s));
+  if (unknown.length > 0) {
+    throw new ConfigError(loaded.source, [{
+      path: "seeds",
+      message: `seeds ${unknown.join(", ")} asked for are not among the seeds of profile ${loaded.profile} ` +
+        `([${cfg.seeds.join(", ")}]); add them to the profile's seeds or pass --set 'seeds=[...]'`,
+    }]);
+  }
   const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
-  const compute = new Set(opts.cachedOnly ? [] : (opts.seeds ?? cfg.seeds));
-  for (const s of compute) {
-    if (!cfg.seeds.includes(s)) throw new Error(`seed ${s} is not among the config's seeds [${cfg.seeds}]`);
-  }
   const data = await loadExperimentData(cfg);
   const rows: Row[] = [];
   for (const seed of cfg.seeds) {

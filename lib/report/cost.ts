@@ -10,7 +10,7 @@ import type { CostRow, CostSummary } from "../bench/cost_report.ts";
 import { display, type Displayable } from "./display.ts";
 import { figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
 import { paperCost, type PaperCostMetric, paperSource } from "./paper.ts";
-import { type AggregateRow, type Column, htmlTable, textTable } from "./table.ts";
+import { type AggregateRow, type Column, formatDelta, htmlTable, textTable } from "./table.ts";
 
 /** Reads a cost experiment's summary.json from `dir`. */
 export async function loadCost(dir: string): Promise<CostSummary> {
@@ -37,15 +37,7 @@ function withPaper(
   return [
     { header: `${header} (ours)`, cell: (r) => fmt(ours(r), digits) },
     { header: `${header} (paper)`, cell: (r) => fmt(paper(r), digits) },
-    {
-      header: `Δ ${header}`,
-      cell: (r) => {
-        const o = ours(r), p = paper(r);
-        if (o === null || p === undefined || !Number.isFinite(o)) return "—";
-        const d = o - p;
-        return `${d >= 0 ? "+" : ""}${d.toFixed(digits)}`;
-      },
-    },
+    { header: `Δ ${header}`, cell: (r) => formatDelta(ours(r), paper(r), digits) },
   ];
 }
 

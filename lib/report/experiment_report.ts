@@ -9,7 +9,16 @@ import type { Summary } from "../experiments/runner.ts";
 import { display, type Displayable } from "./display.ts";
 import { barFigure, curveFigure, figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
 import { paperRow, paperSource } from "./paper.ts";
-import { aggregate, type AggregateRow, type Column, formatStat, htmlTable, type Stat, textTable } from "./table.ts";
+import {
+  aggregate,
+  type AggregateRow,
+  type Column,
+  formatDelta,
+  formatStat,
+  htmlTable,
+  type Stat,
+  textTable,
+} from "./table.ts";
 
 /** A loaded experiment result. */
 export interface ExperimentReport {
@@ -76,10 +85,8 @@ export function reportColumns(name: string, metrics: Metric[] = ["target_acc", "
       {
         header: `Δ ${header}`,
         cell: (r) => {
-          const p = paperValue(name, r, m), s = stat(m)(r);
-          if (p === undefined || s === null || !Number.isFinite(s.mean)) return "—";
-          const d = s.mean * k - p;
-          return `${d >= 0 ? "+" : ""}${d.toFixed(digits)}`;
+          const s = stat(m)(r);
+          return formatDelta(s === null ? null : s.mean * k, paperValue(name, r, m), digits);
         },
       },
     );

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { writeTextAtomic } from "../experiments/cache.ts";
+
 /** A Plotly figure: traces and layout, as plotly.js takes them. */
 export interface PlotlySpec {
   /** Traces. */
@@ -196,9 +198,7 @@ export async function writeFigureFiles(
   note: string,
 ): Promise<{ html: string; png?: string }> {
   const html = `${dir}/${base}.html`;
-  const tmp = `${html}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, await figureHtml(spec, note));
-  await Deno.rename(tmp, html);
+  await writeTextAtomic(html, await figureHtml(spec, note));
   const png = `${dir}/${base}.png`;
   return (await renderPng(html, png)) ? { html, png } : { html };
 }

@@ -57,6 +57,13 @@ export function aggregate(
   });
 }
 
+/** Ours − the paper's as "+1.23" / "-0.40", or "—" when either is missing or ours is not finite. */
+export function formatDelta(ours: number | null | undefined, paper: number | undefined, digits: number): string {
+  if (ours === null || ours === undefined || paper === undefined || !Number.isFinite(ours)) return "—";
+  const d = ours - paper;
+  return `${d >= 0 ? "+" : ""}${d.toFixed(digits)}`;
+}
+
 /** "98.91 ± 0.05" (percent when `percent`), or "—" for a missing stat. */
 export function formatStat(s: Stat | null | undefined, percent: boolean, digits = 2): string {
   if (s === null || s === undefined || !Number.isFinite(s.mean)) return "—";

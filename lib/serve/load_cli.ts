@@ -11,7 +11,7 @@
 import { ConfigError, configHash, loadConfig } from "../config/mod.ts";
 import { loadDataset } from "../data/mod.ts";
 import { initBackend } from "../backend/mod.ts";
-import { writeJson } from "../experiments/cache.ts";
+import { writeJson, writeTextAtomic } from "../experiments/cache.ts";
 import { toCsv } from "../experiments/results.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
 import { type BundleMeta, exportBundle } from "./bundle.ts";
@@ -238,9 +238,7 @@ if (import.meta.main) {
   };
   const dir = `results/${cfg.name}`;
   await writeJson(`${dir}/summary.json`, summary);
-  const tmpCsv = `${dir}/rows.csv.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmpCsv, toCsv(rows as unknown as Record<string, unknown>[]));
-  await Deno.rename(tmpCsv, `${dir}/rows.csv`);
+  await writeTextAtomic(`${dir}/rows.csv`, toCsv(rows as unknown as Record<string, unknown>[]));
   console.table(rows.map((r) => ({
     defense: r.defense,
     "req/s": r.requests_per_s,
