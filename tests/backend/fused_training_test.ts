@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { mulberry32, onBackend, randomArray, readyBoth, relativeError } from "./_compare.ts";
 import { setNativeEnabled } from "../../lib/backend/native/mod.ts";
 import { BATCH_NORM_TRAIN } from "../../lib/backend/native/batch_norm_train.ts";
-import { ADAM_UPDATE, SGD_UPDATE } from "../../lib/backend/native/optimizer_update.ts";
+import {
+  ADAM_UPDATE,
+  optimizerSimdActive,
+  setOptimizerSimd,
+  SGD_UPDATE,
+} from "../../lib/backend/native/optimizer_update.ts";
+import { OPTIMIZER_SIMD_WASM } from "../../lib/backend/native/optimizer_simd_wasm.ts";
+import { assembleOptimizerSimd } from "../../lib/backend/native/build_optimizer_simd.ts";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { MecoBatchNorm } from "../../lib/models/batch_norm.ts";
 import { makeOptimizer } from "../../lib/train/fit.ts";
 import { loadModel, saveModel } from "../../lib/train/checkpoint.ts";
@@ -113,17 +121,30 @@ function optimize(kind: "sgd" | "adam", fused: boolean): Float32Array[] {
   }
 }
 
-Deno.test("fused SGD and Adam updates equal the unfused tfjs chains, without leaking tensors", async () => {
+Deno.test("fused SGD and Adam updates (SIMD and TypeScript) equal the unfused tfjs chains, without leaking tensors", async () => {
   await tf.setBackend("wasm");
   assert.ok(tf.getKernel(SGD_UPDATE, "wasm") !== undefined && tf.getKernel(ADAM_UPDATE, "wasm") !== undefined);
-  for (const kind of ["sgd", "adam"] as const) {
-    const before = tf.memory().numTensors;
-    const fused = optimize(kind, true);
-    assert.equal(tf.memory().numTensors, before, `${kind}: tensors leaked`);
-    const plain = optimize(kind, false);
-    fused.forEach((f, i) => {
-      const e = relativeError(f, plain[i]);
-      assert.ok(e < 1e-6, `${kind} variable ${i}: relative error ${e}`);
-    });
+  assert.ok(optimizerSimdActive(tf.backend() as BackendWasm), "the SIMD module is not in use");
+  for (const simd of [true, false]) {
+    setOptimizerSimd(simd);
+    try {
+      for (const kind of ["sgd", "adam"] as const) {
+        const before = tf.memory().numTensors;
+        const fused = optimize(kind, true);
+        assert.equal(tf.memory().numTensors, before, `${kind}: tensors leaked`);
+        const plain = optimize(kind, false);
+        fused.forEach((f, i) => {
+          const e = relativeError(f, plain[i]);
+          assert.ok(e < 1e-6, `${kind} (simd ${simd}) variable ${i}: relative error ${e}`);
+        });
+      }
+    } finally {
+      setOptimizerSimd(true);
+    }
   }
+});
+
+Deno.test("the embedded optimizer SIMD module is optimizer_simd.wat assembled", async () => {
+  const bytes = await assembleOptimizerSimd();
+  assert.equal(OPTIMIZER_SIMD_WASM, btoa(String.fromCharCode(...bytes)), "rerun build_optimizer_simd.ts");
 });

@@ -511,6 +511,53 @@ Deno.test({
 });
 
 Deno.test({
+  name: "weight gradients split over the batch match cpu and give the same bits with and without the helper thread",
+  ignore,
+  fn: async () => {
+    const d = runtime.dnnl!;
+    const saved = { ...THRESHOLDS };
+    THRESHOLDS.minMacs = 0;
+    THRESHOLDS.parallelMacs = 0; // every problem is a split reduction
+    try {
+      assert.ok(d.splitReductions, "split reductions are the default");
+      const rng = mulberry32(115);
+      const layers: [number[], number[], number, Pad][] = [
+        [[8, 16, 16, 16], [3, 3, 16, 16], 1, "same"],
+        [[6, 16, 16, 32], [3, 3, 32, 64], 2, [[0, 0], [1, 1], [1, 1], [0, 0]]],
+        [[7, 8, 8, 64], [1, 1, 64, 128], 2, "valid"], // odd batch: halves of 4 and 3
+        [[2, 9, 9, 3], [5, 5, 3, 6], 1, "same"],
+      ];
+      const helperBefore = d.helperCounts?.helper ?? 0;
+      for (const [xs, ws, s, pad] of layers) {
+        const x = rand(rng, xs);
+        const dyShape = tf.tidy(() => tf.conv2d(t(x) as tf.Tensor4D, t(rand(rng, ws)) as tf.Tensor4D, s, pad).shape);
+        const dy = rand(rng, dyShape);
+        const fn = () => [
+          tf.engine().runKernel("Conv2DBackpropFilter", { x: t(x), dy: t(dy) }, {
+            strides: [s, s],
+            pad,
+            dataFormat: "NHWC",
+            filterShape: ws,
+          }) as tf.Tensor,
+        ];
+        const what = `[${xs}]*[${ws}] stride ${s}`;
+        await compare(what, fn);
+        const runs: Float32Array[] = [];
+        for (const useHelper of [true, true, false, true]) {
+          d.useHelper = useHelper;
+          runs.push((await onBackend("wasm", fn))[0]);
+        }
+        runs.forEach((r, i) => assert.ok(r.every((u, j) => u === runs[0][j]), `${what}: run ${i} differs`));
+      }
+      if (d.maxThreads > 1) assert.ok((d.helperCounts?.helper ?? 0) > helperBefore, "the helper thread ran no job");
+    } finally {
+      Object.assign(THRESHOLDS, saved);
+      d.useHelper = true;
+    }
+  },
+});
+
+Deno.test({
   name: "kernels whose thread count adapts to the load give the same bits on 1 and 2 threads",
   ignore: ignore || (runtime.dnnl?.maxThreads ?? 1) < 2,
   fn: async () => {

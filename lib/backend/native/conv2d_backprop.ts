@@ -72,7 +72,7 @@ function backwardDataSpec(d: Dnnl, g: ConvGeometry, threads: number): PlanSpec {
   }
 }
 
-function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number): PlanSpec {
+function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number, half?: "a" | "b"): PlanSpec {
   {
     const m = convDescs(d, g);
     return {
@@ -96,11 +96,33 @@ function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number): PlanSpe
       operands: [
         { arg: ARG.src, user: m.src },
         { arg: ARG.diffDst, user: m.dst },
-        { arg: ARG.diffWeights, user: m.weightsUser, query: QUERY.diffWeightsMd, out: true },
+        half === "b"
+          ? { arg: ARG.diffWeights, query: QUERY.diffWeightsMd, out: true, owned: true }
+          : { arg: ARG.diffWeights, user: m.weightsUser, query: QUERY.diffWeightsMd, out: true },
       ],
       threads,
+      ownScratchpad: half !== undefined,
     };
   }
+}
+
+/**
+ * The weight gradient as two halves of the batch, each reduced by a
+ * one-thread primitive, the first half on this thread and the second on the
+ * helper thread at once, then dW = dW(second half) + dW(first half) in one
+ * rounding (a reorder with oneDNN's sum post-op). The bits depend only on the
+ * problem, never on the load or the thread that ran a half (see helper_thread.ts).
+ */
+function backwardWeightsSplit(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  const n1 = Math.ceil(g.n / 2), key = geometryKey(g);
+  const a = d.plan(`conv_bwd_weights_a|${key}`, () => backwardWeightsSpec(d, { ...g, n: n1 }, 1, "a"));
+  const b = d.plan(`conv_bwd_weights_b|${key}`, () => backwardWeightsSpec(d, { ...g, n: g.n - n1 }, 1, "b"));
+  const sum = d.reorderPlan(`conv_bwd_weights|${key}`, b.mds[2], a.mds[2], true);
+  const [x, dy, dw] = ptrs;
+  const xB = Deno.UnsafePointer.offset(x!, 4 * n1 * g.h * g.w * g.c);
+  const dyB = Deno.UnsafePointer.offset(dy!, 4 * n1 * g.oh * g.ow * g.co);
+  d.runAlongside(b, [xB, dyB, null], () => a.run([x, dy, dw]));
+  sum.run([b.ownedData(2), dw]);
 }
 
 function conv2DBackpropInput(prev: tf.KernelFunc) {
@@ -151,7 +173,16 @@ function conv2DBackpropFilter(prev: tf.KernelFunc) {
       if (d !== undefined) {
         const dw = backend.makeOutput(a.filterShape, "float32");
         const ptrs = [tensorPtr(backend, x), tensorPtr(backend, dy), tensorPtr(backend, dw)];
-        d.run(`conv_bwd_weights|${geometryKey(g)}`, threading(macs, false), (t) => backwardWeightsSpec(d, g, t), ptrs);
+        if (g.n >= 2 && threading(macs, false) === "deterministic" && d.splitReductions) {
+          backwardWeightsSplit(d, g, ptrs);
+        } else {
+          d.run(
+            `conv_bwd_weights|${geometryKey(g)}`,
+            threading(macs, false),
+            (t) => backwardWeightsSpec(d, g, t),
+            ptrs,
+          );
+        }
         return dw;
       }
     }

@@ -20,10 +20,13 @@ import {
   MD_BYTES,
   type OmpLib,
   OP_DESC_BYTES,
+  QUERY,
+  SCRATCHPAD_USER,
   STATUS,
   STREAM_DEFAULT,
 } from "./dnnl_ffi.ts";
 import type { Threading } from "./runtime.ts";
+import { HelperThread } from "./helper_thread.ts";
 
 /** A oneDNN call that did not return `dnnl_success`. */
 export class DnnlError extends Error {
@@ -50,11 +53,21 @@ export interface Operand {
   query?: number;
   /** True for outputs: a reorder, if one is needed, runs after the primitive. */
   out?: boolean;
+  /**
+   * An output the plan keeps in a buffer of its own, in the layout the primitive
+   * chooses for `query` (no reorder): `run` ignores its pointer, {@linkcode Plan.ownedData} gives it.
+   */
+  owned?: boolean;
 }
 
-interface Step {
+/**
+ * One primitive execution of a plan. `args` (the `dnnl_exec_arg_t` array) is in
+ * a SharedArrayBuffer, whose memory never moves, so the helper thread may read
+ * it by address.
+ */
+export interface Step {
   prim: Deno.PointerValue;
-  args: Uint8Array<ArrayBuffer>;
+  args: Uint8Array<ArrayBufferLike>;
   nargs: number;
 }
 
@@ -75,18 +88,46 @@ export class Plan {
     readonly impl: string,
     /** Bytes of each operand's buffer, in operand order. */
     readonly bytes: number[],
+    /** Layout of each operand's buffer, in operand order (for owned outputs: the primitive's choice). */
+    readonly mds: MemoryDesc[],
+    /** Per operand, the data pointer of a buffer the plan owns (`Operand.owned`), else undefined. */
+    private readonly ownedPtrs: (Deno.PointerValue | undefined)[],
   ) {}
+
+  /** The memory objects whose data `run` points at the caller's pointers (null for owned outputs). */
+  get userMemories(): readonly Deno.PointerValue[] {
+    return this.userMems;
+  }
+
+  /** The primitive executions of one run, in order. */
+  get executions(): readonly Step[] {
+    return this.steps;
+  }
+
+  /** Data pointer of operand `i`'s buffer when the plan owns it (`Operand.owned`). */
+  ownedData(i: number): Deno.PointerValue {
+    const p = this.ownedPtrs[i];
+    if (p === undefined) throw new Error(`operand ${i} of this plan is not owned`);
+    return p;
+  }
 
   /** Times the plan has run. */
   runs = 0;
 
-  /** Runs the plan on the given data pointers (one per operand). */
+  /** Counts a run made elsewhere (on the helper thread). */
+  noteRun(): void {
+    this.runs++;
+    this.dnnl.runCount++;
+  }
+
+  /** Runs the plan on the given data pointers (one per operand; owned operands' are ignored). */
   run(ptrs: Deno.PointerValue[]): void {
     const d = this.dnnl, lib = d.lib;
     this.runs++;
     d.runCount++;
     d.setThreads(this.threads);
     for (let i = 0; i < ptrs.length; i++) {
+      if (this.userMems[i] === null) continue; // owned by the plan
       const s = lib.dnnl_memory_set_data_handle(this.userMems[i], ptrs[i]);
       if (s !== 0) throw new DnnlError("dnnl_memory_set_data_handle", s);
     }
@@ -120,6 +161,12 @@ export interface PlanSpec {
   eltwise?: [number, number, number][];
   /** Threads to use (defaults to all). */
   threads?: number;
+  /**
+   * The plan owns its primitive's scratchpad (oneDNN's user scratchpad mode)
+   * instead of sharing the library's, so that it may run on the helper thread
+   * while another plan runs on this one.
+   */
+  ownScratchpad?: boolean;
 }
 
 /** Recent run times of one problem with one thread and with all threads. */
@@ -202,6 +249,14 @@ export class Dnnl {
   runCount = 0;
   /** Logs every plan built (with oneDNN's implementation name) when `MECO_NATIVE_DEBUG=1`. */
   debug = false;
+  /**
+   * Path of the opened libdnnl, for the helper thread; the helper is used when
+   * this is set, OpenMP reports more than one processor and `fixedThreads` is unset.
+   */
+  helperPath: string | undefined;
+  /** When false, {@linkcode runAlongside} runs both parts here (for A/B measurements and tests; same results). */
+  useHelper = true;
+  private helper: HelperThread | undefined | null;
 
   /** @param lib bound libdnnl symbols @param omp bound libgomp symbols, if found @param capacity plans kept */
   constructor(readonly lib: DnnlLib, private readonly omp: OmpLib | undefined, readonly capacity = 256) {
@@ -261,7 +316,10 @@ export class Dnnl {
   }
 
   /** The cached plan for `key`, built by `spec()` on a miss. */
-  plan(key: string, spec: () => PlanSpec): Plan {
+  plan(
+    key: string,
+    spec: () => PlanSpec | { reorder: { src: MemoryDesc; dst: MemoryDesc; accumulate: boolean } },
+  ): Plan {
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       // Re-insert: Map order is then least- to most-recently used.
@@ -269,7 +327,8 @@ export class Dnnl {
       this.cache.set(key, hit);
       return hit;
     }
-    const p = this.build(spec());
+    const sp = spec();
+    const p = "reorder" in sp ? this.buildReorder(sp.reorder) : this.build(sp);
     if (this.debug) console.error(`oneDNN plan ${key}: ${p.impl}, ${p.threads} thread(s)`);
     this.cache.set(key, p);
     if (this.cache.size > this.capacity) {
@@ -359,6 +418,41 @@ export class Dnnl {
     }
   }
 
+  /**
+   * True when a split reduction should be split (see {@linkcode runAlongside}):
+   * unless `fixedThreads` asks for oneDNN's own threading. The split does not
+   * depend on the machine, so neither do the results.
+   */
+  get splitReductions(): boolean {
+    return this.fixedThreads === undefined;
+  }
+
+  /**
+   * Runs `mine()` here and `plan` on `ptrs` on the helper thread at once (see
+   * helper_thread.ts), or both here when there is no helper (one processor, a
+   * Worker that could not start, `helperPath` unset); returns when both are done.
+   * `plan` must own its scratchpad (`PlanSpec.ownScratchpad`).
+   */
+  runAlongside(plan: Plan, ptrs: Deno.PointerValue[], mine: () => void): void {
+    if (this.helper === undefined) {
+      this.helper = this.maxThreads > 1 && this.helperPath !== undefined
+        ? HelperThread.start(this.helperPath, this.engine) ?? null
+        : null;
+    }
+    const h = this.helper;
+    if (h === null || h.failed || !this.useHelper) {
+      mine();
+      plan.run(ptrs);
+      return;
+    }
+    h.runAlongside(plan, ptrs, mine);
+  }
+
+  /** Jobs the helper thread ran and jobs this thread took back from it; undefined without a helper. */
+  get helperCounts(): { helper: number; main: number } | undefined {
+    return this.helper ? { ...this.helper.counts } : undefined;
+  }
+
   /** Threads the last runs of problem `key` favour (for reports). */
   threadsFor(key: string): number | undefined {
     const st = this.threadStats.get(key);
@@ -395,15 +489,26 @@ export class Dnnl {
     this.setThreads(threads);
     const owned = { mems: [] as Deno.PointerValue[], prims: [] as Deno.PointerValue[] };
     const pds: Deno.PointerValue[] = [];
-    let attr: Deno.PointerValue = null, postOps: Deno.PointerValue = null;
+    let attr: Deno.PointerValue = null, postOps: Deno.PointerValue = null, reorderAttr: Deno.PointerValue = null;
     try {
-      if (spec.eltwise !== undefined && spec.eltwise.length > 0) {
+      if ((spec.eltwise !== undefined && spec.eltwise.length > 0) || spec.ownScratchpad) {
         attr = this.create((o) => lib.dnnl_primitive_attr_create(o), "dnnl_primitive_attr_create");
+      }
+      if (spec.eltwise !== undefined && spec.eltwise.length > 0) {
         postOps = this.create((o) => lib.dnnl_post_ops_create(o), "dnnl_post_ops_create");
         for (const [alg, alpha, beta] of spec.eltwise) {
           this.check(lib.dnnl_post_ops_append_eltwise(postOps, 1, alg, alpha, beta), "dnnl_post_ops_append_eltwise");
         }
         this.check(lib.dnnl_primitive_attr_set_post_ops(attr, postOps), "dnnl_primitive_attr_set_post_ops");
+      }
+      if (spec.ownScratchpad) {
+        reorderAttr = this.create((o) => lib.dnnl_primitive_attr_create(o), "dnnl_primitive_attr_create");
+        for (const a of [attr, reorderAttr]) {
+          this.check(
+            lib.dnnl_primitive_attr_set_scratchpad_mode(a, SCRATCHPAD_USER),
+            "dnnl_primitive_attr_set_scratchpad_mode",
+          );
+        }
       }
       let hintPd: Deno.PointerValue = null;
       if (spec.hint !== undefined) {
@@ -419,9 +524,22 @@ export class Dnnl {
 
       const userMems: Deno.PointerValue[] = [];
       const bytes: number[] = [];
+      const mds: MemoryDesc[] = [];
+      const ownedPtrs: (Deno.PointerValue | undefined)[] = [];
       const before: Step[] = [], after: Step[] = [];
       const mainArgs: [number, Deno.PointerValue][] = [];
       for (const op of spec.operands) {
+        if (op.owned) {
+          if (op.query === undefined) throw new Error("an owned operand needs a query");
+          const chosen = this.queryMd(pd, op.query);
+          const mem = this.allocated(chosen, owned);
+          userMems.push(null);
+          bytes.push(Number(lib.dnnl_memory_desc_get_size(chosen)));
+          mds.push(chosen);
+          ownedPtrs.push(this.dataOf(mem));
+          mainArgs.push([op.arg, mem]);
+          continue;
+        }
         let user = op.user;
         if (user === undefined) {
           if (op.query === undefined) throw new Error("an operand needs a layout or a query");
@@ -429,6 +547,8 @@ export class Dnnl {
         }
         const userMd = user;
         bytes.push(Number(lib.dnnl_memory_desc_get_size(userMd)));
+        mds.push(userMd);
+        ownedPtrs.push(undefined);
         const um = this.create((o) => lib.dnnl_memory_create(o, userMd, this.engine, null), "dnnl_memory_create");
         owned.mems.push(um);
         userMems.push(um);
@@ -436,23 +556,16 @@ export class Dnnl {
         if (op.query !== undefined && op.user !== undefined) {
           const chosen = this.queryMd(pd, op.query);
           if (lib.dnnl_memory_desc_equal(chosen, userMd) === 0) {
-            mem = this.create(
-              (o) =>
-                lib.dnnl_memory_create(
-                  o,
-                  chosen,
-                  this.engine,
-                  memoryAllocate ??= Deno.UnsafePointer.create(0xffff_ffff_ffff_ffffn),
-                ),
-              "dnnl_memory_create",
-            );
-            owned.mems.push(mem);
+            mem = this.allocated(chosen, owned);
             const [src, dst, srcMem, dstMem] = op.out ? [chosen, userMd, mem, um] : [userMd, chosen, um, mem];
             const rpd = this.create(
-              (o) => lib.dnnl_reorder_primitive_desc_create(o, src, this.engine, dst, this.engine, null),
+              (o) => lib.dnnl_reorder_primitive_desc_create(o, src, this.engine, dst, this.engine, reorderAttr),
               "dnnl_reorder_primitive_desc_create",
             );
             pds.push(rpd);
+            if (spec.ownScratchpad && this.scratchpadBytes(rpd) > 0) {
+              throw new Error("a reorder of a plan with its own scratchpad needs a scratchpad");
+            }
             const rp = this.create((o) => lib.dnnl_primitive_create(o, rpd), "dnnl_primitive_create");
             owned.prims.push(rp);
             (op.out ? after : before).push(this.step(rp, [[ARG.from, srcMem], [ARG.to, dstMem]]));
@@ -460,10 +573,14 @@ export class Dnnl {
         }
         mainArgs.push([op.arg, mem]);
       }
+      if (spec.ownScratchpad && this.scratchpadBytes(pd) > 0) {
+        mainArgs.push([ARG.scratchpad, this.allocated(this.queryMd(pd, QUERY.scratchpadMd), owned)]);
+      }
       const prim = this.create((o) => lib.dnnl_primitive_create(o, pd), "dnnl_primitive_create");
       owned.prims.push(prim);
       const impl = this.implName(pd);
-      return new Plan(this, userMems, [...before, this.step(prim, mainArgs), ...after], owned, threads, impl, bytes);
+      const steps = [...before, this.step(prim, mainArgs), ...after];
+      return new Plan(this, userMems, steps, owned, threads, impl, bytes, mds, ownedPtrs);
     } catch (e) {
       for (const p of owned.prims) lib.dnnl_primitive_destroy(p);
       for (const m of owned.mems) lib.dnnl_memory_destroy(m);
@@ -472,11 +589,90 @@ export class Dnnl {
       for (const pd of pds) lib.dnnl_primitive_desc_destroy(pd);
       if (postOps !== null) lib.dnnl_post_ops_destroy(postOps);
       if (attr !== null) lib.dnnl_primitive_attr_destroy(attr);
+      if (reorderAttr !== null) lib.dnnl_primitive_attr_destroy(reorderAttr);
     }
   }
 
+  /**
+   * The cached plan that reorders a buffer of layout `src` into one of layout
+   * `dst` (both the same logical tensor), adding to what `dst` holds when
+   * `accumulate` (oneDNN's sum post-op: dst = reorder(src) + dst, one rounding
+   * per element). `run([srcPtr, dstPtr])`.
+   */
+  reorderPlan(key: string, src: MemoryDesc, dst: MemoryDesc, accumulate: boolean): Plan {
+    return this.plan(`reorder|${key}|${accumulate ? "sum" : "set"}`, () => ({ reorder: { src, dst, accumulate } }));
+  }
+
+  private buildReorder(r: { src: MemoryDesc; dst: MemoryDesc; accumulate: boolean }): Plan {
+    const lib = this.lib;
+    this.setThreads(1);
+    const owned = { mems: [] as Deno.PointerValue[], prims: [] as Deno.PointerValue[] };
+    let attr: Deno.PointerValue = null, postOps: Deno.PointerValue = null, rpd: Deno.PointerValue = null;
+    try {
+      if (r.accumulate) {
+        attr = this.create((o) => lib.dnnl_primitive_attr_create(o), "dnnl_primitive_attr_create");
+        postOps = this.create((o) => lib.dnnl_post_ops_create(o), "dnnl_post_ops_create");
+        this.check(lib.dnnl_post_ops_append_sum(postOps, 1), "dnnl_post_ops_append_sum");
+        this.check(lib.dnnl_primitive_attr_set_post_ops(attr, postOps), "dnnl_primitive_attr_set_post_ops");
+      }
+      const pd = this.create(
+        (o) => lib.dnnl_reorder_primitive_desc_create(o, r.src, this.engine, r.dst, this.engine, attr),
+        "dnnl_reorder_primitive_desc_create",
+      );
+      rpd = pd;
+      const mems = [r.src, r.dst].map((md) => {
+        const m = this.create((o) => lib.dnnl_memory_create(o, md, this.engine, null), "dnnl_memory_create");
+        owned.mems.push(m);
+        return m;
+      });
+      const prim = this.create((o) => lib.dnnl_primitive_create(o, pd), "dnnl_primitive_create");
+      owned.prims.push(prim);
+      const step = this.step(prim, [[ARG.from, mems[0]], [ARG.to, mems[1]]]);
+      const bytes = [r.src, r.dst].map((md) => Number(lib.dnnl_memory_desc_get_size(md)));
+      return new Plan(this, mems, [step], owned, 1, this.implName(pd), bytes, [r.src, r.dst], [undefined, undefined]);
+    } catch (e) {
+      for (const p of owned.prims) lib.dnnl_primitive_destroy(p);
+      for (const m of owned.mems) lib.dnnl_memory_destroy(m);
+      throw e;
+    } finally {
+      if (rpd !== null) lib.dnnl_primitive_desc_destroy(rpd);
+      if (postOps !== null) lib.dnnl_post_ops_destroy(postOps);
+      if (attr !== null) lib.dnnl_primitive_attr_destroy(attr);
+    }
+  }
+
+  /** A memory object of layout `md` with a buffer oneDNN allocates (freed with the plan). */
+  private allocated(md: MemoryDesc, owned: { mems: Deno.PointerValue[] }): Deno.PointerValue {
+    const mem = this.create(
+      (o) =>
+        this.lib.dnnl_memory_create(
+          o,
+          md,
+          this.engine,
+          memoryAllocate ??= Deno.UnsafePointer.create(0xffff_ffff_ffff_ffffn),
+        ),
+      "dnnl_memory_create",
+    );
+    owned.mems.push(mem);
+    return mem;
+  }
+
+  /** The data pointer of a memory object. */
+  private dataOf(mem: Deno.PointerValue): Deno.PointerValue {
+    return this.create((o) => this.lib.dnnl_memory_get_data_handle(mem, o), "dnnl_memory_get_data_handle");
+  }
+
+  /** Bytes of the scratchpad a primitive descriptor asks for (0 in library mode or when it needs none). */
+  private scratchpadBytes(pd: Deno.PointerValue): number {
+    const p = this.lib.dnnl_primitive_desc_query_md(pd, QUERY.scratchpadMd, 0);
+    if (p === null) return 0;
+    const md = new Uint8Array(MD_BYTES);
+    new Deno.UnsafePointerView(p).copyInto(md);
+    return Number(this.lib.dnnl_memory_desc_get_size(md));
+  }
+
   private step(prim: Deno.PointerValue, args: [number, Deno.PointerValue][]): Step {
-    const buf = new Uint8Array(16 * args.length);
+    const buf = new Uint8Array(new SharedArrayBuffer(16 * args.length));
     const dv = new DataView(buf.buffer);
     args.forEach(([arg, mem], i) => {
       dv.setInt32(16 * i, arg, true);

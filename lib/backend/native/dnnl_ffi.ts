@@ -71,6 +71,7 @@ export const ARG = {
   diffScale: 255,
   diffShift: 256,
   src1: 2,
+  scratchpad: 80,
   from: 1,
   to: 17,
 } as const;
@@ -88,7 +89,10 @@ export const QUERY = {
   dstMd: 133,
   diffDstMd: 134,
   workspaceMd: 135,
+  scratchpadMd: 136,
 } as const;
+/** `dnnl_scratchpad_mode_user`: the caller passes each primitive's scratchpad (`DNNL_ARG_SCRATCHPAD`). */
+export const SCRATCHPAD_USER = 1;
 /** `dnnl_engine_kind_t` cpu. */
 export const ENGINE_CPU = 1;
 /** `dnnl_stream_default_flags`. */
@@ -128,6 +132,7 @@ export const DNNL_SYMBOLS = {
   dnnl_memory_desc_get_size: { parameters: [B], result: Z },
   dnnl_memory_create: { parameters: [B, B, P, P], result: I },
   dnnl_memory_set_data_handle: { parameters: [P, P], result: I },
+  dnnl_memory_get_data_handle: { parameters: [P, B], result: I },
   dnnl_memory_destroy: { parameters: [P], result: I },
   dnnl_dilated_convolution_forward_desc_init: { parameters: [B, I, I, B, B, B, B, B, B, B, B], result: I },
   dnnl_dilated_convolution_backward_data_desc_init: { parameters: [B, I, B, B, B, B, B, B, B], result: I },
@@ -145,9 +150,11 @@ export const DNNL_SYMBOLS = {
   dnnl_primitive_attr_create: { parameters: [B], result: I },
   dnnl_primitive_attr_destroy: { parameters: [P], result: I },
   dnnl_primitive_attr_set_post_ops: { parameters: [P, P], result: I },
+  dnnl_primitive_attr_set_scratchpad_mode: { parameters: [P, I], result: I },
   dnnl_post_ops_create: { parameters: [B], result: I },
   dnnl_post_ops_destroy: { parameters: [P], result: I },
   dnnl_post_ops_append_eltwise: { parameters: [P, F, I, F, F], result: I },
+  dnnl_post_ops_append_sum: { parameters: [P, F], result: I },
   dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: I },
   dnnl_reorder_primitive_desc_create: { parameters: [B, B, P, B, P, P], result: I },
   dnnl_primitive_desc_query: { parameters: [P, I, I, B], result: I },

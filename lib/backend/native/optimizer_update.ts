@@ -15,8 +15,12 @@
  *   `[param′, buf′]` with `d = g + wd·param`, `buf′ = momentum·buf + d`, `param′ = param − lr·buf′`
  *   (PyTorch's SGD without dampening or Nesterov).
  *
- * Arithmetic is in double precision, rounded once to float32 per output, so
- * results can differ from the unfused float32 chain in the last bit.
+ * The pass is WebAssembly SIMD (optimizer_simd.wat: four float32 lanes, float32
+ * arithmetic as PyTorch's CPU kernels), instantiated over the tfjs backend's
+ * own memory; where that module cannot be instantiated (a threaded tfjs build
+ * with shared memory) a TypeScript loop in double precision, rounded once to
+ * float32 per output, does the same. Either can differ from the unfused float32
+ * chain in the last bits.
  *
  * @module
  */
@@ -24,6 +28,64 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { type KernelArgs, runtime } from "./runtime.ts";
 import { byteOffsetOf } from "./wasm_ptr.ts";
+import { OPTIMIZER_SIMD_WASM } from "./optimizer_simd_wasm.ts";
+
+interface SimdExports {
+  adam(
+    p: number,
+    m: number,
+    v: number,
+    g: number,
+    po: number,
+    mo: number,
+    vo: number,
+    n: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    step: number,
+    inv: number,
+    eps: number,
+  ): void;
+  sgd(p: number, b: number, g: number, po: number, bo: number, n: number, lr: number, mom: number, wd: number): void;
+}
+
+const simdFor = new WeakMap<object, SimdExports | null>();
+let simdModule: WebAssembly.Module | undefined;
+let simdEnabled = true;
+
+/** Switches the SIMD pass off (TypeScript loops) or back on; for A/B measurements and tests. */
+export function setOptimizerSimd(on: boolean): void {
+  simdEnabled = on;
+}
+
+/** The SIMD kernels bound to `backend`'s memory, or null where they cannot be (then the TS loops run). */
+function simd(backend: BackendWasm): SimdExports | null {
+  if (!simdEnabled) return null;
+  const wasm = backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } };
+  const key = wasm as object;
+  let k = simdFor.get(key);
+  if (k === undefined) {
+    k = null;
+    const memory = wasm.asm?.memory;
+    if (memory instanceof WebAssembly.Memory && !(memory.buffer instanceof SharedArrayBuffer)) {
+      try {
+        simdModule ??= new WebAssembly.Module(Uint8Array.from(atob(OPTIMIZER_SIMD_WASM), (c) => c.charCodeAt(0)));
+        k = new WebAssembly.Instance(simdModule, { env: { memory } }).exports as unknown as SimdExports;
+      } catch {
+        k = null;
+      }
+    }
+    simdFor.set(key, k);
+  }
+  return k;
+}
+
+/** Whether the fused updates run as WebAssembly SIMD on `backend` (else as TypeScript loops). */
+export function optimizerSimdActive(backend: BackendWasm): boolean {
+  return simd(backend) !== null;
+}
 
 /** Kernel name of the fused Adam update. */
 export const ADAM_UPDATE = "MecoAdamUpdate";
@@ -39,11 +101,17 @@ function adamUpdate(args: KernelArgs): tf.TensorInfo[] {
   const { param, m, v, grad } = args.inputs as Record<string, tf.TensorInfo>;
   const { beta1, beta2, epsilon, stepSize, rootBc2 } = args.attrs as unknown as Record<string, number>;
   const outs = [param, m, v].map((t) => backend.makeOutput(t.shape, "float32"));
+  const n = tf.util.sizeFromShape(param.shape);
+  const b1 = beta1, c1 = 1 - beta1, b2 = beta2, c2 = 1 - beta2, inv = 1 / rootBc2;
+  const k = simd(backend);
+  if (k !== null) {
+    const [p, mi, vi, g, po, mo, vo] = [param, m, v, grad, ...outs].map((t) => byteOffsetOf(backend, t));
+    k.adam(p, mi, vi, g, po, mo, vo, n, b1, c1, b2, c2, stepSize, inv, epsilon);
+    return outs;
+  }
   const heap = heapF32(backend); // after every allocation: the view stays valid
   const at = (t: tf.TensorInfo) => byteOffsetOf(backend, t) >>> 2;
   const p = at(param), mi = at(m), vi = at(v), g = at(grad), po = at(outs[0]), mo = at(outs[1]), vo = at(outs[2]);
-  const n = tf.util.sizeFromShape(param.shape);
-  const b1 = beta1, c1 = 1 - beta1, b2 = beta2, c2 = 1 - beta2, inv = 1 / rootBc2;
   for (let i = 0; i < n; i++) {
     const gi = heap[g + i];
     const mn = b1 * heap[mi + i] + c1 * gi;
@@ -60,10 +128,16 @@ function sgdUpdate(args: KernelArgs): tf.TensorInfo[] {
   const { param, buf, grad } = args.inputs as Record<string, tf.TensorInfo>;
   const { lr, momentum, weightDecay } = args.attrs as unknown as Record<string, number>;
   const outs = [param, buf].map((t) => backend.makeOutput(t.shape, "float32"));
+  const n = tf.util.sizeFromShape(param.shape);
+  const k = simd(backend);
+  if (k !== null) {
+    const [p, b, g, po, bo] = [param, buf, grad, ...outs].map((t) => byteOffsetOf(backend, t));
+    k.sgd(p, b, g, po, bo, n, lr, momentum, weightDecay);
+    return outs;
+  }
   const heap = heapF32(backend);
   const at = (t: tf.TensorInfo) => byteOffsetOf(backend, t) >>> 2;
   const p = at(param), b = at(buf), g = at(grad), po = at(outs[0]), bo = at(outs[1]);
-  const n = tf.util.sizeFromShape(param.shape);
   for (let i = 0; i < n; i++) {
     const pi = heap[p + i];
     const bn = momentum * heap[b + i] + (heap[g + i] + weightDecay * pi);

@@ -14,6 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../mod.ts";
 import { median, WORKLOADS } from "../../bench/workloads.ts";
 import { type KernelTimes, profileKernels } from "../../bench/kernel_profile.ts";
+import { runtime } from "./runtime.ts";
 
 function flag(name: string, fallback: number): number {
   const i = Deno.args.indexOf(name);
@@ -47,6 +48,8 @@ if (import.meta.main) {
       `== ${w.name}: median ${median(steps).toFixed(1)} ms/step (min ${Math.min(...steps).toFixed(1)}), ` +
         `in kernels ${inKernels.toFixed(1)} ms, ${calls} kernel calls`,
     );
+    const h = runtime.dnnl?.helperCounts;
+    if (h !== undefined) console.log(`  helper thread: ran ${h.helper} jobs, ${h.main} taken back`, h);
     for (const [k, v] of rows.slice(0, top)) {
       console.log(
         `  ${k.padEnd(26)} ${(v.ms / reps).toFixed(2).padStart(8)} ms ${String(v.calls / reps).padStart(6)} calls`,

@@ -119,6 +119,7 @@ export function registerNativeKernels(): NativeReport {
       try {
         runtime.dnnl = new Dnnl(lib.dnnl, lib.omp);
         runtime.dnnl.debug = envFlag("MECO_NATIVE_DEBUG") === "1";
+        if (envFlag("MECO_NATIVE_HELPER") !== "0") runtime.dnnl.helperPath = lib.path;
         const fixed = Number(envFlag("MECO_NATIVE_THREADS"));
         if (Number.isInteger(fixed) && fixed > 0) runtime.dnnl.fixedThreads = fixed;
         const isa = ISA[lib.dnnl.dnnl_get_effective_cpu_isa()] ?? "?";

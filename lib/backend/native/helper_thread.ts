@@ -1,0 +1,151 @@
+/**
+ * A second OS thread for oneDNN, for reductions split in a fixed way.
+ *
+ * oneDNN's own multithreading splits a weight gradient's sum over the batch
+ * differently for one thread and for two, so its bits depend on how many
+ * threads ran it; the native kernels therefore run such reductions on one
+ * thread (see `Dnnl.run`). Splitting the batch in two halves ourselves, each
+ * half reduced by a one-thread primitive and the halves added in a fixed
+ * order, gives the same bits whichever thread runs which half, and whether
+ * one thread runs both. {@linkcode HelperThread.runAlongside} runs one half
+ * here while the helper runs the other; if the helper has not picked its half
+ * up by the time this thread is done with its own (the helper's core is busy
+ * with another process), this thread takes it back and runs it itself, so a
+ * busy machine costs no more than one thread would.
+ *
+ * The helper is a `node:worker_threads` Worker (unref'd: it never keeps the
+ * process alive) that blocks in `Atomics.wait` between jobs; a job is a list
+ * of oneDNN calls (point memory objects at data, execute primitives) written
+ * into a SharedArrayBuffer as addresses. Plans it runs own their scratchpad
+ * (oneDNN's user scratchpad mode), so nothing of oneDNN's is shared between
+ * two plans that run at once.
+ *
+ * @module
+ */
+import { Worker } from "node:worker_threads";
+import type { Plan } from "./dnnl.ts";
+import { DnnlError } from "./dnnl.ts";
+import { CTL, JOB_OFFSET, JOB_SLOTS, STATE } from "./helper_protocol.ts";
+
+/** How long the main thread waits for a job the helper took before it calls the helper dead. */
+const HELPER_TIMEOUT_MS = 120_000;
+
+const addr = (p: Deno.PointerValue): bigint => BigInt(Deno.UnsafePointer.value(p));
+
+/** The main thread's handle on the helper thread. */
+export class HelperThread {
+  private readonly ctl: Int32Array<SharedArrayBuffer>;
+  private readonly job: BigInt64Array<SharedArrayBuffer>;
+  /** Jobs the helper ran, and jobs this thread took back (for tests and reports). */
+  readonly counts = { helper: 0, main: 0, joinMs: 0, mineMs: 0, doneBeforeJoin: 0 };
+
+  private constructor(sab: SharedArrayBuffer) {
+    this.ctl = new Int32Array(sab, 0, CTL.words);
+    this.job = new BigInt64Array(sab, JOB_OFFSET, JOB_SLOTS);
+  }
+
+  /**
+   * Starts the helper on libdnnl at `path` (already opened by this process)
+   * for `engine`; undefined when a Worker cannot be made. The helper becomes
+   * ready a few milliseconds later; until then every job runs here.
+   */
+  static start(path: string, engine: Deno.PointerValue): HelperThread | undefined {
+    const sab = new SharedArrayBuffer(JOB_OFFSET + 8 * JOB_SLOTS);
+    const h = new HelperThread(sab);
+    try {
+      const w = new Worker(new URL("./helper_worker.ts", import.meta.url), {
+        workerData: { sab, path, engine: addr(engine) },
+      });
+      w.unref();
+      w.on("error", () => Atomics.store(h.ctl, CTL.ready, -1));
+    } catch {
+      return undefined;
+    }
+    return h;
+  }
+
+  /** True once the helper has opened oneDNN and waits for jobs. */
+  get ready(): boolean {
+    return Atomics.load(this.ctl, CTL.ready) === 1;
+  }
+
+  /** True when the helper failed to start or died. */
+  get failed(): boolean {
+    return Atomics.load(this.ctl, CTL.ready) === -1;
+  }
+
+  /**
+   * Runs `mine()` on this thread while the helper runs `plan` on `ptrs`
+   * (taking the plan back if the helper has not started it when `mine`
+   * returns); returns when both are done. `plan` must not be run elsewhere
+   * meanwhile and must own its scratchpad.
+   */
+  runAlongside(plan: Plan, ptrs: Deno.PointerValue[], mine: () => void): void {
+    if (!this.ready || !this.encode(plan, ptrs)) {
+      mine();
+      plan.run(ptrs);
+      this.counts.main++;
+      return;
+    }
+    const ctl = this.ctl;
+    Atomics.store(ctl, CTL.state, STATE.posted);
+    Atomics.add(ctl, CTL.seq, 1);
+    Atomics.notify(ctl, CTL.seq);
+    const t0 = performance.now();
+    try {
+      mine();
+    } finally {
+      this.counts.mineMs += performance.now() - t0;
+      if (Atomics.compareExchange(ctl, CTL.state, STATE.posted, STATE.main) === STATE.posted) {
+        Atomics.store(ctl, CTL.state, STATE.idle);
+        this.counts.main++;
+        plan.run(ptrs);
+      } else {
+        this.counts.helper++;
+        plan.noteRun();
+        if (Atomics.load(ctl, CTL.state) === STATE.done) this.counts.doneBeforeJoin++;
+        const t1 = performance.now();
+        this.join();
+        this.counts.joinMs += performance.now() - t1;
+      }
+    }
+  }
+
+  private join(): void {
+    const ctl = this.ctl;
+    const t0 = performance.now();
+    while (Atomics.load(ctl, CTL.state) === STATE.helper) {
+      Atomics.wait(ctl, CTL.state, STATE.helper, 1000);
+      if (performance.now() - t0 > HELPER_TIMEOUT_MS) {
+        Atomics.store(ctl, CTL.ready, -1);
+        throw new Error(`oneDNN helper thread did not finish a job in ${HELPER_TIMEOUT_MS / 1000} s`);
+      }
+    }
+    const status = Atomics.load(ctl, CTL.status);
+    Atomics.store(ctl, CTL.state, STATE.idle);
+    if (status !== 0) throw new DnnlError("dnnl_primitive_execute (helper thread)", status);
+  }
+
+  /** Writes the job for `plan` on `ptrs`; false when it does not fit. */
+  private encode(plan: Plan, ptrs: Deno.PointerValue[]): boolean {
+    const mems = plan.userMemories, steps = plan.executions;
+    let nMem = 0;
+    for (const m of mems) if (m !== null) nMem++;
+    if (2 + 2 * nMem + 3 * steps.length > JOB_SLOTS) return false;
+    const job = this.job;
+    let k = 0;
+    job[k++] = BigInt(nMem);
+    mems.forEach((m, i) => {
+      if (m === null) return;
+      job[k++] = addr(m);
+      job[k++] = addr(ptrs[i]);
+    });
+    job[k++] = BigInt(steps.length);
+    for (const st of steps) {
+      job[k++] = addr(st.prim);
+      job[k++] = BigInt(st.nargs);
+      job[k++] = addr(Deno.UnsafePointer.of(st.args));
+    }
+    return true;
+  }
+}
