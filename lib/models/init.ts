@@ -45,8 +45,13 @@ export function torchBiasInit(fanIn: number, seeds: SeedStream): Initializer {
   return tf.initializers.randomUniform({ minval: -b, maxval: b, seed: seeds.next() });
 }
 
-/** BatchNorm layer with PyTorch's epsilon (1e-5) and momentum (0.1 ≙ tfjs 0.9). */
-export function batchNorm(opts: { center?: boolean; scale?: boolean; name?: string } = {}): tf.layers.Layer {
+/**
+ * BatchNorm layer with PyTorch's epsilon (1e-5) and momentum (0.1 ≙ tfjs 0.9);
+ * `relu`: followed by ReLU in the same layer (fused in training where the kernel runs).
+ */
+export function batchNorm(
+  opts: { center?: boolean; scale?: boolean; name?: string; relu?: boolean } = {},
+): tf.layers.Layer {
   return new MecoBatchNorm({ epsilon: 1e-5, momentum: 0.9, ...opts });
 }
 

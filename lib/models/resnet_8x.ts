@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { batchNorm, SeedStream, torchBiasInit, torchWeightInit } from "./init.ts";
+import { paddedConv2d } from "./padded_conv.ts";
 
 /** Options for {@linkcode resnet8x}. */
 export interface ResnetOptions {
@@ -38,30 +39,22 @@ export function resnet8x(opts: ResnetOptions): tf.LayersModel {
   const widths = [base, base * 2, base * 4, base * 8];
   const blocks = opts.depth === 18 ? [2, 2, 2, 2] : [3, 4, 6, 3];
   // PyTorch pads a strided 3×3 conv by 1 on every side, tfjs "same" pads only
-  // bottom/right: an explicit zero-pad + valid conv keeps the reference's
-  // alignment.
+  // bottom/right: those convolutions take PyTorch's padding explicitly.
   const conv = (filters: number, k: number, stride: number) => {
-    const layer = tf.layers.conv2d({
-      filters,
-      kernelSize: k,
-      strides: stride,
-      padding: stride > 1 && k > 1 ? "valid" : "same",
-      useBias: false,
-      kernelInitializer: torchWeightInit(s),
-    });
-    if (!(stride > 1 && k > 1)) return layer;
-    const pad = tf.layers.zeroPadding2d({ padding: (k - 1) >> 1 });
-    return { apply: (t: S) => layer.apply(pad.apply(t)) };
+    const args = { filters, kernelSize: k, strides: stride, useBias: false, kernelInitializer: torchWeightInit(s) };
+    return stride > 1 && k > 1
+      ? paddedConv2d({ ...args, symmetricPadding: (k - 1) >> 1 })
+      : tf.layers.conv2d({ ...args, padding: "same" });
   };
   const x = tf.input({ shape: opts.inputShape ?? [32, 32, 3] });
   let y = conv(base, 3, 1).apply(x) as S;
-  y = tf.layers.reLU().apply(batchNorm().apply(y)) as S;
+  y = batchNorm({ relu: true }).apply(y) as S;
   let cin = base;
   widths.forEach((cout, stage) => {
     for (let b = 0; b < blocks[stage]; b++) {
       const stride = b === 0 && stage > 0 ? 2 : 1;
       let o = conv(cout, 3, stride).apply(y) as S;
-      o = tf.layers.reLU().apply(batchNorm().apply(o)) as S;
+      o = batchNorm({ relu: true }).apply(o) as S;
       o = batchNorm().apply(conv(cout, 3, 1).apply(o)) as S;
       let sc = y;
       if (stride !== 1 || cin !== cout) sc = batchNorm().apply(conv(cout, 1, stride).apply(y)) as S;

@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { batchNorm, SeedStream, torchBiasInit, torchWeightInit } from "./init.ts";
+import { paddedConv2d } from "./padded_conv.ts";
 
 /** A symbolic tensor of a functional model under construction. */
 export type S = tf.SymbolicTensor;
@@ -42,7 +43,8 @@ export interface ConvSpec {
 /**
  * Applies a k×k convolution padded by (k−1)/2 on every side, as PyTorch's
  * `Conv2d(padding=k//2)`: tfjs's "same" pads strided convolutions on the
- * bottom/right only, so those get an explicit zero pad and a valid conv.
+ * bottom/right only, so those take the padding explicitly ({@linkcode paddedConv2d};
+ * depthwise ones: a zero-padding layer and a valid conv).
  * Weights (and bias) use PyTorch's default initialisation.
  */
 export function conv(s: SeedStream, x: S, spec: ConvSpec): S {
@@ -54,8 +56,9 @@ export function conv(s: SeedStream, x: S, spec: ConvSpec): S {
   const explicitPad = stride > 1 && spec.k > 1;
   const padding = explicitPad ? "valid" : "same";
   const fanIn = (spec.depthwise ? 1 : cin) * spec.k * spec.k;
-  let y = explicitPad ? tf.layers.zeroPadding2d({ padding: (spec.k - 1) >> 1 }).apply(x) as S : x;
+  let y = x;
   if (spec.depthwise) {
+    if (explicitPad) y = tf.layers.zeroPadding2d({ padding: (spec.k - 1) >> 1 }).apply(y) as S;
     // tfjs's fan-in for a depthwise kernel counts every input channel; PyTorch's (groups = channels) counts one.
     const b = 1 / Math.sqrt(fanIn);
     y = tf.layers.depthwiseConv2d({
@@ -68,23 +71,25 @@ export function conv(s: SeedStream, x: S, spec: ConvSpec): S {
       biasInitializer: torchBiasInit(fanIn, s),
     }).apply(y) as S;
   } else {
-    y = tf.layers.conv2d({
+    const args = {
       filters: spec.filters,
       kernelSize: spec.k,
       strides: stride,
-      padding,
       useBias: spec.bias ?? false,
       kernelInitializer: torchWeightInit(s),
       biasInitializer: torchBiasInit(fanIn, s),
-    }).apply(y) as S;
+    };
+    const layer = explicitPad
+      ? paddedConv2d({ ...args, symmetricPadding: (spec.k - 1) >> 1 })
+      : tf.layers.conv2d({ ...args, padding });
+    y = layer.apply(y) as S;
   }
   return y;
 }
 
-/** BatchNorm (PyTorch constants) then, if `relu`, ReLU. */
+/** BatchNorm (PyTorch constants) then, if `relu`, ReLU (one layer). */
 export function bn(x: S, relu = false): S {
-  const y = batchNorm().apply(x) as S;
-  return relu ? tf.layers.reLU().apply(y) as S : y;
+  return batchNorm({ relu }).apply(x) as S;
 }
 
 /** Global average pooling, flatten, and a linear layer to `classes` logits (PyTorch init). */

@@ -16,6 +16,12 @@
  *   (through the mean and variance too) and the scale and offset gradients
  *   in one pass.
  *
+ * With attr `relu` the forward pass also applies ReLU (oneDNN's
+ * `fuse_norm_relu`: the ResNet pattern BatchNorm → ReLU in one pass) and
+ * returns oneDNN's mask of the positive outputs as a sixth output (bytes in
+ * an int32 tensor), which the gradient reads to zero dy where the output was
+ * clamped: the separate ReLU kernel and its gradient are gone.
+ *
  * Both reduce over the batch, so their rounding depends on how the work is
  * split across threads: they run with the deterministic thread count (one,
  * unless `MECO_NATIVE_THREADS` fixes it), like every reduction here. The
@@ -26,59 +32,74 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { ARG, BNORM, PROP, TAG } from "./dnnl_ffi.ts";
-import type { Dnnl, MemoryDesc } from "./dnnl.ts";
+import { ARG, BNORM, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
+import type { Dnnl, MemoryDesc, PlanSpec } from "./dnnl.ts";
 import { type KernelArgs, runtime, threading } from "./runtime.ts";
 import { byteOffsetOf, tensorPtr } from "./wasm_ptr.ts";
 
 /**
- * Kernel: `{x, scale, offset, movingMean, movingVariance}`, attrs `{varianceEpsilon, momentum}` →
- * `[y, mean, variance, movingMean′, movingVariance′]`, the moving averages updated as tfjs's layer does:
- * `moving′ = moving − (moving − batch)·(1 − momentum)`.
+ * Kernel: `{x, scale, offset, movingMean, movingVariance}`, attrs `{varianceEpsilon, momentum, relu?}` →
+ * `[y, mean, variance, movingMean′, movingVariance′, reluMask]`, the moving averages updated as tfjs's
+ * layer does: `moving′ = moving − (moving − batch)·(1 − momentum)`; with `relu`, `y` is clamped at 0 and
+ * `reluMask` holds oneDNN's workspace (else it is empty).
  */
 export const BATCH_NORM_TRAIN = "MecoBatchNormTrain";
-/** Kernel: `{dy, x, mean, variance, scale}`, attrs `{varianceEpsilon}` → `[dx, dScale, dOffset]`. */
+/**
+ * Kernel: `{dy, x, mean, variance, scale, reluMask}`, attrs `{varianceEpsilon, relu?}` →
+ * `[dx, dScale, dOffset]`.
+ */
 export const BATCH_NORM_TRAIN_GRAD = "MecoBatchNormTrainGrad";
 
-const FLAGS = BNORM.useScale | BNORM.useShift;
+function flags(relu: boolean): number {
+  return BNORM.useScale | BNORM.useShift | (relu ? BNORM.fuseNormRelu : 0);
+}
 
 function dims(x: tf.TensorInfo): { n: number; c: number; size: number } {
   const c = x.shape[x.shape.length - 1], size = tf.util.sizeFromShape(x.shape);
   return { n: size / c, c, size };
 }
 
-function forwardDesc(d: Dnnl, od: Uint8Array<ArrayBuffer>, data: MemoryDesc, eps: number): void {
+function forwardDesc(d: Dnnl, od: Uint8Array<ArrayBuffer>, data: MemoryDesc, eps: number, relu: boolean): void {
   d.check(
-    d.lib.dnnl_batch_normalization_forward_desc_init(od, PROP.forwardTraining, data, eps, FLAGS),
+    d.lib.dnnl_batch_normalization_forward_desc_init(od, PROP.forwardTraining, data, eps, flags(relu)),
     "dnnl_batch_normalization_forward_desc_init",
   );
+}
+
+function forwardSpec(d: Dnnl, n: number, c: number, eps: number, relu: boolean, threads: number): PlanSpec {
+  const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
+  const vec = d.mdTag([c], TAG.a);
+  const operands: PlanSpec["operands"] = [
+    { arg: ARG.src, user: data },
+    { arg: ARG.scale, user: vec },
+    { arg: ARG.shift, user: vec },
+    { arg: ARG.dst, user: data, out: true },
+    { arg: ARG.mean, user: vec, out: true },
+    { arg: ARG.variance, user: vec, out: true },
+  ];
+  if (relu) operands.push({ arg: ARG.workspace, query: QUERY.workspaceMd, out: true });
+  return { init: (od) => forwardDesc(d, od, data, eps, relu), operands, threads };
 }
 
 function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as BackendWasm;
   const { x, scale, offset, movingMean, movingVariance } = args.inputs as Record<string, tf.TensorInfo>;
-  const { varianceEpsilon: eps, momentum } = args.attrs as { varianceEpsilon: number; momentum: number };
+  const { varianceEpsilon: eps, momentum, relu = false } = args.attrs as {
+    varianceEpsilon: number;
+    momentum: number;
+    relu?: boolean;
+  };
   const d = runtime.dnnl as Dnnl;
   const { n, c, size } = dims(x);
+  const key = `bnorm_train|${n},${c}|${eps}|${relu ? "relu" : ""}`, work = threading(6 * size, false);
+  // The mask's size is oneDNN's choice: ask the plan (the one `run` will use, for the deterministic count).
+  const t = work === "one" ? 1 : d.deterministicThreads;
+  const maskBytes = relu ? d.plan(`${key}|${t}`, () => forwardSpec(d, n, c, eps, true, t)).bytes[6] : 0;
   const y = backend.makeOutput(x.shape, "float32");
   const [mean, variance, newMean, newVariance] = [1, 2, 3, 4].map(() => backend.makeOutput([c], "float32"));
-  const ptrs = [x, scale, offset, y, mean, variance].map((t) => tensorPtr(backend, t));
-  d.run(`bnorm_train|${n},${c}|${eps}`, threading(6 * size, false), (threads) => {
-    const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
-    const vec = d.mdTag([c], TAG.a);
-    return {
-      init: (od) => forwardDesc(d, od, data, eps),
-      operands: [
-        { arg: ARG.src, user: data },
-        { arg: ARG.scale, user: vec },
-        { arg: ARG.shift, user: vec },
-        { arg: ARG.dst, user: data, out: true },
-        { arg: ARG.mean, user: vec, out: true },
-        { arg: ARG.variance, user: vec, out: true },
-      ],
-      threads,
-    };
-  }, ptrs);
+  const mask = backend.makeOutput([Math.ceil(maskBytes / 4)], "int32");
+  const ptrs = [x, scale, offset, y, mean, variance, ...(relu ? [mask] : [])].map((t) => tensorPtr(backend, t));
+  d.run(key, work, (threads) => forwardSpec(d, n, c, eps, relu, threads), ptrs);
   // Every allocation of the kernel is done: this view of the heap stays valid.
   const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
   const at = (t: tf.TensorInfo) => byteOffsetOf(backend, t) >>> 2;
@@ -87,29 +108,30 @@ function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
     const o = at(old), b = at(batch), r = at(out);
     for (let i = 0; i < c; i++) heap[r + i] = heap[o + i] - (heap[o + i] - heap[b + i]) * decay;
   }
-  return [y, mean, variance, newMean, newVariance];
+  return [y, mean, variance, newMean, newVariance, mask];
 }
 
 function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as BackendWasm;
-  const { dy, x, mean, variance, scale } = args.inputs as Record<string, tf.TensorInfo>;
-  const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+  const { dy, x, mean, variance, scale, reluMask } = args.inputs as Record<string, tf.TensorInfo>;
+  const { varianceEpsilon: eps, relu = false } = args.attrs as { varianceEpsilon: number; relu?: boolean };
   const d = runtime.dnnl as Dnnl;
   const { n, c, size } = dims(x);
   const dx = backend.makeOutput(x.shape, "float32");
   const dScale = backend.makeOutput([c], "float32");
   const dOffset = backend.makeOutput([c], "float32");
-  const ptrs = [x, mean, variance, dy, scale, scale, dx, dScale, dOffset].map((t) => tensorPtr(backend, t));
-  d.run(`bnorm_train_bwd|${n},${c}|${eps}`, threading(8 * size, false), (threads) => {
+  const ptrs = [x, mean, variance, dy, scale, scale, dx, dScale, dOffset, ...(relu ? [reluMask] : [])]
+    .map((t) => tensorPtr(backend, t));
+  d.run(`bnorm_train_bwd|${n},${c}|${eps}|${relu ? "relu" : ""}`, threading(8 * size, false), (threads) => {
     const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
     const vec = d.mdTag([c], TAG.a);
     return {
       init: (od) =>
         d.check(
-          d.lib.dnnl_batch_normalization_backward_desc_init(od, PROP.backward, data, data, eps, FLAGS),
+          d.lib.dnnl_batch_normalization_backward_desc_init(od, PROP.backward, data, data, eps, flags(relu)),
           "dnnl_batch_normalization_backward_desc_init",
         ),
-      hint: (od) => forwardDesc(d, od, data, eps),
+      hint: (od) => forwardDesc(d, od, data, eps, relu),
       operands: [
         { arg: ARG.src, user: data },
         { arg: ARG.mean, user: vec },
@@ -120,6 +142,7 @@ function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
         { arg: ARG.diffSrc, user: data, out: true },
         { arg: ARG.diffScale, user: vec, out: true },
         { arg: ARG.diffShift, user: vec, out: true },
+        ...(relu ? [{ arg: ARG.workspace, query: QUERY.workspaceMd }] : []),
       ],
       threads,
     };
@@ -142,14 +165,14 @@ export function registerBatchNormTraining(): void {
   tf.registerGradient({
     kernelName: BATCH_NORM_TRAIN,
     inputsToSave: ["x", "scale"],
-    outputsToSave: [false, true, true, false, false],
+    outputsToSave: [false, true, true, false, false, true],
     gradFunc: (dys, saved, attrs) => {
-      const [x, scale, mean, variance] = saved;
+      const [x, scale, mean, variance, reluMask] = saved;
       const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
       // The statistics outputs feed only the moving averages: their gradients are zero by construction.
       const [dx, dScale, dOffset] = tf.engine().runKernel(
         BATCH_NORM_TRAIN_GRAD,
-        { dy, x, mean, variance, scale },
+        { dy, x, mean, variance, scale, reluMask },
         attrs,
       ) as tf.Tensor[];
       return { x: () => dx, scale: () => dScale, offset: () => dOffset };

@@ -418,6 +418,11 @@ export class Dnnl {
     }
   }
 
+  /** Threads a `deterministic` problem runs with (see {@linkcode run}). */
+  get deterministicThreads(): number {
+    return Math.min(this.fixedThreads ?? 1, this.maxThreads);
+  }
+
   /**
    * True when a split reduction should be split (see {@linkcode runAlongside}):
    * unless `fixedThreads` asks for oneDNN's own threading. The split does not

@@ -76,7 +76,7 @@ export const ARG = {
   to: 17,
 } as const;
 /** `dnnl_normalization_flags_t` values. */
-export const BNORM = { useGlobalStats: 0x1, useScale: 0x8, useShift: 0x10 } as const;
+export const BNORM = { useGlobalStats: 0x1, fuseNormRelu: 0x4, useScale: 0x8, useShift: 0x10 } as const;
 /** `dnnl_alg_kind_t` values of the binary primitive. */
 export const BINARY = { add: 0x1fff0, mul: 0x1fff1, max: 0x1fff2, min: 0x1fff3, div: 0x1fff4, sub: 0x1fff5 } as const;
 /** `dnnl_query_t` values. */
