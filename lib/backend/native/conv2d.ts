@@ -58,7 +58,19 @@ export function runConvForward(
     ? [tensorPtr(backend, x), tensorPtr(backend, filter), tensorPtr(backend, out)]
     : [tensorPtr(backend, x), tensorPtr(backend, filter), tensorPtr(backend, bias), tensorPtr(backend, out)];
   const key = `conv_fwd|${geometryKey(g)}|${withBias}|${post.flat().join(",")}`;
-  d.run(key, threading(macs, true), (threads) => forwardSpec(d, g, withBias, post, threads), ptrs);
+  const t = threading(macs, true);
+  if (t === "adaptive" && g.n >= 2 && d.splitConvolutions) {
+    const xb = 4 * g.h * g.w * g.c, yb = 4 * g.oh * g.ow * g.co;
+    d.runBatchSplit(
+      key,
+      g.n,
+      (n) => forwardSpec(d, { ...g, n }, withBias, post, 1),
+      ptrs,
+      withBias ? [xb, 0, 0, yb] : [xb, 0, yb],
+    );
+  } else {
+    d.run(key, t, (threads) => forwardSpec(d, g, withBias, post, threads), ptrs);
+  }
   return out;
 }
 

@@ -256,6 +256,11 @@ export class Dnnl {
   helperPath: string | undefined;
   /** When false, {@linkcode runAlongside} runs both parts here (for A/B measurements and tests; same results). */
   useHelper = true;
+  /**
+   * Whether forward and backward-data convolutions split their batch over this
+   * thread and the helper (see {@linkcode splitConvolutions}); `MECO_NATIVE_SPLIT=0` turns it off.
+   */
+  splitBatch = true;
   private helper: HelperThread | undefined | null;
 
   /** @param lib bound libdnnl symbols @param omp bound libgomp symbols, if found @param capacity plans kept */
@@ -418,6 +423,20 @@ export class Dnnl {
     }
   }
 
+  /**
+   * True when forward and backward-data convolutions big enough for two threads
+   * should run as two halves of the batch, here and on the helper thread
+   * ({@linkcode runBatchSplit}), instead of on OpenMP's threads: on a two-core
+   * machine that is faster (no OpenMP fork-join, and OpenMP's waiting threads
+   * no longer compete with the helper's half of a weight gradient), and a busy
+   * core costs nothing more than one thread would. With more cores OpenMP's
+   * adaptive choice over all of them is kept.
+   */
+  get splitConvolutions(): boolean {
+    return this.splitBatch && this.fixedThreads === undefined && this.maxThreads === 2 &&
+      this.helperPath !== undefined;
+  }
+
   /** Threads a `deterministic` problem runs with (see {@linkcode run}). */
   get deterministicThreads(): number {
     return Math.min(this.fixedThreads ?? 1, this.maxThreads);
@@ -451,6 +470,28 @@ export class Dnnl {
       return;
     }
     h.runAlongside(plan, ptrs, mine);
+  }
+
+  /**
+   * Runs a problem split along its batch (the first dimension of the operands
+   * with a nonzero `sampleBytes`): the first ⌈n/2⌉ samples here, the rest on the
+   * helper thread (see {@linkcode runAlongside}), each by a one-thread plan of
+   * `spec(samples)` that owns its scratchpad. For problems whose samples are
+   * independent (forward and backward-data convolutions), the result does not
+   * depend on which thread ran which half.
+   */
+  runBatchSplit(
+    key: string,
+    n: number,
+    spec: (samples: number) => PlanSpec,
+    ptrs: Deno.PointerValue[],
+    sampleBytes: number[],
+  ): void {
+    const n1 = Math.ceil(n / 2);
+    const a = this.plan(`${key}|half_a`, () => ({ ...spec(n1), threads: 1, ownScratchpad: true }));
+    const b = this.plan(`${key}|half_b`, () => ({ ...spec(n - n1), threads: 1, ownScratchpad: true }));
+    const ptrsB = ptrs.map((p, i) => sampleBytes[i] === 0 ? p : Deno.UnsafePointer.offset(p!, n1 * sampleBytes[i]));
+    this.runAlongside(b, ptrsB, () => a.run(ptrs));
   }
 
   /** Jobs the helper thread ran and jobs this thread took back from it; undefined without a helper. */

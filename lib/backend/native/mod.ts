@@ -25,7 +25,7 @@
  * ```ts
  * import { initBackend } from "../mod.ts";
  * const { reason } = await initBackend("wasm");
- * // "wasm (argument): XNNPACK + SIMD, ..., oneDNN 2.6.3 (avx512_core_bf16, 2 threads, GOMP_SPINCOUNT=10000) native convs/matmul"
+ * // "wasm (argument): XNNPACK + SIMD, ..., oneDNN 2.6.3 (avx512_core_bf16, 2 threads, GOMP_SPINCOUNT=10000, convolutions split with a helper thread) native convs/matmul"
  * ```
  *
  * @module

@@ -101,7 +101,7 @@ function errText(e: unknown): string {
  * ```ts
  * await import("@tensorflow/tfjs-backend-wasm");
  * const { ok, reason } = registerNativeKernels();
- * console.log(ok, reason); // true "oneDNN 2.6.3 (avx512_core_bf16, 2 threads, GOMP_SPINCOUNT=10000)"
+ * console.log(ok, reason); // true "oneDNN 2.6.3 (avx512_core_bf16, 2 threads, GOMP_SPINCOUNT=10000, convolutions split with a helper thread)"
  * ```
  */
 export function registerNativeKernels(): NativeReport {
@@ -120,12 +120,18 @@ export function registerNativeKernels(): NativeReport {
         runtime.dnnl = new Dnnl(lib.dnnl, lib.omp);
         runtime.dnnl.debug = envFlag("MECO_NATIVE_DEBUG") === "1";
         if (envFlag("MECO_NATIVE_HELPER") !== "0") runtime.dnnl.helperPath = lib.path;
+        if (envFlag("MECO_NATIVE_SPLIT") === "0") runtime.dnnl.splitBatch = false;
         const fixed = Number(envFlag("MECO_NATIVE_THREADS"));
         if (Number.isInteger(fixed) && fixed > 0) runtime.dnnl.fixedThreads = fixed;
         const isa = ISA[lib.dnnl.dnnl_get_effective_cpu_isa()] ?? "?";
         const t = runtime.dnnl.maxThreads, f = runtime.dnnl.fixedThreads;
         const threads = f === undefined ? `${t} thread${t === 1 ? "" : "s"}` : `${Math.min(f, t)} fixed threads`;
-        last = { ok: true, reason: `oneDNN ${lib.version} (${isa}, ${threads}, ${lib.wait})` };
+        const split = runtime.dnnl.splitConvolutions
+          ? ", convolutions split with a helper thread"
+          : runtime.dnnl.splitReductions && runtime.dnnl.helperPath !== undefined && t > 1
+          ? ", weight gradients split with a helper thread"
+          : "";
+        last = { ok: true, reason: `oneDNN ${lib.version} (${isa}, ${threads}, ${lib.wait}${split})` };
       } catch (e) {
         last = { ok: false, reason: `oneDNN ${lib.version} unusable: ${errText(e)}` };
       }
