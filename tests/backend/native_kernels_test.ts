@@ -520,7 +520,7 @@ Deno.test({
     THRESHOLDS.parallelMacs = 0; // every problem is split
     try {
       assert.ok(d.splitReductions, "weight gradients are split by default");
-      if (d.maxThreads === 2) assert.ok(d.splitConvolutions, "on two cores forward and backward-data convs are split");
+      if (d.maxThreads === 2) assert.ok(d.splitInvariant, "on two cores forward and backward-data convs are split");
       const rng = mulberry32(115);
       const layers: [number[], number[], number, Pad][] = [
         [[8, 16, 16, 16], [3, 3, 16, 16], 1, "same"],

@@ -59,7 +59,7 @@ export function runConvForward(
     : [tensorPtr(backend, x), tensorPtr(backend, filter), tensorPtr(backend, bias), tensorPtr(backend, out)];
   const key = `conv_fwd|${geometryKey(g)}|${withBias}|${post.flat().join(",")}`;
   const t = threading(macs, true);
-  if (t === "adaptive" && g.n >= 2 && d.splitConvolutions) {
+  if (t === "adaptive" && g.n >= 2 && d.splitInvariant) {
     const xb = 4 * g.h * g.w * g.c, yb = 4 * g.oh * g.ow * g.co;
     d.runBatchSplit(
       key,

@@ -146,7 +146,7 @@ function conv2DBackpropInput(prev: tf.KernelFunc) {
         const dx = backend.makeOutput(a.inputShape, "float32");
         const ptrs = [tensorPtr(backend, dy), tensorPtr(backend, filter), tensorPtr(backend, dx)];
         const t = threading(macs, true), key = `conv_bwd_data|${geometryKey(g)}`;
-        if (t === "adaptive" && g.n >= 2 && d.splitConvolutions) {
+        if (t === "adaptive" && g.n >= 2 && d.splitInvariant) {
           const xb = 4 * g.h * g.w * g.c, yb = 4 * g.oh * g.ow * g.co;
           d.runBatchSplit(key, g.n, (n) => backwardDataSpec(d, { ...g, n }, 1), ptrs, [yb, 0, xb]);
         } else {

@@ -257,8 +257,8 @@ export class Dnnl {
   /** When false, {@linkcode runAlongside} runs both parts here (for A/B measurements and tests; same results). */
   useHelper = true;
   /**
-   * Whether forward and backward-data convolutions split their batch over this
-   * thread and the helper (see {@linkcode splitConvolutions}); `MECO_NATIVE_SPLIT=0` turns it off.
+   * Whether thread-count-invariant work is split over this thread and the
+   * helper (see {@linkcode splitInvariant}); `MECO_NATIVE_SPLIT=0` turns it off.
    */
   splitBatch = true;
   private helper: HelperThread | undefined | null;
@@ -424,15 +424,17 @@ export class Dnnl {
   }
 
   /**
-   * True when forward and backward-data convolutions big enough for two threads
-   * should run as two halves of the batch, here and on the helper thread
-   * ({@linkcode runBatchSplit}), instead of on OpenMP's threads: on a two-core
-   * machine that is faster (no OpenMP fork-join, and OpenMP's waiting threads
-   * no longer compete with the helper's half of a weight gradient), and a busy
-   * core costs nothing more than one thread would. With more cores OpenMP's
-   * adaptive choice over all of them is kept.
+   * True when work whose result does not depend on how it is divided (forward
+   * and backward-data convolutions over their batch, element-wise ops over
+   * their elements), big enough for two threads, should run as two halves,
+   * here and on the helper thread ({@linkcode runBatchSplit}), instead of on
+   * OpenMP's threads: on a two-core machine that is faster (no OpenMP
+   * fork-join, and OpenMP's waiting threads no longer compete with the
+   * helper's half of a weight gradient), and a busy core costs nothing more
+   * than one thread would. With more cores OpenMP's adaptive choice over all of
+   * them is kept.
    */
-  get splitConvolutions(): boolean {
+  get splitInvariant(): boolean {
     return this.splitBatch && this.fixedThreads === undefined && this.maxThreads === 2 &&
       this.helperPath !== undefined;
   }
@@ -474,7 +476,7 @@ export class Dnnl {
 
   /**
    * Runs a problem split along its batch (the first dimension of the operands
-   * with a nonzero `sampleBytes`): the first ⌈n/2⌉ samples here, the rest on the
+   * with a nonzero `sampleBytes`): about the first half of the samples here, the rest on the
    * helper thread (see {@linkcode runAlongside}), each by a one-thread plan of
    * `spec(samples)` that owns its scratchpad. For problems whose samples are
    * independent (forward and backward-data convolutions), the result does not
@@ -486,8 +488,10 @@ export class Dnnl {
     spec: (samples: number) => PlanSpec,
     ptrs: Deno.PointerValue[],
     sampleBytes: number[],
+    granule = 1,
   ): void {
-    const n1 = Math.ceil(n / 2);
+    // The first part ends on a multiple of `granule` samples (e.g. 16 floats: a cache line).
+    const n1 = Math.min(n - 1, Math.ceil(n / 2 / granule) * granule);
     const a = this.plan(`${key}|half_a`, () => ({ ...spec(n1), threads: 1, ownScratchpad: true }));
     const b = this.plan(`${key}|half_b`, () => ({ ...spec(n - n1), threads: 1, ownScratchpad: true }));
     const ptrsB = ptrs.map((p, i) => sampleBytes[i] === 0 ? p : Deno.UnsafePointer.offset(p!, n1 * sampleBytes[i]));

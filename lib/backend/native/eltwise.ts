@@ -17,6 +17,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, PROP, TAG } from "./dnnl_ffi.ts";
 import { type KernelArgs, nativeFor, runtime, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
+import type { PlanSpec } from "./dnnl.ts";
 import { overrideGradient } from "./gradients.ts";
 
 /** oneDNN algorithms of the backward passes (`*_use_dst_for_bwd` read the forward output). */
@@ -34,15 +35,21 @@ function runEltwise(
   args: number[],
 ): void {
   const d = runtime.dnnl!;
-  d.run(`${key}|${size}`, threading(4 * size, true), (threads) => {
-    const md = d.mdTag([size], TAG.a);
+  const spec = (n: number, threads: number): PlanSpec => {
+    const md = d.mdTag([n], TAG.a);
     return {
       init: (od) => d.check(init(od, md), "dnnl_eltwise_*_desc_init"),
       hint: hint === undefined ? undefined : (od) => d.check(hint(od, md), "dnnl_eltwise_forward_desc_init"),
       operands: args.map((arg) => ({ arg, user: md })),
       threads,
     };
-  }, ptrs);
+  };
+  const t = threading(4 * size, true);
+  if (t === "adaptive" && size >= 32 && d.splitInvariant) {
+    d.runBatchSplit(`${key}|${size}`, size, (n) => spec(n, 1), ptrs, args.map(() => 4), 16);
+  } else {
+    d.run(`${key}|${size}`, t, (threads) => spec(size, threads), ptrs);
+  }
 }
 
 function forward(alg: number, alphaOf: (attrs: tf.NamedAttrMap | undefined) => number, beta: number) {

@@ -126,7 +126,7 @@ export function registerNativeKernels(): NativeReport {
         const isa = ISA[lib.dnnl.dnnl_get_effective_cpu_isa()] ?? "?";
         const t = runtime.dnnl.maxThreads, f = runtime.dnnl.fixedThreads;
         const threads = f === undefined ? `${t} thread${t === 1 ? "" : "s"}` : `${Math.min(f, t)} fixed threads`;
-        const split = runtime.dnnl.splitConvolutions
+        const split = runtime.dnnl.splitInvariant
           ? ", convolutions split with a helper thread"
           : runtime.dnnl.splitReductions && runtime.dnnl.helperPath !== undefined && t > 1
           ? ", weight gradients split with a helper thread"
