@@ -498,8 +498,8 @@ export class Dnnl {
     this.runAlongside(b, ptrsB, () => a.run(ptrs));
   }
 
-  /** Jobs the helper thread ran and jobs this thread took back from it; undefined without a helper. */
-  get helperCounts(): { helper: number; main: number } | undefined {
+  /** The helper thread's counters (`HelperThread.counts`); undefined without a helper. */
+  get helperCounts(): HelperThread["counts"] | undefined {
     return this.helper ? { ...this.helper.counts } : undefined;
   }
 

@@ -1,24 +1,30 @@
 /**
- * A second OS thread for oneDNN, for reductions split in a fixed way.
+ * A second OS thread for oneDNN: work split in two fixed halves, one run
+ * here and one on the helper.
  *
  * oneDNN's own multithreading splits a weight gradient's sum over the batch
  * differently for one thread and for two, so its bits depend on how many
- * threads ran it; the native kernels therefore run such reductions on one
- * thread (see `Dnnl.run`). Splitting the batch in two halves ourselves, each
- * half reduced by a one-thread primitive and the halves added in a fixed
- * order, gives the same bits whichever thread runs which half, and whether
- * one thread runs both. {@linkcode HelperThread.runAlongside} runs one half
- * here while the helper runs the other; if the helper has not picked its half
- * up by the time this thread is done with its own (the helper's core is busy
- * with another process), this thread takes it back and runs it itself, so a
- * busy machine costs no more than one thread would.
+ * threads ran it, and choosing the count by the machine's load (as `Dnnl.run`
+ * does for other work) would make training irreproducible. Splitting the
+ * batch in two halves ourselves, each half reduced by a one-thread primitive
+ * and the halves added in a fixed order, gives the same bits whichever thread
+ * runs which half, and whether one thread runs both. On two cores the same
+ * split also runs forward and backward-data convolutions (batch halves) and
+ * element-wise ops (element halves), which have no reduction across the
+ * split, instead of OpenMP's threads.
+ *
+ * {@linkcode HelperThread.runAlongside} runs one half here while the helper
+ * runs the other; if the helper has not picked its half up by the time this
+ * thread is done with its own (its core busy with another process), this
+ * thread takes it back and runs it itself, so a busy machine costs no more
+ * than one thread would, with no spinning and no barrier.
  *
  * The helper is a `node:worker_threads` Worker (unref'd: it never keeps the
  * process alive) that blocks in `Atomics.wait` between jobs; a job is a list
  * of oneDNN calls (point memory objects at data, execute primitives) written
- * into a SharedArrayBuffer as addresses. Plans it runs own their scratchpad
- * (oneDNN's user scratchpad mode), so nothing of oneDNN's is shared between
- * two plans that run at once.
+ * into a SharedArrayBuffer as addresses, run on the helper's own stream.
+ * Plans it runs own their scratchpad (oneDNN's user scratchpad mode), so
+ * nothing of oneDNN's is shared between two plans that run at once.
  *
  * @module
  */
@@ -36,8 +42,11 @@ const addr = (p: Deno.PointerValue): bigint => BigInt(Deno.UnsafePointer.value(p
 export class HelperThread {
   private readonly ctl: Int32Array<SharedArrayBuffer>;
   private readonly job: BigInt64Array<SharedArrayBuffer>;
-  /** Jobs the helper ran, and jobs this thread took back (for tests and reports). */
-  readonly counts = { helper: 0, main: 0, joinMs: 0, mineMs: 0, doneBeforeJoin: 0 };
+  /**
+   * For tests and profiles: jobs the helper ran, jobs this thread took back, ms this thread spent on its own
+   * parts and waiting for the helper's, and how often the helper had finished first.
+   */
+  readonly counts = { helper: 0, main: 0, mineMs: 0, joinMs: 0, doneBeforeJoin: 0 };
 
   private constructor(sab: SharedArrayBuffer) {
     this.ctl = new Int32Array(sab, 0, CTL.words);

@@ -49,7 +49,12 @@ if (import.meta.main) {
         `in kernels ${inKernels.toFixed(1)} ms, ${calls} kernel calls`,
     );
     const h = runtime.dnnl?.helperCounts;
-    if (h !== undefined) console.log(`  helper thread: ran ${h.helper} jobs, ${h.main} taken back`, h);
+    if (h !== undefined) {
+      console.log(
+        `  helper thread (whole run): ran ${h.helper} jobs, ${h.main} taken back; waited ${h.joinMs.toFixed(0)} ms ` +
+          `for it after ${h.mineMs.toFixed(0)} ms on this thread's halves`,
+      );
+    }
     for (const [k, v] of rows.slice(0, top)) {
       console.log(
         `  ${k.padEnd(26)} ${(v.ms / reps).toFixed(2).padStart(8)} ms ${String(v.calls / reps).padStart(6)} calls`,
