@@ -264,7 +264,7 @@ export class Dnnl {
   private helper: HelperThread | undefined | null;
 
   /** @param lib bound libdnnl symbols @param omp bound libgomp symbols, if found @param capacity plans kept */
-  constructor(readonly lib: DnnlLib, private readonly omp: OmpLib | undefined, readonly capacity = 256) {
+  constructor(readonly lib: DnnlLib, private readonly omp: OmpLib | undefined, readonly capacity = 2048) {
     this.engine = this.create((o) => lib.dnnl_engine_create(o, ENGINE_CPU, 0n), "dnnl_engine_create");
     this.stream = this.create((o) => lib.dnnl_stream_create(o, this.engine, STREAM_DEFAULT), "dnnl_stream_create");
     this.maxThreads = omp ? (envThreads() ?? omp.omp_get_num_procs()) : 1;
