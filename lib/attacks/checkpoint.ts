@@ -144,3 +144,13 @@ export async function loadOptimizerState(dir: string, optimizer: tf.Optimizer): 
     tf.dispose(Object.values(tensors));
   }
 }
+
+/**
+ * The settings that change what a run computes, as a canonical string (the
+ * reporting fields `eval_every` and `checkpoint_every` dropped, keys sorted):
+ * what a checkpoint must match to be resumed.
+ */
+export function trainingSettingsKey(s: object): string {
+  const rest = Object.entries(s).filter(([k]) => k !== "eval_every" && k !== "checkpoint_every");
+  return JSON.stringify(Object.fromEntries(rest.sort(([a], [b]) => a.localeCompare(b))));
+}

@@ -50,9 +50,10 @@ import {
   readCheckpointMeta,
   ResumeError,
   saveOptimizerState,
+  trainingSettingsKey,
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
-import { copyWeightsFrom } from "./loop.ts";
+import { checkBudget, copyWeightsFrom, nextMultiple } from "./loop.ts";
 import { TorchAdam } from "./torch_adam.ts";
 
 /** DFME's settings: a `type: dfme` config entry, defaults applied, without `type`, `name`, `budget`. */
@@ -368,12 +369,6 @@ export interface DfmeCheckpointMeta extends CheckpointMeta {
 
 const FORMAT = "dfme/1";
 
-/** Settings that change what a run computes (the rest only change when it reports or saves). */
-function trainingSettings(s: DfmeSettings): string {
-  const { eval_every: _e, checkpoint_every: _c, ...rest } = s;
-  return JSON.stringify(Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))));
-}
-
 /** Saves the whole run state to `checkpointDir` (atomically replacing the previous checkpoint). */
 export async function saveDfmeCheckpoint(
   state: DfmeState,
@@ -419,8 +414,8 @@ export async function restoreDfmeCheckpoint(
   if (meta.budget !== state.budget) {
     throw new ResumeError(dir, `checkpoint of a run with budget ${meta.budget}, this run has ${state.budget}`);
   }
-  if (trainingSettings(meta.settings) !== trainingSettings(state.settings)) {
-    throw new ResumeError(dir, `settings differ: checkpoint ${trainingSettings(meta.settings)}`);
+  if (trainingSettingsKey(meta.settings) !== trainingSettingsKey(state.settings)) {
+    throw new ResumeError(dir, `settings differ: checkpoint ${trainingSettingsKey(meta.settings)}`);
   }
   if (state.blackBox.queries !== meta.queries) {
     throw new ResumeError(
@@ -434,11 +429,6 @@ export async function restoreDfmeCheckpoint(
   await loadOptimizerState(`${dir}/clone_optimizer`, state.cloneOptimizer.optimizer);
   await loadOptimizerState(`${dir}/generator_optimizer`, state.generatorOptimizer);
   state.iteration = meta.iteration;
-}
-
-/** The next multiple of `every` strictly above `q`. */
-function nextMultiple(q: number, every: number): number {
-  return (Math.floor(q / every) + 1) * every;
 }
 
 /**
@@ -469,9 +459,7 @@ export class DfmeAttack implements Attack {
 
   /** Runs DFME against `blackBox` until `budget` queries are spent (or no full iteration fits). */
   async extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
-    if (!Number.isSafeInteger(budget) || budget < 1) {
-      throw new RangeError(`dfme: budget must be a positive integer, got ${budget}`);
-    }
+    checkBudget("dfme", budget);
     const s = this.settings;
     const perIteration = dfmeQueriesPerIteration(s);
     const limit = Math.min(budget, blackBox.budget);

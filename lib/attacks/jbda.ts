@@ -38,10 +38,11 @@ import {
   readCheckpointMeta,
   ResumeError,
   saveOptimizerState,
+  trainingSettingsKey,
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
 import { checkPool } from "./knockoff.ts";
-import { loadTransferSet, saveTransferSet, trainingSettingsKey } from "./transfer_checkpoint.ts";
+import { loadTransferSet, saveTransferSet } from "./transfer_checkpoint.ts";
 import { checkBudget, copyWeightsFrom } from "./loop.ts";
 import { queryTargets, trainEpoch, TransferSet } from "./transfer_set.ts";
 

@@ -44,9 +44,10 @@ import {
   readCheckpointMeta,
   ResumeError,
   saveOptimizerState,
+  trainingSettingsKey,
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
-import { loadTransferSet, saveTransferSet, trainingSettingsKey } from "./transfer_checkpoint.ts";
+import { loadTransferSet, saveTransferSet } from "./transfer_checkpoint.ts";
 import { checkBudget, copyWeightsFrom } from "./loop.ts";
 import { queryTargets, trainEpoch, trainStep, TransferSet } from "./transfer_set.ts";
 

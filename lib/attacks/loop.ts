@@ -18,6 +18,7 @@ import {
   latestCheckpoint,
   readCheckpointMeta,
   ResumeError,
+  trainingSettingsKey,
 } from "./checkpoint.ts";
 
 /** One attack run as the driver sees it. */
@@ -72,12 +73,8 @@ export interface LoopOptions {
   checkpointEvery?: number;
 }
 
-function trainingSettings(s: Record<string, unknown>): string {
-  const { eval_every: _e, checkpoint_every: _c, ...rest } = s;
-  return JSON.stringify(Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))));
-}
-
-function nextMultiple(q: number, every: number): number {
+/** The next multiple of `every` strictly above `q`. */
+export function nextMultiple(q: number, every: number): number {
   return (Math.floor(q / every) + 1) * every;
 }
 
@@ -123,7 +120,7 @@ export async function runAttackLoop(
   opts: LoopOptions,
 ): Promise<AttackResult> {
   const limit = Math.min(budget, blackBox.budget);
-  const settings = trainingSettings(opts.settings);
+  const settings = trainingSettingsKey(opts.settings);
   let curve: CurvePoint[] = [];
   let elapsedBefore = 0;
   let savedAt = -1;

@@ -51,9 +51,3 @@ export async function loadTransferSet(
     tf.dispose(Object.values(tensors));
   }
 }
-
-/** Settings that change what a run computes, as a canonical string (reporting fields dropped). */
-export function trainingSettingsKey(s: object): string {
-  const rest = Object.entries(s).filter(([k]) => k !== "eval_every" && k !== "checkpoint_every");
-  return JSON.stringify(Object.fromEntries(rest.sort(([a], [b]) => a.localeCompare(b))));
-}

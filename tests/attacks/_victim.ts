@@ -1,9 +1,13 @@
-/** Test fixtures: a quickly trained LeNet-5 MNIST victim and MNIST test images, all in [-1, 1]. */
-import type * as tf from "@tensorflow/tfjs";
+/**
+ * Test fixtures: a quickly trained LeNet-5 MNIST victim and MNIST test images, all in [-1, 1]; a black box over a
+ * model or oracle for MNIST-shaped queries; a model's weights as one array.
+ */
+import * as tf from "@tensorflow/tfjs";
 import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
 import { fit } from "../../lib/train/fit.ts";
+import { BlackBox, type LabelMode, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
 
 /** A LeNet-5 trained for one epoch on 10k MNIST images, and 1000 MNIST test images. */
 export async function mnistVictim(): Promise<{ victim: tf.LayersModel; test: Dataset; victimAcc: number }> {
@@ -12,4 +16,20 @@ export async function mnistVictim(): Promise<{ victim: tf.LayersModel; test: Dat
   const victim = lenet5({ seed: 0 });
   await fit(victim, train, { epochs: 1, batchSize: 64, optimizer: "sgd", lr: 0.05, momentum: 0.9, seed: 0 });
   return { victim, test, victimAcc: accuracy(predictorOf(victim), test) };
+}
+
+/** A black box answering 28×28×1 images over 10 classes from `source` (an oracle, or a model undefended). */
+export function mnistBox(
+  source: Oracle | tf.LayersModel,
+  budget: number,
+  labels: LabelMode = "soft",
+  spent = 0,
+): BlackBox {
+  const oracle = source instanceof tf.LayersModel ? undefendedOracle(source) : source;
+  return new BlackBox(oracle, { imageShape: [28, 28, 1], numClasses: 10, budget, labels, spent });
+}
+
+/** All of a model's weights, concatenated. */
+export function flatWeights(model: tf.LayersModel): Float32Array {
+  return tf.tidy(() => tf.concat(model.getWeights().map((w) => w.flatten())).dataSync() as Float32Array);
 }

@@ -17,8 +17,8 @@ import {
 import type { AttackProgress } from "../../lib/attacks/attack.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type LabelMode, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
-import { mnistVictim } from "./_victim.ts";
+import { BlackBox, type Oracle } from "../../lib/victim/mod.ts";
+import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
 
@@ -26,13 +26,7 @@ const SHAPE = [28, 28, 1] as const;
 /** Small and fast: what every test but the learning one runs. */
 const TINY: DfmeConfigInput = { batch_size: 8, gen_width: 4, nz: 16 };
 
-function boxOver(model: tf.LayersModel, budget: number, labels: LabelMode = "soft", spent = 0): BlackBox {
-  return new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget, labels, spent });
-}
-
-function flatWeights(model: tf.LayersModel): Float32Array {
-  return tf.tidy(() => tf.concat(model.getWeights().map((w) => w.flatten())).dataSync() as Float32Array);
-}
+const boxOver = mnistBox;
 
 Deno.test("defaults are the reference's (MNIST DFME)", () => {
   const s = dfmeSettings();

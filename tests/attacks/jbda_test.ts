@@ -12,22 +12,17 @@ import {
 import { loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type LabelMode, undefendedOracle } from "../../lib/victim/mod.ts";
-import { mnistVictim } from "./_victim.ts";
+import { type LabelMode } from "../../lib/victim/mod.ts";
+import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
 
-const SHAPE = [28, 28, 1] as const;
 const pool = toSignedRange(subset(await loadDataset("mnist", "test"), 2000, { seed: 1 }));
 const seedPool = () => Promise.resolve(pool);
 
-function boxOver(model: tf.LayersModel, budget: number, labels: LabelMode = "hard", spent = 0): BlackBox {
-  return new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget, labels, spent });
-}
-
-function flatWeights(model: tf.LayersModel): Float32Array {
-  return tf.tidy(() => tf.concat(model.getWeights().map((w) => w.flatten())).dataSync() as Float32Array);
-}
+/** JBDA's black boxes answer top-1 labels unless a test asks otherwise. */
+const boxOver = (model: tf.LayersModel, budget: number, labels: LabelMode = "hard", spent = 0) =>
+  mnistBox(model, budget, labels, spent);
 
 Deno.test("defaults follow Papernot et al.: 150 seeds, 6 substitute epochs, λ 0.1 on [0, 1] pixels, hard labels", () => {
   const s = jbdaSettings();

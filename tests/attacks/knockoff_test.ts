@@ -20,8 +20,8 @@ import { type Dataset, loadDataset, mulberry32, subset, toSignedRange } from "..
 import { loadTransferSet } from "../../lib/attacks/transfer_checkpoint.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type LabelMode, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
-import { mnistVictim } from "./_victim.ts";
+import { type Oracle } from "../../lib/victim/mod.ts";
+import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
 
@@ -29,14 +29,7 @@ const SHAPE = [28, 28, 1] as const;
 const fashion = toSignedRange(subset(await loadDataset("fashion_mnist", "train"), 4000, { seed: 0 }));
 const surrogate = () => Promise.resolve(fashion);
 
-function boxOver(oracle: Oracle | tf.LayersModel, budget: number, labels: LabelMode = "soft", spent = 0): BlackBox {
-  const o = "predict" in oracle && !(oracle instanceof tf.LayersModel) ? oracle : undefendedOracle(oracle);
-  return new BlackBox(o, { imageShape: SHAPE, numClasses: 10, budget, labels, spent });
-}
-
-function flatWeights(model: tf.LayersModel): Float32Array {
-  return tf.tidy(() => tf.concat(model.getWeights().map((w) => w.flatten())).dataSync() as Float32Array);
-}
+const boxOver = mnistBox;
 
 Deno.test("defaults follow Orekondy et al.: SGD 0.01, momentum 0.5, 100 epochs, batch 64, decay at 60%", () => {
   const s = knockoffSettings();

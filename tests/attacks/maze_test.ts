@@ -14,21 +14,15 @@ import { ReplayBuffer } from "../../lib/attacks/replay_buffer.ts";
 import { mulberry32 } from "../../lib/data/rng.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type LabelMode, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
-import { mnistVictim } from "./_victim.ts";
+import { BlackBox, type Oracle } from "../../lib/victim/mod.ts";
+import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
 
 const SHAPE = [28, 28, 1] as const;
 const TINY = { batch_size: 8, gen_width: 4, nz: 16, n_dirs: 2, clone_iters: 3, replay_iters: 2 };
 
-function boxOver(model: tf.LayersModel, budget: number, labels: LabelMode = "soft", spent = 0): BlackBox {
-  return new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget, labels, spent });
-}
-
-function flatWeights(model: tf.LayersModel): Float32Array {
-  return tf.tidy(() => tf.concat(model.getWeights().map((w) => w.flatten())).dataSync() as Float32Array);
-}
+const boxOver = mnistBox;
 
 Deno.test("MAZE defaults follow the paper; budget per iteration B·((clone_iters − 1) + (1 + n_dirs)·gen_iters)", () => {
   const s = mazeSettings();
