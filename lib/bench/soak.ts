@@ -83,6 +83,7 @@ export function soak(opts: SoakOptions): SoakSample[] {
       } else if (s % opts.every === 0 || s === opts.steps) sample(s);
     }
   } finally {
+    step.dispose();
     model.dispose();
     optimizer.dispose();
     tf.dispose([x, y]);

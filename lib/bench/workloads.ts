@@ -42,6 +42,7 @@ function trainStepWorkload(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor1D) 
       loss.dispose();
     },
     dispose: () => {
+      step.dispose();
       model.dispose();
       optimizer.dispose();
       tf.dispose([x, y]);

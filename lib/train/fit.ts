@@ -141,21 +141,25 @@ export async function fit(model: tf.LayersModel, ds: Dataset, opts: FitOptions):
   const total = stepsPerEpoch * opts.epochs;
   const epochLosses: number[] = [];
   let steps = 0;
-  for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    let sum = 0, count = 0;
-    for (const idx of shuffledBatches(ds.n, opts.batchSize, deriveSeed(opts.seed, epoch))) {
-      setLr(stepLr(opts.lr, steps / total, opts.lrMilestones, opts.lrGamma));
-      const b = gatherBatch(ds, idx);
-      const x = opts.augment ? opts.augment(b.images, b.n, h, w, c) : b.images;
-      const loss = tf.tidy(() => step(tf.tensor4d(x, [b.n, h, w, c]), tf.tensor1d(b.labels, "int32")));
-      sum += loss.dataSync()[0] * b.n;
-      count += b.n;
-      loss.dispose();
-      steps++;
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      let sum = 0, count = 0;
+      for (const idx of shuffledBatches(ds.n, opts.batchSize, deriveSeed(opts.seed, epoch))) {
+        setLr(stepLr(opts.lr, steps / total, opts.lrMilestones, opts.lrGamma));
+        const b = gatherBatch(ds, idx);
+        const x = opts.augment ? opts.augment(b.images, b.n, h, w, c) : b.images;
+        const loss = tf.tidy(() => step(tf.tensor4d(x, [b.n, h, w, c]), tf.tensor1d(b.labels, "int32")));
+        sum += loss.dataSync()[0] * b.n;
+        count += b.n;
+        loss.dispose();
+        steps++;
+      }
+      epochLosses.push(sum / count);
+      await opts.onEpoch?.(epoch, sum / count);
     }
-    epochLosses.push(sum / count);
-    await opts.onEpoch?.(epoch, sum / count);
+  } finally {
+    step.dispose();
+    optimizer.dispose();
   }
-  optimizer.dispose();
   return { epochLosses, steps };
 }

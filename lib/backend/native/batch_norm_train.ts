@@ -54,9 +54,9 @@ function flags(relu: boolean): number {
   return BNORM.useScale | BNORM.useShift | (relu ? BNORM.fuseNormRelu : 0);
 }
 
-function dims(x: tf.TensorInfo): { n: number; c: number; size: number } {
-  const c = x.shape[x.shape.length - 1], size = tf.util.sizeFromShape(x.shape);
-  return { n: size / c, c, size };
+function dims(x: tf.TensorInfo): { n: number; c: number } {
+  const c = x.shape[x.shape.length - 1];
+  return { n: tf.util.sizeFromShape(x.shape) / c, c };
 }
 
 function forwardDesc(d: Dnnl, od: Uint8Array<ArrayBuffer>, data: MemoryDesc, eps: number, relu: boolean): void {
@@ -81,48 +81,31 @@ function forwardSpec(d: Dnnl, n: number, c: number, eps: number, relu: boolean, 
   return { init: (od) => forwardDesc(d, od, data, eps, relu), operands, threads };
 }
 
-function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as BackendWasm;
-  const { x, scale, offset, movingMean, movingVariance } = args.inputs as Record<string, tf.TensorInfo>;
-  const { varianceEpsilon: eps, momentum, relu = false } = args.attrs as {
-    varianceEpsilon: number;
-    momentum: number;
-    relu?: boolean;
-  };
-  const d = runtime.dnnl as Dnnl;
-  const { n, c, size } = dims(x);
-  const key = `bnorm_train|${n},${c}|${eps}|${relu ? "relu" : ""}`, work = threading(6 * size, false);
-  // The mask's size is oneDNN's choice: ask the plan (the one `run` will use, for the deterministic count).
+/**
+ * Bytes of oneDNN's ReLU mask (workspace) for a training-mode BatchNorm of `n`
+ * rows × `c` channels with fused ReLU, on the thread count `run` will use.
+ */
+export function bnTrainMaskBytes(d: Dnnl, n: number, c: number, eps: number): number {
+  const key = `bnorm_train|${n},${c}|${eps}|relu`, work = threading(6 * n * c, false);
   const t = work === "one" ? 1 : d.deterministicThreads;
-  const maskBytes = relu ? d.plan(`${key}|${t}`, () => forwardSpec(d, n, c, eps, true, t)).bytes[6] : 0;
-  const y = backend.makeOutput(x.shape, "float32");
-  const [mean, variance, newMean, newVariance] = [1, 2, 3, 4].map(() => backend.makeOutput([c], "float32"));
-  const mask = backend.makeOutput([Math.ceil(maskBytes / 4)], "int32");
-  const ptrs = [x, scale, offset, y, mean, variance, ...(relu ? [mask] : [])].map((t) => tensorPtr(backend, t));
-  d.run(key, work, (threads) => forwardSpec(d, n, c, eps, relu, threads), ptrs);
-  // Every allocation of the kernel is done: this view of the heap stays valid.
-  const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
-  const at = (t: tf.TensorInfo) => byteOffsetOf(backend, t) >>> 2;
-  const decay = 1 - momentum;
-  for (const [old, batch, out] of [[movingMean, mean, newMean], [movingVariance, variance, newVariance]]) {
-    const o = at(old), b = at(batch), r = at(out);
-    for (let i = 0; i < c; i++) heap[r + i] = heap[o + i] - (heap[o + i] - heap[b + i]) * decay;
-  }
-  return [y, mean, variance, newMean, newVariance, mask];
+  return d.plan(`${key}|${t}`, () => forwardSpec(d, n, c, eps, true, t)).bytes[6];
 }
 
-function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as BackendWasm;
-  const { dy, x, mean, variance, scale, reluMask } = args.inputs as Record<string, tf.TensorInfo>;
-  const { varianceEpsilon: eps, relu = false } = args.attrs as { varianceEpsilon: number; relu?: boolean };
-  const d = runtime.dnnl as Dnnl;
-  const { n, c, size } = dims(x);
-  const dx = backend.makeOutput(x.shape, "float32");
-  const dScale = backend.makeOutput([c], "float32");
-  const dOffset = backend.makeOutput([c], "float32");
-  const ptrs = [x, mean, variance, dy, scale, scale, dx, dScale, dOffset, ...(relu ? [reluMask] : [])]
-    .map((t) => tensorPtr(backend, t));
-  d.run(`bnorm_train_bwd|${n},${c}|${eps}|${relu ? "relu" : ""}`, threading(8 * size, false), (threads) => {
+/**
+ * Training-mode BatchNorm forward of `n` rows × `c` channels on `ptrs`
+ * (`[x, scale, offset, y, batchMean, batchVariance]`, plus the mask with `relu`).
+ */
+export function bnTrainForward(d: Dnnl, n: number, c: number, eps: number, relu: boolean, ptrs: Deno.PointerValue[]) {
+  const key = `bnorm_train|${n},${c}|${eps}|${relu ? "relu" : ""}`;
+  d.run(key, threading(6 * n * c, false), (threads) => forwardSpec(d, n, c, eps, relu, threads), ptrs);
+}
+
+/**
+ * Training-mode BatchNorm backward (batch statistics) on `ptrs` (`[x, mean,
+ * variance, dy, scale, scale, dx, dScale, dOffset]`, plus the mask with `relu`).
+ */
+export function bnTrainBackward(d: Dnnl, n: number, c: number, eps: number, relu: boolean, ptrs: Deno.PointerValue[]) {
+  d.run(`bnorm_train_bwd|${n},${c}|${eps}|${relu ? "relu" : ""}`, threading(8 * n * c, false), (threads) => {
     const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
     const vec = d.mdTag([c], TAG.a);
     return {
@@ -147,6 +130,55 @@ function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
       threads,
     };
   }, ptrs);
+}
+
+function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const { x, scale, offset, movingMean, movingVariance } = args.inputs as Record<string, tf.TensorInfo>;
+  const { varianceEpsilon: eps, momentum, relu = false } = args.attrs as {
+    varianceEpsilon: number;
+    momentum: number;
+    relu?: boolean;
+  };
+  const d = runtime.dnnl as Dnnl;
+  const { n, c } = dims(x);
+  // The mask's size is oneDNN's choice: ask the plan (the one `run` will use).
+  const maskBytes = relu ? bnTrainMaskBytes(d, n, c, eps) : 0;
+  const y = backend.makeOutput(x.shape, "float32");
+  const [mean, variance, newMean, newVariance] = [1, 2, 3, 4].map(() => backend.makeOutput([c], "float32"));
+  const mask = backend.makeOutput([Math.ceil(maskBytes / 4)], "int32");
+  const ptrs = [x, scale, offset, y, mean, variance, ...(relu ? [mask] : [])].map((t) => tensorPtr(backend, t));
+  bnTrainForward(d, n, c, eps, relu, ptrs);
+  // Every allocation of the kernel is done: this view of the heap stays valid.
+  const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
+  const at = (t: tf.TensorInfo) => byteOffsetOf(backend, t) >>> 2;
+  for (const [old, batch, out] of [[movingMean, mean, newMean], [movingVariance, variance, newVariance]]) {
+    updateMoving(heap, at(old), at(batch), at(out), c, momentum);
+  }
+  return [y, mean, variance, newMean, newVariance, mask];
+}
+
+/**
+ * tfjs's moving-average update of `c` floats at float offsets `old`, `batch` →
+ * `out` (may equal `old`): `moving′ = moving − (moving − batch)·(1 − momentum)`.
+ */
+export function updateMoving(heap: Float32Array, old: number, batch: number, out: number, c: number, momentum: number) {
+  const decay = 1 - momentum;
+  for (let i = 0; i < c; i++) heap[out + i] = heap[old + i] - (heap[old + i] - heap[batch + i]) * decay;
+}
+
+function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const { dy, x, mean, variance, scale, reluMask } = args.inputs as Record<string, tf.TensorInfo>;
+  const { varianceEpsilon: eps, relu = false } = args.attrs as { varianceEpsilon: number; relu?: boolean };
+  const d = runtime.dnnl as Dnnl;
+  const { n, c } = dims(x);
+  const dx = backend.makeOutput(x.shape, "float32");
+  const dScale = backend.makeOutput([c], "float32");
+  const dOffset = backend.makeOutput([c], "float32");
+  const ptrs = [x, mean, variance, dy, scale, scale, dx, dScale, dOffset, ...(relu ? [reluMask] : [])]
+    .map((t) => tensorPtr(backend, t));
+  bnTrainBackward(d, n, c, eps, relu, ptrs);
   return [dx, dScale, dOffset];
 }
 

@@ -57,6 +57,24 @@ export function runConvForward(
   const ptrs = bias === undefined
     ? [tensorPtr(backend, x), tensorPtr(backend, filter), tensorPtr(backend, out)]
     : [tensorPtr(backend, x), tensorPtr(backend, filter), tensorPtr(backend, bias), tensorPtr(backend, out)];
+  convForward(d, g, withBias, post, ptrs);
+  return out;
+}
+
+/**
+ * Runs the forward convolution of geometry `g` on `ptrs` (`[x, filter, y]`, or
+ * `[x, filter, bias, y]` with `withBias`; filter hwio, activations nhwc), with
+ * post-ops `post`: split in batch halves with the helper thread on two cores,
+ * else on the adaptive thread count.
+ */
+export function convForward(
+  d: Dnnl,
+  g: ConvGeometry,
+  withBias: boolean,
+  post: [number, number, number][],
+  ptrs: Deno.PointerValue[],
+): void {
+  const macs = convMacs(g);
   const key = `conv_fwd|${geometryKey(g)}|${withBias}|${post.flat().join(",")}`;
   const t = threading(macs, true);
   if (t === "adaptive" && g.n >= 2 && d.splitInvariant) {
@@ -71,7 +89,6 @@ export function runConvForward(
   } else {
     d.run(key, t, (threads) => forwardSpec(d, g, withBias, post, threads), ptrs);
   }
-  return out;
 }
 
 function forwardSpec(

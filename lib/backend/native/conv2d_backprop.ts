@@ -114,15 +114,66 @@ function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number, half?: "
  * problem, never on the load or the thread that ran a half (see helper_thread.ts).
  */
 function backwardWeightsSplit(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  const { a, b, sum, ptrsB } = weightHalves(d, g, ptrs);
+  d.runAlongside(b, ptrsB, () => a.run(ptrs));
+  sum.run([b.ownedData(2), ptrs[2]]);
+}
+
+/** The plans of the two halves of a weight gradient and of their sum, and the second half's pointers. */
+function weightHalves(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]) {
   const n1 = Math.ceil(g.n / 2), key = geometryKey(g);
   const a = d.plan(`conv_bwd_weights_a|${key}`, () => backwardWeightsSpec(d, { ...g, n: n1 }, 1, "a"));
   const b = d.plan(`conv_bwd_weights_b|${key}`, () => backwardWeightsSpec(d, { ...g, n: g.n - n1 }, 1, "b"));
   const sum = d.reorderPlan(`conv_bwd_weights|${key}`, b.mds[2], a.mds[2], true);
-  const [x, dy, dw] = ptrs;
+  const [x, dy] = ptrs;
   const xB = Deno.UnsafePointer.offset(x!, 4 * n1 * g.h * g.w * g.c);
   const dyB = Deno.UnsafePointer.offset(dy!, 4 * n1 * g.oh * g.ow * g.co);
-  d.runAlongside(b, [xB, dyB, null], () => a.run([x, dy, dw]));
-  sum.run([b.ownedData(2), dw]);
+  return { a, b, sum, ptrsB: [xB, dyB, null] as Deno.PointerValue[] };
+}
+
+/**
+ * The input gradient of the convolution of geometry `g` on `ptrs` (`[dy,
+ * filter, dx]`): batch halves with the helper thread on two cores, else the
+ * adaptive thread count.
+ */
+export function convBackwardData(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  const macs = convMacs(g);
+  const t = threading(macs, true), key = `conv_bwd_data|${geometryKey(g)}`;
+  if (t === "adaptive" && g.n >= 2 && d.splitInvariant) {
+    const xb = 4 * g.h * g.w * g.c, yb = 4 * g.oh * g.ow * g.co;
+    d.runBatchSplit(key, g.n, (n) => backwardDataSpec(d, { ...g, n }, 1), ptrs, [yb, 0, xb]);
+  } else {
+    d.run(key, t, (threads) => backwardDataSpec(d, g, threads), ptrs);
+  }
+}
+
+/**
+ * The weight gradient of the convolution of geometry `g` on `ptrs` (`[x, dy,
+ * dW]`, dW hwio): two fixed batch halves summed (see {@linkcode backwardWeightsSplit}),
+ * or one plan on the deterministic thread count.
+ */
+export function convBackwardWeights(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  const macs = convMacs(g);
+  if (g.n >= 2 && threading(macs, false) === "deterministic" && d.splitReductions) {
+    backwardWeightsSplit(d, g, ptrs);
+  } else {
+    d.run(`conv_bwd_weights|${geometryKey(g)}`, threading(macs, false), (t) => backwardWeightsSpec(d, g, t), ptrs);
+  }
+}
+
+/**
+ * {@linkcode convBackwardWeights} as a job for the helper thread that runs
+ * while this thread goes on (`Dnnl.postAsync`): both batch halves and their
+ * sum there, the same plans and bits as the split. dW may be read after
+ * `Dnnl.finishAsync()`. Where the split does not apply it runs here at once.
+ */
+export function convBackwardWeightsAsync(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  if (!(g.n >= 2 && threading(convMacs(g), false) === "deterministic" && d.splitReductions)) {
+    convBackwardWeights(d, g, ptrs);
+    return;
+  }
+  const { a, b, sum, ptrsB } = weightHalves(d, g, ptrs);
+  d.postAsync([a, b, sum], [ptrs, ptrsB, [b.ownedData(2), ptrs[2]]]);
 }
 
 function conv2DBackpropInput(prev: tf.KernelFunc) {
@@ -144,14 +195,7 @@ function conv2DBackpropInput(prev: tf.KernelFunc) {
       const d = isEmpty(g) ? undefined : nativeFor(macs);
       if (d !== undefined) {
         const dx = backend.makeOutput(a.inputShape, "float32");
-        const ptrs = [tensorPtr(backend, dy), tensorPtr(backend, filter), tensorPtr(backend, dx)];
-        const t = threading(macs, true), key = `conv_bwd_data|${geometryKey(g)}`;
-        if (t === "adaptive" && g.n >= 2 && d.splitInvariant) {
-          const xb = 4 * g.h * g.w * g.c, yb = 4 * g.oh * g.ow * g.co;
-          d.runBatchSplit(key, g.n, (n) => backwardDataSpec(d, { ...g, n }, 1), ptrs, [yb, 0, xb]);
-        } else {
-          d.run(key, t, (threads) => backwardDataSpec(d, g, threads), ptrs);
-        }
+        convBackwardData(d, g, [tensorPtr(backend, dy), tensorPtr(backend, filter), tensorPtr(backend, dx)]);
         return dx;
       }
     }
@@ -178,17 +222,7 @@ function conv2DBackpropFilter(prev: tf.KernelFunc) {
       const d = isEmpty(g) ? undefined : nativeFor(macs);
       if (d !== undefined) {
         const dw = backend.makeOutput(a.filterShape, "float32");
-        const ptrs = [tensorPtr(backend, x), tensorPtr(backend, dy), tensorPtr(backend, dw)];
-        if (g.n >= 2 && threading(macs, false) === "deterministic" && d.splitReductions) {
-          backwardWeightsSplit(d, g, ptrs);
-        } else {
-          d.run(
-            `conv_bwd_weights|${geometryKey(g)}`,
-            threading(macs, false),
-            (t) => backwardWeightsSpec(d, g, t),
-            ptrs,
-          );
-        }
+        convBackwardWeights(d, g, [tensorPtr(backend, x), tensorPtr(backend, dy), tensorPtr(backend, dw)]);
         return dw;
       }
     }

@@ -355,6 +355,8 @@ export class Dnnl {
    * (`MECO_NATIVE_THREADS`) overrides both.
    */
   run(key: string, threading: Threading, spec: (threads: number) => PlanSpec, ptrs: Deno.PointerValue[]): void {
+    // While the helper runs a posted job, this thread works alone (OpenMP's second thread would compete with it).
+    if (threading === "adaptive" && this.asyncPending) threading = "one";
     if (threading !== "adaptive" || this.maxThreads === 1 || this.fixedThreads !== undefined) {
       const threads = threading === "one" ? 1 : Math.min(this.fixedThreads ?? 1, this.maxThreads);
       this.plan(`${key}|${threads}`, () => spec(threads)).run(ptrs);
@@ -436,7 +438,7 @@ export class Dnnl {
    */
   get splitInvariant(): boolean {
     return this.splitBatch && this.fixedThreads === undefined && this.maxThreads === 2 &&
-      this.helperPath !== undefined;
+      this.helperPath !== undefined && !this.asyncPending;
   }
 
   /** Threads a `deterministic` problem runs with (see {@linkcode run}). */
@@ -460,18 +462,47 @@ export class Dnnl {
    * `plan` must own its scratchpad (`PlanSpec.ownScratchpad`).
    */
   runAlongside(plan: Plan, ptrs: Deno.PointerValue[], mine: () => void): void {
+    const h = this.usableHelper();
+    if (h === undefined) {
+      mine();
+      plan.run(ptrs);
+      return;
+    }
+    h.runAlongside(plan, ptrs, mine);
+  }
+
+  /** The helper thread (started on first use), or undefined where there is none or it is not to be used. */
+  private usableHelper(): HelperThread | undefined {
     if (this.helper === undefined) {
       this.helper = this.maxThreads > 1 && this.helperPath !== undefined
         ? HelperThread.start(this.helperPath, this.engine) ?? null
         : null;
     }
     const h = this.helper;
-    if (h === null || h.failed || !this.useHelper) {
-      mine();
-      plan.run(ptrs);
-      return;
-    }
-    h.runAlongside(plan, ptrs, mine);
+    return h === null || h.failed || !this.useHelper ? undefined : h;
+  }
+
+  /**
+   * Starts `plans` (each on its `ptrs`, in order) on the helper thread and
+   * returns at once, or runs them here when there is no helper. Until
+   * {@linkcode finishAsync} (or the next use of the helper), work that would
+   * split with the helper runs on this thread alone, on one thread. The plans
+   * must own their scratchpads; their outputs may be read after `finishAsync`.
+   */
+  postAsync(plans: Plan[], ptrs: Deno.PointerValue[][]): void {
+    const h = this.usableHelper();
+    if (h === undefined) plans.forEach((p, i) => p.run(ptrs[i]));
+    else h.post(plans, ptrs);
+  }
+
+  /** Waits for the job of {@linkcode postAsync} (or runs it here if the helper has not started it). */
+  finishAsync(): void {
+    this.helper?.finish();
+  }
+
+  /** True while a job of {@linkcode postAsync} may still be running. */
+  get asyncPending(): boolean {
+    return this.helper?.hasPending ?? false;
   }
 
   /**
@@ -659,8 +690,13 @@ export class Dnnl {
     const owned = { mems: [] as Deno.PointerValue[], prims: [] as Deno.PointerValue[] };
     let attr: Deno.PointerValue = null, postOps: Deno.PointerValue = null, rpd: Deno.PointerValue = null;
     try {
+      // Its own scratchpad (if it needs one at all), so that it may run on the helper thread too.
+      attr = this.create((o) => lib.dnnl_primitive_attr_create(o), "dnnl_primitive_attr_create");
+      this.check(
+        lib.dnnl_primitive_attr_set_scratchpad_mode(attr, SCRATCHPAD_USER),
+        "dnnl_primitive_attr_set_scratchpad_mode",
+      );
       if (r.accumulate) {
-        attr = this.create((o) => lib.dnnl_primitive_attr_create(o), "dnnl_primitive_attr_create");
         postOps = this.create((o) => lib.dnnl_post_ops_create(o), "dnnl_post_ops_create");
         this.check(lib.dnnl_post_ops_append_sum(postOps, 1), "dnnl_post_ops_append_sum");
         this.check(lib.dnnl_primitive_attr_set_post_ops(attr, postOps), "dnnl_primitive_attr_set_post_ops");
@@ -677,7 +713,11 @@ export class Dnnl {
       });
       const prim = this.create((o) => lib.dnnl_primitive_create(o, pd), "dnnl_primitive_create");
       owned.prims.push(prim);
-      const step = this.step(prim, [[ARG.from, mems[0]], [ARG.to, mems[1]]]);
+      const args: [number, Deno.PointerValue][] = [[ARG.from, mems[0]], [ARG.to, mems[1]]];
+      if (this.scratchpadBytes(pd) > 0) {
+        args.push([ARG.scratchpad, this.allocated(this.queryMd(pd, QUERY.scratchpadMd), owned)]);
+      }
+      const step = this.step(prim, args);
       const bytes = [r.src, r.dst].map((md) => Number(lib.dnnl_memory_desc_get_size(md)));
       return new Plan(this, mems, [step], owned, 1, this.implName(pd), bytes, [r.src, r.dst], [undefined, undefined]);
     } catch (e) {

@@ -21,12 +21,18 @@ import type { PlanSpec } from "./dnnl.ts";
 import { overrideGradient } from "./gradients.ts";
 
 /** oneDNN algorithms of the backward passes (`*_use_dst_for_bwd` read the forward output). */
-const BWD = { relu: ALG.eltwiseRelu, tanhFromY: 0x101, sigmoidFromY: 0x104 } as const;
+export const BWD = { relu: ALG.eltwiseRelu, tanhFromY: 0x101, sigmoidFromY: 0x104 } as const;
 
 /** Name of the kernel computing an activation's input gradient (inputs dy and data; attrs alg, alpha). */
 export const ELTWISE_GRAD = "MecoEltwiseGrad";
 
-function runEltwise(
+/**
+ * Runs an eltwise primitive over `size` floats on `ptrs` (one per `args`
+ * entry): element halves with the helper thread on two cores, else the
+ * adaptive thread count. `init` fills the op descriptor, `hint` the forward
+ * one of a backward pass.
+ */
+export function runEltwise(
   key: string,
   size: number,
   ptrs: Deno.PointerValue[],

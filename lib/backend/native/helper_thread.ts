@@ -90,7 +90,8 @@ export class HelperThread {
    * meanwhile and must own its scratchpad.
    */
   runAlongside(plan: Plan, ptrs: Deno.PointerValue[], mine: () => void): void {
-    if (!this.ready || !this.encode(plan, ptrs)) {
+    this.finish();
+    if (!this.ready || !this.encode([plan], [ptrs])) {
       mine();
       plan.run(ptrs);
       this.counts.main++;
@@ -120,6 +121,56 @@ export class HelperThread {
     }
   }
 
+  /** The job {@linkcode post} left running, if any. */
+  private pending: { plans: Plan[]; ptrs: Deno.PointerValue[][] } | undefined;
+
+  /**
+   * Posts `plans` (each run on its `ptrs`, in order) as one job for the helper
+   * and returns at once, so that this thread can go on with other work;
+   * {@linkcode finish} (called by the next post or `runAlongside`, or by the
+   * caller before it reads the results) waits for the job, or runs it here if
+   * the helper has not started it. The plans must own their scratchpads and
+   * must not run elsewhere until the job is finished.
+   */
+  post(plans: Plan[], ptrs: Deno.PointerValue[][]): void {
+    this.finish();
+    if (!this.ready || !this.encode(plans, ptrs)) {
+      plans.forEach((p, i) => p.run(ptrs[i]));
+      this.counts.main++;
+      return;
+    }
+    const ctl = this.ctl;
+    Atomics.store(ctl, CTL.state, STATE.posted);
+    Atomics.add(ctl, CTL.seq, 1);
+    Atomics.notify(ctl, CTL.seq);
+    this.pending = { plans, ptrs };
+  }
+
+  /** True while a job of {@linkcode post} is not finished. */
+  get hasPending(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Finishes the job {@linkcode post} left (see there); returns at once when there is none. */
+  finish(): void {
+    const job = this.pending;
+    if (job === undefined) return;
+    this.pending = undefined;
+    const ctl = this.ctl;
+    if (Atomics.compareExchange(ctl, CTL.state, STATE.posted, STATE.main) === STATE.posted) {
+      Atomics.store(ctl, CTL.state, STATE.idle);
+      this.counts.main++;
+      job.plans.forEach((p, i) => p.run(job.ptrs[i]));
+      return;
+    }
+    this.counts.helper++;
+    for (const p of job.plans) p.noteRun();
+    if (Atomics.load(ctl, CTL.state) === STATE.done) this.counts.doneBeforeJoin++;
+    const t1 = performance.now();
+    this.join();
+    this.counts.joinMs += performance.now() - t1;
+  }
+
   private join(): void {
     const ctl = this.ctl;
     const t0 = performance.now();
@@ -135,25 +186,31 @@ export class HelperThread {
     if (status !== 0) throw new DnnlError("dnnl_primitive_execute (helper thread)", status);
   }
 
-  /** Writes the job for `plan` on `ptrs`; false when it does not fit. */
-  private encode(plan: Plan, ptrs: Deno.PointerValue[]): boolean {
-    const mems = plan.userMemories, steps = plan.executions;
-    let nMem = 0;
-    for (const m of mems) if (m !== null) nMem++;
-    if (2 + 2 * nMem + 3 * steps.length > JOB_SLOTS) return false;
+  /** Writes the job running each of `plans` on its `ptrs`, in order; false when it does not fit. */
+  private encode(plans: Plan[], ptrs: Deno.PointerValue[][]): boolean {
+    let nMem = 0, nStep = 0;
+    for (const plan of plans) {
+      for (const m of plan.userMemories) if (m !== null) nMem++;
+      nStep += plan.executions.length;
+    }
+    if (2 + 2 * nMem + 3 * nStep > JOB_SLOTS) return false;
     const job = this.job;
     let k = 0;
     job[k++] = BigInt(nMem);
-    mems.forEach((m, i) => {
-      if (m === null) return;
-      job[k++] = addr(m);
-      job[k++] = addr(ptrs[i]);
-    });
-    job[k++] = BigInt(steps.length);
-    for (const st of steps) {
-      job[k++] = addr(st.prim);
-      job[k++] = BigInt(st.nargs);
-      job[k++] = addr(Deno.UnsafePointer.of(st.args));
+    plans.forEach((plan, j) =>
+      plan.userMemories.forEach((m, i) => {
+        if (m === null) return;
+        job[k++] = addr(m);
+        job[k++] = addr(ptrs[j][i]);
+      })
+    );
+    job[k++] = BigInt(nStep);
+    for (const plan of plans) {
+      for (const st of plan.executions) {
+        job[k++] = addr(st.prim);
+        job[k++] = BigInt(st.nargs);
+        job[k++] = addr(Deno.UnsafePointer.of(st.args));
+      }
     }
     return true;
   }

@@ -16,7 +16,8 @@ import { type KernelArgs, nativeFor } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
 import { alignedScratch } from "./scratch.ts";
 
-interface PoolDescs {
+/** Shared with the compiled training step. */
+export interface PoolDescs {
   src: Uint8Array<ArrayBuffer>;
   dst: Uint8Array<ArrayBuffer>;
   strides: BigInt64Array<ArrayBuffer>;
@@ -25,7 +26,8 @@ interface PoolDescs {
   padR: BigInt64Array<ArrayBuffer>;
 }
 
-function poolDescs(d: Dnnl, info: tf.backend_util.Conv2DInfo): PoolDescs {
+/** Shared with the compiled training step. */
+export function poolDescs(d: Dnnl, info: tf.backend_util.Conv2DInfo): PoolDescs {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top, pl = info.padInfo.left;
@@ -40,7 +42,8 @@ function poolDescs(d: Dnnl, info: tf.backend_util.Conv2DInfo): PoolDescs {
   };
 }
 
-function infoKey(info: tf.backend_util.Conv2DInfo): string {
+/** Shared with the compiled training step. */
+export function infoKey(info: tf.backend_util.Conv2DInfo): string {
   return [
     info.batchSize,
     info.inHeight,
@@ -57,7 +60,8 @@ function infoKey(info: tf.backend_util.Conv2DInfo): string {
   ].join(",");
 }
 
-function forwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
+/** Shared with the compiled training step. */
+export function forwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
   return (od: Uint8Array<ArrayBuffer>) =>
     d.check(
       d.lib.dnnl_pooling_forward_desc_init(
@@ -75,7 +79,8 @@ function forwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
     );
 }
 
-function backwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
+/** Shared with the compiled training step. */
+export function backwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
   return (od: Uint8Array<ArrayBuffer>) =>
     d.check(
       d.lib.dnnl_pooling_backward_desc_init(od, alg, m.src, m.dst, m.strides, m.kernel, m.padL, m.padR),

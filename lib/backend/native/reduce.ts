@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, TAG } from "./dnnl_ffi.ts";
+import type { Dnnl } from "./dnnl.ts";
 import { type KernelArgs, nativeFor, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
 
@@ -31,6 +32,24 @@ function leadingAxes(axis: number | number[], shape: number[]): number {
   return axes.length;
 }
 
+/**
+ * The sum (or `mean`) of the `r` rows of a row-major [r, c] matrix as ones[1, r] ·
+ * x[r, c], on `ptrs` (`[ones (at least r), x, out]`), on the deterministic thread count.
+ */
+export function sumRows(d: Dnnl, r: number, c: number, mean: boolean, ptrs: Deno.PointerValue[]): void {
+  d.run(`reduce|${r},${c}|${mean}`, threading(r * c, false), (threads) => {
+    const src = d.mdTag([1, r], TAG.ab);
+    const wei = d.mdTag([r, c], TAG.ab);
+    const dst = d.mdTag([1, c], TAG.ab);
+    return {
+      init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, null, dst), "dnnl_matmul_desc_init"),
+      operands: [{ arg: ARG.src, user: src }, { arg: ARG.weights, user: wei }, { arg: ARG.dst, user: dst }],
+      eltwise: mean ? [[ALG.eltwiseLinear, 1 / r, 0]] : [],
+      threads,
+    };
+  }, ptrs);
+}
+
 function reduceLeading(mean: boolean, prev: tf.KernelFunc) {
   return (args: KernelArgs): tf.TensorInfo => {
     const backend = args.backend as BackendWasm;
@@ -45,18 +64,7 @@ function reduceLeading(mean: boolean, prev: tf.KernelFunc) {
         let outShape = x.shape.slice(k);
         if (keepDims) outShape = [...new Array(k).fill(1), ...outShape];
         const out = backend.makeOutput(outShape, "float32");
-        const ptrs = [onesPtr(r), tensorPtr(backend, x), tensorPtr(backend, out)];
-        d.run(`reduce|${r},${c}|${mean}`, threading(r * c, false), (threads) => {
-          const src = d.mdTag([1, r], TAG.ab);
-          const wei = d.mdTag([r, c], TAG.ab);
-          const dst = d.mdTag([1, c], TAG.ab);
-          return {
-            init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, null, dst), "dnnl_matmul_desc_init"),
-            operands: [{ arg: ARG.src, user: src }, { arg: ARG.weights, user: wei }, { arg: ARG.dst, user: dst }],
-            eltwise: mean ? [[ALG.eltwiseLinear, 1 / r, 0]] : [],
-            threads,
-          };
-        }, ptrs);
+        sumRows(d, r, c, mean, [onesPtr(r), tensorPtr(backend, x), tensorPtr(backend, out)]);
         return out;
       }
     }

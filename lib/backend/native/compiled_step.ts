@@ -1,0 +1,860 @@
+/**
+ * A compiled training step: the forward pass, cross-entropy loss and backward
+ * pass of a layers model run as one fixed list of oneDNN calls on buffers
+ * allocated once, instead of through the tfjs engine.
+ *
+ * Through the engine a ResNet-18-8x step is ≈ 470 kernel calls, each with
+ * its bookkeeping (tensor records, the gradient tape, clones of every tensor
+ * kept for the backward pass, allocations), and V8 needs some dozens of steps
+ * before that JavaScript is optimised. Here the model's graph is read once
+ * (per input shape), every activation, gradient and statistic gets a buffer in
+ * the wasm heap, and a step is the list of primitive calls (the same plans,
+ * thread splits and helper-thread halves as the kernels use) plus a few
+ * lines of JavaScript for the loss. The optimizer update is the caller's
+ * optimizer (`applyGradients`), so its state, checkpoints and learning-rate
+ * schedules are unchanged.
+ *
+ * Supported layers: InputLayer, Conv2D and MecoPaddedConv2D (any stride and
+ * padding, bias, linear or ReLU activation), MecoBatchNorm (channels last,
+ * scale and offset, optional fused ReLU), ReLU (no cap, no slope),
+ * Activation (linear, relu), Add, MaxPooling2D and AveragePooling2D (valid
+ * padding), GlobalAveragePooling2D, Flatten, Dense (linear or ReLU); one input,
+ * one output of logits, no shared or frozen layers. Anything else makes
+ * {@linkcode compiledStepSupport} name the reason and the caller keeps the
+ * engine path (lib/train/train_step.ts).
+ *
+ * The results equal the engine path's up to rounding: the same oneDNN
+ * primitives on the same splits, gradient contributions of a tensor used
+ * twice added in the same order; the loss gradient is `(softmax − onehot)/n`
+ * computed directly rather than through logSoftmax's gradient
+ * (tests/backend/compiled_step_test.ts compares both paths).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { ALG, ARG, BINARY, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
+import type { Dnnl, MemoryDesc, Plan, PlanSpec } from "./dnnl.ts";
+import { convBackwardData, convBackwardWeightsAsync } from "./conv2d_backprop.ts";
+import { activationPostOp, convForward } from "./conv2d.ts";
+import { type ConvGeometry, convGeometry } from "./conv_geometry.ts";
+import { bnTrainBackward, bnTrainForward, bnTrainMaskBytes, updateMoving } from "./batch_norm_train.ts";
+import { BWD, runEltwise } from "./eltwise.ts";
+import { backwardDesc, forwardDesc as poolForwardDesc, infoKey, poolDescs } from "./pooling.ts";
+import { onesPtr, sumRows } from "./reduce.ts";
+import { runtime, threading } from "./runtime.ts";
+import { byteOffsetOf, heapBase } from "./wasm_ptr.ts";
+
+/** A training step (as lib/train/train_step.ts's `TrainStep`). */
+type Step = (x: tf.Tensor, y: tf.Tensor1D) => tf.Scalar;
+
+/** Thrown while reading a model the compiled step does not support. */
+class Unsupported extends Error {}
+
+type Sym = tf.SymbolicTensor;
+interface NodeLike {
+  inputTensors: Sym[];
+  outputTensors: Sym[];
+}
+interface LayerVariableLike {
+  read(): tf.Tensor;
+  write(t: tf.Tensor): void;
+  trainable: boolean;
+}
+/** Fields of tfjs's layers that their typings mark private. */
+interface LayerInternals {
+  inboundNodes: NodeLike[];
+  kernel?: LayerVariableLike;
+  bias?: LayerVariableLike | null;
+  useBias?: boolean;
+  strides?: number[];
+  dilationRate?: number[];
+  padding?: string;
+  dataFormat?: string;
+  activation?: { getClassName(): string };
+  poolSize?: number[];
+  axis?: number;
+  epsilon?: number;
+  momentum?: number;
+  gamma?: LayerVariableLike;
+  beta?: LayerVariableLike;
+  movingMean?: LayerVariableLike;
+  movingVariance?: LayerVariableLike;
+  relu?: boolean;
+  maxValue?: number | null;
+  symmetricPadding?: number;
+  rate?: number;
+}
+
+/** One layer of the model graph, as read from the model (batch size not yet known). */
+interface GraphNode {
+  layer: tf.layers.Layer;
+  kind: string;
+  inputs: number[];
+  output: number;
+}
+
+/** The graph of a model: symbolic values (by index, shapes without the batch), nodes in execution order. */
+interface Graph {
+  shapes: (number | null)[][];
+  nodes: GraphNode[];
+  input: number;
+  output: number;
+}
+
+const SUPPORTED = new Set([
+  "Conv2D",
+  "MecoPaddedConv2D",
+  "MecoBatchNorm",
+  "ReLU",
+  "Activation",
+  "Add",
+  "MaxPooling2D",
+  "AveragePooling2D",
+  "GlobalAveragePooling2D",
+  "Flatten",
+  "Dense",
+]);
+
+function activationOf(l: LayerInternals): "linear" | "relu" {
+  const a = l.activation?.getClassName() ?? "linear";
+  if (a !== "linear" && a !== "relu") throw new Unsupported(`activation ${a}`);
+  return a;
+}
+
+/**
+ * Reads the graph of `model` (exported for tests); throws an error naming the
+ * first thing the compiled step cannot run.
+ */
+export function readGraph(model: tf.LayersModel): Graph {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new Unsupported("not one input and one output");
+  const ids = new Map<number, number>();
+  const shapes: (number | null)[][] = [];
+  const nodes: GraphNode[] = [];
+  const seenLayers = new Set<tf.layers.Layer>();
+  const input = model.inputs[0];
+  const valueOf = (s: Sym): number => {
+    let v = ids.get(s.id);
+    if (v !== undefined) return v;
+    if (s === input || s.id === input.id) {
+      v = shapes.length;
+      shapes.push(s.shape);
+      ids.set(s.id, v);
+      return v;
+    }
+    const layer = s.sourceLayer as tf.layers.Layer;
+    const kind = layer.getClassName();
+    if (!SUPPORTED.has(kind)) throw new Unsupported(`layer ${layer.name} (${kind})`);
+    if (seenLayers.has(layer)) throw new Unsupported(`layer ${layer.name} is used more than once`);
+    if (!layer.trainable && layer.trainableWeights.length + layer.nonTrainableWeights.length > 0) {
+      throw new Unsupported(`layer ${layer.name} is frozen`);
+    }
+    if (s.tensorIndex !== 0) throw new Unsupported(`layer ${layer.name} has several outputs`);
+    const node = (layer as unknown as LayerInternals).inboundNodes[s.nodeIndex];
+    if (node === undefined || node.outputTensors.length !== 1) throw new Unsupported(`layer ${layer.name}`);
+    const inputs = node.inputTensors.map(valueOf);
+    seenLayers.add(layer);
+    v = shapes.length;
+    shapes.push(s.shape);
+    ids.set(s.id, v);
+    nodes.push({ layer, kind, inputs, output: v });
+    return v;
+  };
+  const output = valueOf(model.outputs[0]);
+  if (shapes[output].length !== 2) throw new Unsupported("the output is not [batch, classes] logits");
+  return { shapes, nodes, input: ids.get(input.id) ?? -1, output };
+}
+
+/**
+ * Why the compiled step cannot run `model` (a sentence), or undefined when it
+ * can (given oneDNN on the wasm backend; see {@linkcode compiledStepAvailable}).
+ */
+export function compiledStepSupport(model: tf.LayersModel): string | undefined {
+  try {
+    const g = readGraph(model);
+    if (g.input < 0) return "the output does not depend on the input";
+    for (const n of g.nodes) checkLayer(n, g);
+    const used = new Set<tf.LayerVariable>();
+    for (const n of g.nodes) for (const w of n.layer.trainableWeights) used.add(w);
+    for (const w of model.trainableWeights) {
+      if (!used.has(w)) throw new Unsupported(`weight ${w.name} is not in a supported layer`);
+    }
+    return undefined;
+  } catch (e) {
+    if (e instanceof Unsupported) return `unsupported: ${e.message}`;
+    throw e;
+  }
+}
+
+function checkLayer(n: GraphNode, g: Graph): void {
+  const l = n.layer as unknown as LayerInternals;
+  const rank = g.shapes[n.inputs[0]].length;
+  const where = `layer ${n.layer.name} (${n.kind})`;
+  switch (n.kind) {
+    case "Conv2D":
+    case "MecoPaddedConv2D":
+      if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
+      if ((l.dilationRate ?? [1, 1]).some((r) => r !== 1)) throw new Unsupported(`${where}: dilated`);
+      activationOf(l);
+      break;
+    case "MecoBatchNorm":
+      if (!(l.axis === -1 || l.axis === rank - 1)) throw new Unsupported(`${where}: not over the last axis`);
+      if (l.gamma == null || l.beta == null) throw new Unsupported(`${where}: without scale or offset`);
+      break;
+    case "ReLU":
+      if (l.maxValue != null) throw new Unsupported(`${where}: capped`);
+      break;
+    case "Activation":
+      activationOf(l);
+      break;
+    case "Add":
+      if (n.inputs.some((i) => g.shapes[i].join() !== g.shapes[n.output].join())) {
+        throw new Unsupported(`${where}: broadcasting`);
+      }
+      break;
+    case "MaxPooling2D":
+    case "AveragePooling2D":
+      if (rank !== 4 || l.padding !== "valid" || l.dataFormat !== "channelsLast") {
+        throw new Unsupported(`${where}: only valid NHWC pooling`);
+      }
+      break;
+    case "GlobalAveragePooling2D":
+      if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
+      break;
+    case "Dense":
+      if (rank !== 2) throw new Unsupported(`${where}: input of rank ${rank}`);
+      activationOf(l);
+      break;
+  }
+  if (n.kind !== "Add" && n.inputs.length !== 1) throw new Unsupported(`${where}: several inputs`);
+}
+
+/** True when a compiled step can run now: oneDNN loaded, native kernels on, the wasm backend active. */
+export function compiledStepAvailable(): boolean {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("MECO_COMPILED_STEP");
+  } catch {
+    env = undefined;
+  }
+  return env !== "0" && runtime.enabled && runtime.dnnl !== undefined && tf.getBackend() === "wasm";
+}
+
+/** A buffer in the wasm heap owned by a compiled step. */
+interface Buf {
+  t: tf.Tensor;
+  off: number;
+}
+
+/** A value of the graph at a known batch size. */
+interface Value {
+  shape: number[];
+  size: number;
+  act: Buf;
+  grad: Buf | undefined;
+  /** Gradient contributions per step (one per use), and how many arrived so far this step. */
+  uses: number;
+  got: number;
+}
+
+interface Op {
+  forward(): void;
+  backward(): void;
+}
+
+/** The step for one input shape (exported for tests; use {@linkcode compileTrainStep}). */
+export class Compiled {
+  private readonly bufs: tf.Tensor[] = [];
+  readonly ops: Op[] = [];
+  readonly values: Value[] = [];
+  private readonly grads = new Map<tf.LayerVariable, Buf>();
+  private readonly gradList: { name: string; tensor: tf.Tensor }[] = [];
+  private base: Deno.PointerObject;
+  private tmp: Buf | undefined;
+  private readonly output: Value;
+
+  constructor(
+    private readonly backend: BackendWasm,
+    private readonly d: Dnnl,
+    graph: Graph,
+    trainable: tf.LayerVariable[],
+    xShape: number[],
+  ) {
+    const batch = xShape[0];
+    const values: (Value | undefined)[] = [];
+    // Flatten is a view: its output shares its input's buffers (and gradient contributions).
+    const alias = new Map<number, number>();
+    for (const n of graph.nodes) if (n.kind === "Flatten") alias.set(n.output, n.inputs[0]);
+    const root = (v: number): number => alias.has(v) ? root(alias.get(v)!) : v;
+    const totalUses = new Array(graph.shapes.length).fill(0);
+    const consumers = new Map<number, GraphNode[]>();
+    for (const n of graph.nodes) {
+      if (n.kind === "Flatten") continue;
+      for (const i of n.inputs) {
+        totalUses[root(i)]++;
+        consumers.set(root(i), [...consumers.get(root(i)) ?? [], n]);
+      }
+    }
+    // Add followed only by ReLU (the residual join) runs as one op: no buffers for the sum itself.
+    const fused = new Map<GraphNode, GraphNode>();
+    const unused = new Set<number>();
+    for (const n of graph.nodes) {
+      const next = consumers.get(n.output);
+      if (
+        n.kind === "Add" && n.inputs.length === 2 && n.output !== graph.output && next?.length === 1 && isRelu(next[0])
+      ) {
+        fused.set(n, next[0]);
+        unused.add(n.output);
+      }
+    }
+    let maxShared = 0;
+    for (let v = 0; v < graph.shapes.length; v++) {
+      if (alias.has(v) || unused.has(v)) continue;
+      const shape = v === graph.input ? xShape : [batch, ...graph.shapes[v].slice(1) as number[]];
+      if (shape.some((s) => !Number.isInteger(s) || s <= 0)) throw new Unsupported(`value of shape ${shape}`);
+      const size = tf.util.sizeFromShape(shape);
+      const isInput = v === graph.input;
+      values[v] = {
+        shape,
+        size,
+        act: isInput ? { t: undefined as unknown as tf.Tensor, off: -1 } : this.alloc(shape),
+        grad: isInput ? undefined : this.alloc(shape),
+        uses: totalUses[v],
+        got: 0,
+      };
+      if (totalUses[v] > 1) maxShared = Math.max(maxShared, size);
+    }
+    for (const [out] of alias) {
+      const r = values[root(out)]!;
+      const shape = [batch, ...graph.shapes[out].slice(1) as number[]];
+      if (tf.util.sizeFromShape(shape) !== r.size) throw new Unsupported("flatten of a different size");
+      values[out] = r;
+    }
+    if (maxShared > 0) this.tmp = this.alloc([maxShared]);
+    this.values = values as Value[];
+    for (const w of trainable) {
+      const b = this.alloc(w.shape as number[]);
+      this.grads.set(w, b);
+      this.gradList.push({ name: (w.read() as tf.Variable).name, tensor: b.t });
+    }
+    this.base = heapBase(backend);
+    const skip = new Set(fused.values());
+    for (const n of graph.nodes) {
+      if (n.kind === "Flatten" || skip.has(n)) continue;
+      const relu = fused.get(n);
+      this.ops.push(
+        relu === undefined ? this.op(n) : this.addRelu(n.inputs.map((i) => this.values[i]), this.values[relu.output]),
+      );
+    }
+    this.output = this.values[graph.output];
+    this.inputValue = this.values[graph.input];
+  }
+
+  private readonly inputValue: Value;
+
+  /** The gradient buffers, one per trainable weight in the model's order (filled by {@linkcode run}). */
+  get gradients(): readonly { name: string; tensor: tf.Tensor }[] {
+    return this.gradList;
+  }
+
+  private alloc(shape: number[], dtype: "float32" | "int32" = "float32"): Buf {
+    const t = tf.keep(tf.zeros(shape, dtype));
+    this.bufs.push(t);
+    return { t, off: byteOffsetOf(this.backend, t) };
+  }
+
+  /** Native address of a buffer (valid for this step: the heap does not grow while it runs). */
+  private p(b: Buf): Deno.PointerValue {
+    return Deno.UnsafePointer.offset(this.base, b.off);
+  }
+
+  /** Native address of a variable's current value (the optimizer replaces it every step). */
+  private w(v: tf.LayerVariable): Deno.PointerValue {
+    return Deno.UnsafePointer.offset(this.base, byteOffsetOf(this.backend, v.read()));
+  }
+
+  private g(v: tf.LayerVariable | undefined | null): Deno.PointerValue {
+    return this.p(this.grads.get(v!)!);
+  }
+
+  /**
+   * Where the next gradient contribution to `v` goes, and what to call once it
+   * is written: the first one lands in v's gradient, later ones in scratch
+   * memory and are then added (one reorder with oneDNN's sum post-op).
+   */
+  private contribution(v: Value): [Deno.PointerValue, () => void] {
+    if (v.got++ === 0) return [this.p(v.grad!), noop];
+    const tmp = this.p(this.tmp!);
+    return [tmp, () => this.flat(v.size, true).run([tmp, this.p(v.grad!)])];
+  }
+
+  /** Adds (or, as the first contribution, copies) the buffer at `src` into v's gradient. */
+  private contribute(v: Value, src: Deno.PointerValue): void {
+    this.flat(v.size, v.got++ > 0).run([src, this.p(v.grad!)]);
+  }
+
+  private readonly flatMds = new Map<number, MemoryDesc>();
+
+  /**
+   * The plan copying (or, `accumulate`, adding) `size` floats. Plans are
+   * looked up in the library's cache at every use, never kept here: the cache
+   * may evict (and destroy) any plan.
+   */
+  private flat(size: number, accumulate: boolean): Plan {
+    let md = this.flatMds.get(size);
+    if (md === undefined) this.flatMds.set(size, md = this.d.mdTag([size], TAG.a));
+    return this.d.reorderPlan(`flat|${size}`, md, md, accumulate);
+  }
+
+  private op(n: GraphNode): Op {
+    const l = n.layer as unknown as LayerInternals;
+    const x = this.values[n.inputs[0]], y = this.values[n.output];
+    switch (n.kind) {
+      case "Conv2D":
+      case "MecoPaddedConv2D":
+        return this.conv(l, x, y);
+      case "MecoBatchNorm":
+        return this.batchNorm(l, x, y);
+      case "ReLU":
+        return this.relu(x, y);
+      case "Activation":
+        return activationOf(l) === "relu" ? this.relu(x, y) : this.identity(x, y);
+      case "Add":
+        return this.add(n.inputs.map((i) => this.values[i]), y);
+      case "MaxPooling2D":
+      case "AveragePooling2D":
+      case "GlobalAveragePooling2D":
+        return this.pool(n.kind, l, x, y);
+      case "Dense":
+        return this.dense(l, x, y);
+    }
+    throw new Unsupported(`layer ${n.layer.name} (${n.kind})`);
+  }
+
+  private reluBackwardInPlace(v: Value): void {
+    const d = this.d, g = this.p(v.grad!);
+    runEltwise(
+      `eltwise_bwd|${BWD.relu},0`,
+      v.size,
+      [this.p(v.act), g, g],
+      (od, md) => d.lib.dnnl_eltwise_backward_desc_init(od, BWD.relu, md, md, 0, 0),
+      (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, BWD.relu, md, 0, 0),
+      [ARG.src, ARG.diffDst, ARG.diffSrc],
+    );
+  }
+
+  private conv(l: LayerInternals, x: Value, y: Value): Op {
+    const d = this.d;
+    const kernel = l.kernel as unknown as tf.LayerVariable,
+      bias = l.useBias ? l.bias as unknown as tf.LayerVariable : null;
+    const p = l.symmetricPadding ?? 0;
+    const pad: "same" | "valid" | number[][] = p > 0 ? [[0, 0], [p, p], [p, p], [0, 0]] : l.padding as "same" | "valid";
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      kernel.shape as [number, number, number, number],
+      l.strides as [number, number],
+      1,
+      pad as "same",
+    );
+    const g: ConvGeometry = convGeometry(info);
+    if (info.outShape.join() !== y.shape.join()) throw new Unsupported(`conv output ${info.outShape} ≠ ${y.shape}`);
+    const relu = activationOf(l) === "relu";
+    const post = activationPostOp(relu ? "relu" : "linear", 0)!;
+    const rows = g.n * g.oh * g.ow;
+    return {
+      forward: () =>
+        convForward(
+          d,
+          g,
+          bias !== null,
+          post,
+          bias !== null
+            ? [this.p(x.act), this.w(kernel), this.w(bias), this.p(y.act)]
+            : [this.p(x.act), this.w(kernel), this.p(y.act)],
+        ),
+      backward: () => {
+        if (relu) this.reluBackwardInPlace(y);
+        const dy = this.p(y.grad!);
+        // The weight gradient runs on the helper thread while this one goes on down the chain.
+        convBackwardWeightsAsync(d, g, [this.p(x.act), dy, this.g(kernel)]);
+        if (bias !== null) sumRows(d, rows, g.co, false, [onesPtr(rows), dy, this.g(bias)]);
+        if (x.grad !== undefined) {
+          const [dx, done] = this.contribution(x);
+          convBackwardData(d, g, [dy, this.w(kernel), dx]);
+          done();
+        }
+      },
+    };
+  }
+
+  private batchNorm(l: LayerInternals, x: Value, y: Value): Op {
+    const d = this.d, backend = this.backend;
+    const c = x.shape[x.shape.length - 1], rows = x.size / c, eps = l.epsilon!, momentum = l.momentum!;
+    const relu = l.relu === true;
+    const gamma = l.gamma as unknown as tf.LayerVariable, beta = l.beta as unknown as tf.LayerVariable;
+    const mean = this.alloc([c]), variance = this.alloc([c]);
+    const mask = relu ? this.alloc([Math.ceil(bnTrainMaskBytes(d, rows, c, eps) / 4)], "int32") : undefined;
+    const moving = [l.movingMean!, l.movingVariance!] as unknown as tf.LayerVariable[];
+    if (x.grad === undefined) this.tmpFor(x); // the input gradient nobody reads goes to scratch
+    return {
+      forward: () => {
+        bnTrainForward(d, rows, c, eps, relu, [
+          this.p(x.act),
+          this.w(gamma),
+          this.w(beta),
+          this.p(y.act),
+          this.p(mean),
+          this.p(variance),
+          ...(mask ? [this.p(mask)] : []),
+        ]);
+        // The moving averages, in place (as tfjs's layer computes them), unless the value is shared.
+        moving.forEach((mv, i) => {
+          const v = mv.read() as tf.Variable;
+          if ((backend.dataIdMap.get(v.dataId) as { refCount: number }).refCount > 1) {
+            tf.tidy(() => v.assign(tf.add(v, 0)));
+          }
+          const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
+          const o = byteOffsetOf(backend, v) >>> 2;
+          updateMoving(heap, o, (i === 0 ? mean : variance).off >>> 2, o, c, momentum);
+        });
+        // tf.add may have grown the heap.
+        this.base = heapBase(backend);
+      },
+      backward: () => {
+        const [dx, done] = x.grad !== undefined ? this.contribution(x) : [this.p(this.tmp!), noop];
+        bnTrainBackward(d, rows, c, eps, relu, [
+          this.p(x.act),
+          this.p(mean),
+          this.p(variance),
+          this.p(y.grad!),
+          this.w(gamma),
+          this.w(gamma),
+          dx,
+          this.g(gamma),
+          this.g(beta),
+          ...(mask ? [this.p(mask)] : []),
+        ]);
+        done();
+      },
+    };
+  }
+
+  /** Makes the scratch buffer at least as large as `v` (only while building: a step must not allocate). */
+  private tmpFor(v: Value): Buf {
+    if (this.tmp === undefined || this.tmp.t.size < v.size) this.tmp = this.alloc([v.size]);
+    return this.tmp;
+  }
+
+  private relu(x: Value, y: Value): Op {
+    const d = this.d;
+    return {
+      forward: () =>
+        runEltwise(
+          `eltwise_fwd|${ALG.eltwiseRelu},0,0`,
+          x.size,
+          [this.p(x.act), this.p(y.act)],
+          (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardInference, ALG.eltwiseRelu, md, 0, 0),
+          undefined,
+          [ARG.src, ARG.dst],
+        ),
+      backward: () => {
+        if (x.grad === undefined) return;
+        this.reluBackwardInPlace(y);
+        this.contribute(x, this.p(y.grad!));
+      },
+    };
+  }
+
+  private identity(x: Value, y: Value): Op {
+    return {
+      forward: () => this.flat(x.size, false).run([this.p(x.act), this.p(y.act)]),
+      backward: () => {
+        if (x.grad !== undefined) this.contribute(x, this.p(y.grad!));
+      },
+    };
+  }
+
+  private add(xs: Value[], y: Value): Op {
+    const d = this.d, size = y.size;
+    const plan = () =>
+      d.plan(`cstep_add|${size}`, (): PlanSpec => {
+        const md = d.mdTag([size], TAG.a);
+        return {
+          init: (od) => d.check(d.lib.dnnl_binary_desc_init(od, BINARY.add, md, md, md), "dnnl_binary_desc_init"),
+          operands: [{ arg: ARG.src, user: md }, { arg: ARG.src1, user: md }, { arg: ARG.dst, user: md }],
+          threads: 1,
+        };
+      });
+    return {
+      forward: () => {
+        plan().run([this.p(xs[0].act), this.p(xs[1].act), this.p(y.act)]);
+        for (let i = 2; i < xs.length; i++) plan().run([this.p(y.act), this.p(xs[i].act), this.p(y.act)]);
+      },
+      backward: () => {
+        for (const x of xs) if (x.grad !== undefined) this.contribute(x, this.p(y.grad!));
+      },
+    };
+  }
+
+  /** y = relu(a + b) in one pass; backward: one ReLU-gradient pass, handed to both inputs. */
+  private addRelu(xs: Value[], y: Value): Op {
+    const d = this.d, size = y.size;
+    const plan = () =>
+      d.plan(`cstep_add_relu|${size}`, (): PlanSpec => {
+        const md = d.mdTag([size], TAG.a);
+        return {
+          init: (od) => d.check(d.lib.dnnl_binary_desc_init(od, BINARY.add, md, md, md), "dnnl_binary_desc_init"),
+          operands: [{ arg: ARG.src, user: md }, { arg: ARG.src1, user: md }, { arg: ARG.dst, user: md }],
+          eltwise: [[ALG.eltwiseRelu, 0, 0]],
+          threads: 1,
+        };
+      });
+    this.tmpFor(y); // scratch is made now: nothing may allocate while a step runs
+    return {
+      forward: () => plan().run([this.p(xs[0].act), this.p(xs[1].act), this.p(y.act)]),
+      backward: () => {
+        const first = xs.findIndex((x) => x.grad !== undefined && x.got === 0);
+        let r: Deno.PointerValue;
+        if (first >= 0) {
+          xs[first].got++;
+          r = this.p(xs[first].grad!);
+        } else r = this.p(this.tmp!);
+        runEltwise(
+          `eltwise_bwd|${BWD.relu},0`,
+          size,
+          [this.p(y.act), this.p(y.grad!), r],
+          (od, md) => d.lib.dnnl_eltwise_backward_desc_init(od, BWD.relu, md, md, 0, 0),
+          (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, BWD.relu, md, 0, 0),
+          [ARG.src, ARG.diffDst, ARG.diffSrc],
+        );
+        xs.forEach((x, i) => {
+          if (i !== first && x.grad !== undefined) this.contribute(x, r);
+        });
+      },
+    };
+  }
+
+  private pool(kind: string, l: LayerInternals, x: Value, y: Value): Op {
+    const d = this.d;
+    const [, h, w] = x.shape;
+    const global = kind === "GlobalAveragePooling2D";
+    const size = global ? [h, w] : l.poolSize as [number, number];
+    const strides = global ? [h, w] : l.strides as [number, number];
+    const info = tf.backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number],
+      size as [number, number],
+      strides as [number, number],
+      1,
+      "valid",
+    );
+    if (tf.util.sizeFromShape(info.outShape) !== y.size) throw new Unsupported(`pooling output ${info.outShape}`);
+    const alg = kind === "MaxPooling2D" ? ALG.poolingMax : ALG.poolingAvgIncludePadding;
+    const key = `${alg}|${infoKey(info)}`;
+    const fwd = () =>
+      d.plan(`cstep_pool_fwd|${key}`, (): PlanSpec => {
+        const m = poolDescs(d, info);
+        return {
+          init: poolForwardDesc(d, m, alg),
+          operands: [
+            { arg: ARG.src, user: m.src },
+            { arg: ARG.dst, user: m.dst },
+            ...(alg === ALG.poolingMax ? [{ arg: ARG.workspace, query: QUERY.workspaceMd }] : []),
+          ],
+          threads: 1,
+        };
+      });
+    const bwd = () =>
+      d.plan(`cstep_pool_bwd|${key}`, (): PlanSpec => {
+        const m = poolDescs(d, info);
+        return {
+          init: backwardDesc(d, m, alg),
+          hint: poolForwardDesc(d, m, alg),
+          operands: [
+            { arg: ARG.diffDst, user: m.dst },
+            ...(alg === ALG.poolingMax ? [{ arg: ARG.workspace, query: QUERY.workspaceMd }] : []),
+            { arg: ARG.diffSrc, user: m.src },
+          ],
+          threads: 1,
+        };
+      });
+    const ws = alg === ALG.poolingMax ? this.alloc([Math.ceil(fwd().bytes[2] / 4)], "int32") : undefined;
+    return {
+      forward: () => fwd().run([this.p(x.act), this.p(y.act), ...(ws ? [this.p(ws)] : [])]),
+      backward: () => {
+        if (x.grad === undefined) return;
+        const [dx, done] = this.contribution(x);
+        bwd().run([this.p(y.grad!), ...(ws ? [this.p(ws)] : []), dx]);
+        done();
+      },
+    };
+  }
+
+  private dense(l: LayerInternals, x: Value, y: Value): Op {
+    const d = this.d;
+    const kernel = l.kernel as unknown as tf.LayerVariable,
+      bias = l.useBias ? l.bias as unknown as tf.LayerVariable : null;
+    // x may be a Flatten view of a 4-D value (same buffer, that value's shape).
+    const n = x.shape[0], f = x.size / n, k = y.shape[1];
+    const relu = activationOf(l) === "relu";
+    const macs = n * f * k;
+    // Row-major operands as [1, rows, cols]; a transposed one by its strides.
+    const matmul = (
+      key: string,
+      a: [number, number, number[]],
+      b: [number, number, number[]],
+      withBias: boolean,
+      post: [number, number, number][],
+    ) =>
+    (ptrs: Deno.PointerValue[]) =>
+      d.run(`cstep_matmul|${key}`, threading(macs, false), (threads): PlanSpec => {
+        const src = d.mdStrides([1, a[0], a[1]], [a[0] * a[1], ...a[2]]);
+        const wei = d.mdStrides([1, b[0], b[1]], [b[0] * b[1], ...b[2]]);
+        const dst = d.mdTag([1, a[0], b[1]], TAG.abc);
+        const biasMd = withBias ? d.mdTag([1, 1, b[1]], TAG.abc) : null;
+        return {
+          init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, biasMd, dst), "dnnl_matmul_desc_init"),
+          operands: [
+            { arg: ARG.src, user: src },
+            { arg: ARG.weights, user: wei },
+            ...(biasMd === null ? [] : [{ arg: ARG.bias, user: biasMd }]),
+            { arg: ARG.dst, user: dst },
+          ],
+          eltwise: post,
+          threads,
+        };
+      }, ptrs);
+    const forward = matmul(
+      `${n},${f},${k}|fwd|${bias !== null}|${relu}`,
+      [n, f, [f, 1]],
+      [f, k, [k, 1]],
+      bias !== null,
+      relu ? [[ALG.eltwiseRelu, 0, 0]] : [],
+    );
+    const dW = matmul(`${n},${f},${k}|dw`, [f, n, [1, f]], [n, k, [k, 1]], false, []);
+    const dX = matmul(`${n},${f},${k}|dx`, [n, k, [k, 1]], [k, f, [1, k]], false, []);
+    return {
+      forward: () =>
+        forward(
+          bias !== null
+            ? [this.p(x.act), this.w(kernel), this.w(bias), this.p(y.act)]
+            : [this.p(x.act), this.w(kernel), this.p(y.act)],
+        ),
+      backward: () => {
+        if (relu) this.reluBackwardInPlace(y);
+        const dy = this.p(y.grad!);
+        dW([this.p(x.act), dy, this.g(kernel)]);
+        if (bias !== null) sumRows(d, n, k, false, [onesPtr(n), dy, this.g(bias)]);
+        if (x.grad !== undefined) {
+          const [dx, done] = this.contribution(x);
+          dX([dy, this.w(kernel), dx]);
+          done();
+        }
+      },
+    };
+  }
+
+  /** One training step on `x`, `labels`; returns the mean cross-entropy. */
+  run(x: tf.Tensor, labels: ArrayLike<number>, optimizer: tf.Optimizer): number {
+    const backend = this.backend;
+    this.inputValue.act.off = byteOffsetOf(backend, x);
+    this.base = heapBase(backend);
+    for (const v of this.values) if (v !== undefined) v.got = 0;
+    for (const op of this.ops) op.forward();
+    const loss = this.lossAndGradient(labels);
+    try {
+      for (let i = this.ops.length - 1; i >= 0; i--) this.ops[i].backward();
+    } finally {
+      this.d.finishAsync();
+    }
+    optimizer.applyGradients(this.gradList);
+    return loss;
+  }
+
+  /** Mean softmax cross-entropy of the logits against `labels`; writes its gradient (softmax − onehot)/n. */
+  private lossAndGradient(labels: ArrayLike<number>): number {
+    const out = this.output;
+    const [n, k] = out.shape;
+    const heap = new Float32Array((this.backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
+    const z = out.act.off >>> 2, gz = out.grad!.off >>> 2;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const row = z + i * k, grow = gz + i * k, label = labels[i];
+      if (!(Number.isInteger(label) && label >= 0 && label < k)) {
+        throw new RangeError(`label ${label} of sample ${i} is not a class index in [0, ${k})`);
+      }
+      let max = -Infinity;
+      for (let j = 0; j < k; j++) max = Math.max(max, heap[row + j]);
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += Math.exp(heap[row + j] - max);
+      const lse = max + Math.log(sum);
+      total += lse - heap[row + label];
+      for (let j = 0; j < k; j++) heap[grow + j] = (Math.exp(heap[row + j] - lse) - (j === label ? 1 : 0)) / n;
+    }
+    out.got = 1;
+    return total / n;
+  }
+
+  dispose(): void {
+    tf.dispose(this.bufs);
+    this.bufs.length = 0;
+  }
+}
+
+function noop(): void {}
+
+function isRelu(n: GraphNode): boolean {
+  return n.kind === "ReLU" ||
+    (n.kind === "Activation" && activationOf(n.layer as unknown as LayerInternals) === "relu");
+}
+
+/**
+ * A compiled training step for `model` with cross-entropy on logits and
+ * `optimizer`, or undefined when the model is not supported (see
+ * {@linkcode compiledStepSupport}). The step falls back to `fallback` (the
+ * engine path) whenever the compiled path cannot run at call time (another
+ * backend, native kernels switched off, a non-float32 input). Buffers are
+ * made per input shape (the last few are kept); `dispose` frees them.
+ */
+export function compileTrainStep(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  fallback: Step,
+): (Step & { dispose(): void; compiledRuns: number }) | undefined {
+  if (compiledStepSupport(model) !== undefined) return undefined;
+  const graph = readGraph(model);
+  const trainable = model.trainableWeights;
+  const cache = new Map<string, Compiled>();
+  const step = ((x: tf.Tensor, y: tf.Tensor1D): tf.Scalar => {
+    const backend = tf.backend() as BackendWasm;
+    if (
+      !compiledStepAvailable() || x.dtype !== "float32" || x.rank !== graph.shapes[graph.input].length ||
+      y.shape[0] !== x.shape[0] || !backend.dataIdMap.has(x.dataId)
+    ) {
+      return fallback(x, y);
+    }
+    const key = x.shape.join();
+    let c = cache.get(key);
+    if (c === undefined) {
+      if (cache.size >= 3) {
+        const [oldKey, old] = cache.entries().next().value as [string, Compiled];
+        cache.delete(oldKey);
+        old.dispose();
+      }
+      c = new Compiled(backend, runtime.dnnl!, graph, trainable, x.shape);
+      cache.set(key, c);
+    } else {
+      cache.delete(key);
+      cache.set(key, c);
+    }
+    const labels = y.dataSync();
+    const loss = c.run(x, labels, optimizer);
+    step.compiledRuns++;
+    return tf.scalar(loss);
+  }) as Step & { dispose(): void; compiledRuns: number };
+  step.compiledRuns = 0;
+  step.dispose = () => {
+    for (const c of cache.values()) c.dispose();
+    cache.clear();
+  };
+  return step;
+}

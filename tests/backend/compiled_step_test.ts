@@ -1,0 +1,180 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { mulberry32, onBackend, randomArray, readyBoth, relativeError } from "./_compare.ts";
+import { Compiled, compiledStepSupport, readGraph } from "../../lib/backend/native/compiled_step.ts";
+import { runtime } from "../../lib/backend/native/runtime.ts";
+import { lenet5 } from "../../lib/models/lenet.ts";
+import { resnet8x } from "../../lib/models/resnet_8x.ts";
+import { mobilenetV2 } from "../../lib/models/mobilenet_v2.ts";
+import { crossEntropy } from "../../lib/train/losses.ts";
+import { makeTrainStep } from "../../lib/train/train_step.ts";
+import { makeOptimizer } from "../../lib/train/fit.ts";
+
+await readyBoth();
+const native = runtime.dnnl !== undefined;
+
+/** A small ResNet-18-8x (4..32 filters) and LeNet-5, each with a batch of its input. */
+function cases(): { name: string; model: () => tf.LayersModel; shape: number[] }[] {
+  return [
+    { name: "resnet18_8x", model: () => resnet8x({ depth: 18, seed: 3, width: 1 / 16 }), shape: [6, 32, 32, 3] },
+    { name: "lenet5", model: () => lenet5({ seed: 3 }), shape: [10, 28, 28, 1] },
+  ];
+}
+
+function inputs(shape: number[], seed: number): { xs: Float32Array; labels: number[] } {
+  const rng = mulberry32(seed);
+  const xs = randomArray(rng, shape.reduce((a, b) => a * b, 1));
+  return { xs, labels: Array.from({ length: shape[0] }, (_, i) => (i * 7 + seed) % 10) };
+}
+
+Deno.test("compiled step: supported models are recognised, others are named with the reason", () => {
+  assert.equal(compiledStepSupport(resnet8x({ depth: 18, seed: 0, width: 1 / 16 })), undefined);
+  assert.equal(compiledStepSupport(lenet5({ seed: 0 })), undefined);
+  const why = compiledStepSupport(mobilenetV2({ seed: 0, width: 0.25 }));
+  assert.match(why ?? "", /unsupported: .*layer/);
+  const x = tf.input({ shape: [4] });
+  const drop = tf.model({ inputs: x, outputs: tf.layers.dropout({ rate: 0.5 }).apply(x) as tf.SymbolicTensor });
+  assert.match(compiledStepSupport(drop) ?? "", /Dropout/);
+});
+
+Deno.test("compiled step: gradients equal tfjs's on the cpu backend (ResNet-18-8x with BatchNorm, LeNet-5)", async () => {
+  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+  for (const c of cases()) {
+    const { xs, labels } = inputs(c.shape, 1);
+    const model = c.model();
+    const weights = model.getWeights().map((w) => w.dataSync().slice());
+    const names = model.trainableWeights.map((w) => w.name);
+    // Reference: tfjs's own gradients of the same loss on the cpu backend, from the same weights.
+    const ref = await onBackend("cpu", () => {
+      model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const x = tf.tensor(xs, c.shape), y = tf.tensor1d(labels, "int32");
+      const { value, grads } = tf.variableGrads(
+        () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y),
+        vars,
+      );
+      return [value, ...vars.map((v) => grads[v.name])];
+    });
+    await tf.setBackend("wasm");
+    model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
+    const compiled = new Compiled(
+      tf.backend() as BackendWasm,
+      runtime.dnnl!,
+      readGraph(model),
+      model.trainableWeights,
+      c.shape,
+    );
+    const x = tf.tensor(xs, c.shape);
+    const frozen = tf.train.sgd(0); // leaves the weights as they are: only the gradients are compared
+    const loss = compiled.run(x, labels, frozen);
+    assert.ok(Math.abs(loss - ref[0][0]) < 1e-4 * Math.abs(ref[0][0]), `${c.name} loss ${loss} vs ${ref[0][0]}`);
+    compiled.gradients.forEach((g, i) => {
+      const e = relativeError(g.tensor.dataSync() as Float32Array, ref[i + 1]);
+      assert.ok(e < 1e-4, `${c.name} gradient of ${names[i]}: relative error ${e}`);
+    });
+    compiled.dispose();
+    frozen.dispose();
+    x.dispose();
+    model.dispose();
+  }
+});
+
+/**
+ * Trains `model` for `steps` steps of SGD (momentum, weight decay) through makeTrainStep; returns losses, weights
+ * (moving statistics included) and the step. (SGD moves weights in proportion to their gradients, so rounding
+ * differences stay rounding-sized; Adam moves a weight by about lr even where its gradient is rounding noise.)
+ */
+function train(model: tf.LayersModel, shape: number[], steps: number) {
+  const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+  const step = makeTrainStep(model, optimizer);
+  const losses: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const { xs, labels } = inputs(shape, s);
+    const l = tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d(labels, "int32")));
+    losses.push(l.dataSync()[0]);
+    l.dispose();
+  }
+  const weights = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+  return { losses, weights, step, optimizer };
+}
+
+Deno.test("compiled step: training equals the engine path (losses, weights, BatchNorm moving statistics)", () => {
+  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+  for (const c of cases()) {
+    const runs = ["1", "0"].map((flag) => {
+      Deno.env.set("MECO_COMPILED_STEP", flag);
+      try {
+        const model = c.model();
+        const r = train(model, c.shape, 3);
+        const compiledRuns = (r.step as unknown as { compiledRuns?: number }).compiledRuns ?? 0;
+        r.step.dispose();
+        r.optimizer.dispose();
+        model.dispose();
+        return { ...r, compiledRuns };
+      } finally {
+        Deno.env.delete("MECO_COMPILED_STEP");
+      }
+    });
+    assert.equal(runs[0].compiledRuns, 3, `${c.name}: the compiled path ran`);
+    assert.equal(runs[1].compiledRuns, 0, `${c.name}: MECO_COMPILED_STEP=0 keeps the engine path`);
+    runs[0].losses.forEach((l, i) => {
+      const ref = runs[1].losses[i];
+      assert.ok(Math.abs(l - ref) < 1e-4 * Math.abs(ref), `${c.name} loss ${i}: ${l} vs ${ref}`);
+    });
+    runs[0].weights.forEach((w, i) => {
+      const e = relativeError(w, runs[1].weights[i]);
+      assert.ok(e < 1e-4, `${c.name} weight ${i}: relative error ${e}`);
+    });
+  }
+});
+
+Deno.test("compiled step: memory stays flat over steps, batch sizes may change, dispose frees everything", () => {
+  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+  const model = resnet8x({ depth: 18, seed: 0, width: 1 / 16 });
+  const before = tf.memory().numTensors;
+  const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const step = makeTrainStep(model, optimizer);
+  const counts: number[] = [];
+  for (let s = 0; s < 8; s++) {
+    const shape = [s % 4 === 3 ? 3 : 5, 32, 32, 3]; // a smaller last batch, as fit() makes
+    const { xs, labels } = inputs(shape, s);
+    const l = tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d(labels, "int32")));
+    assert.ok(Number.isFinite(l.dataSync()[0]));
+    l.dispose();
+    counts.push(tf.memory().numTensors);
+  }
+  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 8);
+  // Buffers are made once per input shape (the second shape at step 4), then the count stays flat.
+  assert.ok(counts.slice(3).every((n) => n === counts[3]), `tensor counts ${counts}`);
+  step.dispose();
+  optimizer.dispose();
+  assert.equal(tf.memory().numTensors, before, "only the model's weights remain");
+  model.dispose();
+});
+
+Deno.test("compiled step: a label outside the classes is a clear error; shared tensors keep their values", () => {
+  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+  const model = resnet8x({ depth: 18, seed: 1, width: 1 / 16 });
+  const { optimizer } = makeOptimizer({ optimizer: "adam", lr: 1e-2 });
+  const step = makeTrainStep(model, optimizer);
+  const shape = [4, 32, 32, 3];
+  const { xs } = inputs(shape, 0);
+  assert.throws(
+    () => tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d([0, 1, 12, 3], "int32"))),
+    /label 12 of sample 2 is not a class index in \[0, 10\)/,
+  );
+  // The compiled step updates BatchNorm's moving averages in place; a tensor sharing that buffer (tf.clone
+  // shares data on wasm) must keep its values.
+  const moving = model.nonTrainableWeights[0].read();
+  const snapshot = tf.clone(moving);
+  const old = snapshot.dataSync().slice();
+  tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d([0, 1, 2, 3], "int32"))).dispose();
+  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 1);
+  assert.deepEqual(snapshot.dataSync(), old, "the clone kept its values");
+  assert.notDeepEqual(model.nonTrainableWeights[0].read().dataSync(), old, "the moving average was updated");
+  snapshot.dispose();
+  step.dispose();
+  optimizer.dispose();
+  model.dispose();
+});
