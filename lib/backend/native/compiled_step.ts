@@ -45,6 +45,22 @@ import { onesPtr, sumRows } from "./reduce.ts";
 import { runtime, threading } from "./runtime.ts";
 import { byteOffsetOf, heapBase } from "./wasm_ptr.ts";
 
+/** Milliseconds and calls per op kind of compiled steps, while {@linkcode profileCompiledOps} records. */
+export type OpTimes = Map<string, { ms: number; calls: number }>;
+let opTimes: OpTimes | undefined;
+
+/**
+ * Starts timing every op of compiled steps (forward and backward of each
+ * layer kind, the loss, the optimizer) into `times`; the returned function
+ * stops. Used by lib/backend/native/profile_workloads.ts.
+ */
+export function profileCompiledOps(times: OpTimes): () => void {
+  opTimes = times;
+  return () => {
+    opTimes = undefined;
+  };
+}
+
 /** A training step (as lib/train/train_step.ts's `TrainStep`). */
 type Step = (x: tf.Tensor, y: tf.Tensor1D) => tf.Scalar;
 
@@ -258,6 +274,8 @@ interface Value {
 }
 
 interface Op {
+  /** What it runs (a layer class, or `Add+ReLU`), for profiles. */
+  kind?: string;
   forward(): void;
   backward(): void;
 }
@@ -342,9 +360,11 @@ export class Compiled {
     for (const n of graph.nodes) {
       if (n.kind === "Flatten" || skip.has(n)) continue;
       const relu = fused.get(n);
-      this.ops.push(
-        relu === undefined ? this.op(n) : this.addRelu(n.inputs.map((i) => this.values[i]), this.values[relu.output]),
-      );
+      const op = relu === undefined
+        ? this.op(n)
+        : this.addRelu(n.inputs.map((i) => this.values[i]), this.values[relu.output]);
+      op.kind = relu === undefined ? n.kind : "Add+ReLU";
+      this.ops.push(op);
     }
     this.output = this.values[graph.output];
     this.inputValue = this.values[graph.input];
@@ -759,6 +779,8 @@ export class Compiled {
     this.inputValue.act.off = byteOffsetOf(backend, x);
     this.base = heapBase(backend);
     for (const v of this.values) if (v !== undefined) v.got = 0;
+    const times = opTimes;
+    if (times !== undefined) return this.profiledRun(labels, optimizer, times);
     for (const op of this.ops) op.forward();
     const loss = this.lossAndGradient(labels);
     try {
@@ -767,6 +789,30 @@ export class Compiled {
       this.d.finishAsync();
     }
     optimizer.applyGradients(this.gradList);
+    return loss;
+  }
+
+  /** {@linkcode run} with each op's forward and backward timed into `times` (see {@linkcode profileCompiledOps}). */
+  private profiledRun(labels: ArrayLike<number>, optimizer: tf.Optimizer, times: OpTimes): number {
+    const timed = (name: string, f: () => void) => {
+      const t = performance.now();
+      f();
+      const rec = times.get(name) ?? { ms: 0, calls: 0 };
+      rec.ms += performance.now() - t;
+      rec.calls++;
+      times.set(name, rec);
+    };
+    for (const op of this.ops) timed(`${op.kind} forward`, () => op.forward());
+    let loss = 0;
+    timed("loss", () => loss = this.lossAndGradient(labels));
+    try {
+      for (let i = this.ops.length - 1; i >= 0; i--) {
+        timed(`${this.ops[i].kind} backward`, () => this.ops[i].backward());
+      }
+    } finally {
+      timed("wait for the helper's last weight gradient", () => this.d.finishAsync());
+    }
+    timed("optimizer", () => optimizer.applyGradients(this.gradList));
     return loss;
   }
 

@@ -44,9 +44,10 @@ export class HelperThread {
   private readonly job: BigInt64Array<SharedArrayBuffer>;
   /**
    * For tests and profiles: jobs the helper ran, jobs this thread took back, ms this thread spent on its own
-   * parts and waiting for the helper's, and how often the helper had finished first.
+   * parts and waiting for the helper's, how often the helper had finished first, and ms spent waiting for
+   * jobs of {@linkcode post}.
    */
-  readonly counts = { helper: 0, main: 0, mineMs: 0, joinMs: 0, doneBeforeJoin: 0 };
+  readonly counts = { helper: 0, main: 0, mineMs: 0, joinMs: 0, doneBeforeJoin: 0, postedJoinMs: 0 };
 
   private constructor(sab: SharedArrayBuffer) {
     this.ctl = new Int32Array(sab, 0, CTL.words);
@@ -168,7 +169,7 @@ export class HelperThread {
     if (Atomics.load(ctl, CTL.state) === STATE.done) this.counts.doneBeforeJoin++;
     const t1 = performance.now();
     this.join();
-    this.counts.joinMs += performance.now() - t1;
+    this.counts.postedJoinMs += performance.now() - t1;
   }
 
   private join(): void {

@@ -15,6 +15,7 @@ import { initBackend } from "../mod.ts";
 import { median, WORKLOADS } from "../../bench/workloads.ts";
 import { type KernelTimes, profileKernels } from "../../bench/kernel_profile.ts";
 import { runtime } from "./runtime.ts";
+import { type OpTimes, profileCompiledOps } from "./compiled_step.ts";
 
 function flag(name: string, fallback: number): number {
   const i = Deno.args.indexOf(name);
@@ -33,6 +34,8 @@ if (import.meta.main) {
     for (let i = 0; i < warmup; i++) run();
     const times: KernelTimes = new Map();
     const stop = profileKernels(tf.getBackend(), times);
+    const opTimes: OpTimes = new Map();
+    const stopOps = profileCompiledOps(opTimes);
     const steps: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t = performance.now();
@@ -40,6 +43,7 @@ if (import.meta.main) {
       steps.push(performance.now() - t);
     }
     stop();
+    stopOps();
     dispose();
     const rows = [...times.entries()].sort((a, b) => b[1].ms - a[1].ms);
     const inKernels = rows.reduce((s, [, v]) => s + v.ms, 0) / reps;
@@ -59,6 +63,16 @@ if (import.meta.main) {
       console.log(
         `  ${k.padEnd(26)} ${(v.ms / reps).toFixed(2).padStart(8)} ms ${String(v.calls / reps).padStart(6)} calls`,
       );
+    }
+    if (opTimes.size > 0) {
+      const ops = [...opTimes.entries()].sort((a, b) => b[1].ms - a[1].ms);
+      const total = ops.reduce((s, [, v]) => s + v.ms, 0) / reps;
+      console.log(`  compiled step (lib/backend/native/compiled_step.ts), ${total.toFixed(1)} ms per step in ops:`);
+      for (const [k, v] of ops.slice(0, top)) {
+        console.log(
+          `    ${k.padEnd(44)} ${(v.ms / reps).toFixed(2).padStart(8)} ms ${String(v.calls / reps).padStart(6)} ×`,
+        );
+      }
     }
   }
 }
