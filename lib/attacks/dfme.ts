@@ -33,6 +33,7 @@
  *
  * @module
  */
+import { CompiledTrainer, l1Loss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type DfmeAttackConfig, DfmeAttackSchema } from "../config/attack_schema.ts";
 import { deriveSeed } from "../data/rng.ts";
@@ -134,6 +135,11 @@ export interface DfmeState {
   readonly queryTransform?: QueryTransform;
   /** Iterations done. */
   iteration: number;
+  /**
+   * The clone's compiled training step (lib/backend/native/compiled_step.ts), where the clone's layers allow
+   * it; the L1 clone steps run through it when the native kernels are on (the same results up to rounding).
+   */
+  readonly cloneTrainer?: CompiledTrainer;
 }
 
 /** Options for {@linkcode createDfmeState}. */
@@ -169,18 +175,20 @@ export function createDfmeState(opts: DfmeStateOptions): DfmeState {
       }));
   const clone = makeClone(deriveSeed(opts.seed, INIT_SALT.clone));
   const generator = makeGenerator(deriveSeed(opts.seed, INIT_SALT.generator));
+  const cloneOptimizer = makeOptimizer({
+    optimizer: "sgd",
+    lr: s.clone_lr,
+    momentum: s.clone_momentum,
+    weightDecay: s.clone_wd,
+  });
   return {
     settings: s,
     blackBox: bb,
     generator,
     clone,
     generatorOptimizer: new TorchAdam(s.gen_lr),
-    cloneOptimizer: makeOptimizer({
-      optimizer: "sgd",
-      lr: s.clone_lr,
-      momentum: s.clone_momentum,
-      weightDecay: s.clone_wd,
-    }),
+    cloneOptimizer,
+    cloneTrainer: s.loss === "l1" ? CompiledTrainer.for(clone, cloneOptimizer.optimizer) : undefined,
     seed: opts.seed,
     budget: opts.budget,
     totalIterations: Math.floor(opts.budget / dfmeQueriesPerIteration(s)),
@@ -195,6 +203,7 @@ export function disposeDfmeState(state: DfmeState, opts: { keepClone?: boolean }
   state.generator.dispose();
   state.generatorOptimizer.dispose();
   state.cloneOptimizer.optimizer.dispose(); // TorchSGD also frees the learning-rate scalar
+  state.cloneTrainer?.dispose();
   if (!opts.keepClone) state.clone.dispose();
 }
 
@@ -331,6 +340,10 @@ export function dfmeIteration(state: DfmeState): DfmeIterationStats {
       const generated = tf.tanh(state.generator.apply(z, { training: true }) as tf.Tensor4D);
       const x = state.queryTransform ? state.queryTransform(generated, 1, nextSeed()) : generated;
       const target = victimTarget(state, x);
+      if (s.loss === "l1" && state.cloneTrainer !== undefined) {
+        const value = state.cloneTrainer.step(x, l1Loss(target.dataSync()));
+        if (value !== undefined) return tf.scalar(value);
+      }
       return state.cloneOptimizer.optimizer.minimize(
         () => cloneLoss(s.loss, state.clone.apply(x, { training: true }) as tf.Tensor2D, target),
         true,

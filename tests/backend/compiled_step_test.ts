@@ -2,7 +2,14 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { mulberry32, onBackend, randomArray, readyBoth, relativeError } from "./_compare.ts";
-import { Compiled, compiledStepSupport, readGraph } from "../../lib/backend/native/compiled_step.ts";
+import {
+  Compiled,
+  compiledStepSupport,
+  crossEntropyLoss,
+  l1Loss,
+  type LogitsLoss,
+  readGraph,
+} from "../../lib/backend/native/compiled_step.ts";
 import { runtime } from "../../lib/backend/native/runtime.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { resnet8x } from "../../lib/models/resnet_8x.ts";
@@ -67,7 +74,7 @@ Deno.test("compiled step: gradients equal tfjs's on the cpu backend (ResNet-18-8
     );
     const x = tf.tensor(xs, c.shape);
     const frozen = tf.train.sgd(0); // leaves the weights as they are: only the gradients are compared
-    const loss = compiled.run(x, labels, frozen);
+    const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
     assert.ok(Math.abs(loss - ref[0][0]) < 1e-4 * Math.abs(ref[0][0]), `${c.name} loss ${loss} vs ${ref[0][0]}`);
     compiled.gradients.forEach((g, i) => {
       const e = relativeError(g.tensor.dataSync() as Float32Array, ref[i + 1]);
@@ -164,6 +171,7 @@ Deno.test("compiled step: a label outside the classes is a clear error; shared t
     () => tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d([0, 1, 12, 3], "int32"))),
     /label 12 of sample 2 is not a class index in \[0, 10\)/,
   );
+  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 0, "nothing ran");
   // The compiled step updates BatchNorm's moving averages in place; a tensor sharing that buffer (tf.clone
   // shares data on wasm) must keep its values.
   const moving = model.nonTrainableWeights[0].read();
@@ -177,4 +185,28 @@ Deno.test("compiled step: a label outside the classes is a clear error; shared t
   step.dispose();
   optimizer.dispose();
   model.dispose();
+});
+
+Deno.test("compiled step losses: values and gradients equal tfjs's (cross-entropy, L1 to targets)", () => {
+  const rng = mulberry32(5);
+  const n = 7, k = 10;
+  const z = randomArray(rng, n * k).map((v) => 4 * v), t = randomArray(rng, n * k);
+  const labels = Array.from({ length: n }, (_, i) => (3 * i) % k);
+  const cases: [LogitsLoss, (zz: tf.Tensor2D) => tf.Scalar][] = [
+    [crossEntropyLoss(labels), (zz) => crossEntropy(zz, tf.tensor1d(labels, "int32"))],
+    [l1Loss(t), (zz) => tf.mean(tf.abs(tf.sub(zz, tf.tensor2d(t, [n, k]))))],
+  ];
+  for (const [mine, ref] of cases) {
+    const grad = new Float32Array(n * k);
+    const value = mine(z, grad, n, k);
+    const { value: refValue, grad: refGrad } = tf.tidy(() => {
+      const g = tf.valueAndGrad((zz: tf.Tensor) => ref(zz as tf.Tensor2D));
+      const r = g(tf.tensor2d(z, [n, k]));
+      return { value: r.value.dataSync()[0], grad: r.grad.dataSync() as Float32Array };
+    });
+    assert.ok(Math.abs(value - refValue) < 1e-6 * Math.max(1, Math.abs(refValue)), `${value} vs ${refValue}`);
+    assert.ok(relativeError(grad, refGrad) < 1e-5, `gradient: relative error ${relativeError(grad, refGrad)}`);
+  }
+  assert.throws(() => l1Loss(t).check?.(n, k + 1), /a target of 70 values for \[7, 11\] logits/);
+  assert.throws(() => crossEntropyLoss(labels).check?.(n + 1, k), /7 labels for a batch of 8/);
 });

@@ -61,6 +61,70 @@ export function profileCompiledOps(times: OpTimes): () => void {
   };
 }
 
+/**
+ * A loss on the logits `z` ([n, k], row-major) computed in JavaScript: returns
+ * its value and writes d loss / d z into `grad` (same layout).
+ */
+export type LogitsLoss = ((z: Float32Array, grad: Float32Array, n: number, k: number) => number) & {
+  /** Throws on bad targets for [n, k] logits; called before the step changes anything. */
+  check?: (n: number, k: number) => void;
+};
+
+/**
+ * Mean softmax cross-entropy against integer `labels` (PyTorch's
+ * `F.cross_entropy`); gradient (softmax − onehot)/n. A label that is not a
+ * class index is a RangeError naming it.
+ */
+export function crossEntropyLoss(labels: ArrayLike<number>): LogitsLoss {
+  const check = (n: number, k: number) => {
+    if (labels.length !== n) throw new RangeError(`${labels.length} labels for a batch of ${n}`);
+    for (let i = 0; i < n; i++) {
+      const label = labels[i];
+      if (!(Number.isInteger(label) && label >= 0 && label < k)) {
+        throw new RangeError(`label ${label} of sample ${i} is not a class index in [0, ${k})`);
+      }
+    }
+  };
+  const loss = (z: Float32Array, grad: Float32Array, n: number, k: number) => {
+    check(n, k);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const row = i * k, label = labels[i];
+      let max = -Infinity;
+      for (let j = 0; j < k; j++) max = Math.max(max, z[row + j]);
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += Math.exp(z[row + j] - max);
+      const lse = max + Math.log(sum);
+      total += lse - z[row + label];
+      for (let j = 0; j < k; j++) grad[row + j] = (Math.exp(z[row + j] - lse) - (j === label ? 1 : 0)) / n;
+    }
+    return total / n;
+  };
+  return Object.assign(loss, { check });
+}
+
+/**
+ * Mean absolute difference to `target` ([n, k], row-major): DFME's clone loss.
+ * Gradient ±1/(n·k), −1 where equal, as tfjs differentiates `abs`.
+ */
+export function l1Loss(target: ArrayLike<number>): LogitsLoss {
+  const check = (n: number, k: number) => {
+    if (target.length !== n * k) throw new RangeError(`a target of ${target.length} values for [${n}, ${k}] logits`);
+  };
+  const loss = (z: Float32Array, grad: Float32Array, n: number, k: number) => {
+    check(n, k);
+    const scale = 1 / (n * k);
+    let total = 0;
+    for (let i = 0; i < n * k; i++) {
+      const d = z[i] - target[i];
+      total += Math.abs(d);
+      grad[i] = d > 0 ? scale : -scale;
+    }
+    return total * scale;
+  };
+  return Object.assign(loss, { check });
+}
+
 /** A training step (as lib/train/train_step.ts's `TrainStep`). */
 type Step = (x: tf.Tensor, y: tf.Tensor1D) => tf.Scalar;
 
@@ -774,26 +838,27 @@ export class Compiled {
   }
 
   /** One training step on `x`, `labels`; returns the mean cross-entropy. */
-  run(x: tf.Tensor, labels: ArrayLike<number>, optimizer: tf.Optimizer): number {
+  run(x: tf.Tensor, loss: LogitsLoss, optimizer: tf.Optimizer): number {
     const backend = this.backend;
     this.inputValue.act.off = byteOffsetOf(backend, x);
     this.base = heapBase(backend);
+    loss.check?.(this.output.shape[0], this.output.shape[1]);
     for (const v of this.values) if (v !== undefined) v.got = 0;
     const times = opTimes;
-    if (times !== undefined) return this.profiledRun(labels, optimizer, times);
+    if (times !== undefined) return this.profiledRun(loss, optimizer, times);
     for (const op of this.ops) op.forward();
-    const loss = this.lossAndGradient(labels);
+    const value = this.lossAndGradient(loss);
     try {
       for (let i = this.ops.length - 1; i >= 0; i--) this.ops[i].backward();
     } finally {
       this.d.finishAsync();
     }
     optimizer.applyGradients(this.gradList);
-    return loss;
+    return value;
   }
 
   /** {@linkcode run} with each op's forward and backward timed into `times` (see {@linkcode profileCompiledOps}). */
-  private profiledRun(labels: ArrayLike<number>, optimizer: tf.Optimizer, times: OpTimes): number {
+  private profiledRun(lossFn: LogitsLoss, optimizer: tf.Optimizer, times: OpTimes): number {
     const timed = (name: string, f: () => void) => {
       const t = performance.now();
       f();
@@ -804,7 +869,7 @@ export class Compiled {
     };
     for (const op of this.ops) timed(`${op.kind} forward`, () => op.forward());
     let loss = 0;
-    timed("loss", () => loss = this.lossAndGradient(labels));
+    timed("loss", () => loss = this.lossAndGradient(lossFn));
     try {
       for (let i = this.ops.length - 1; i >= 0; i--) {
         timed(`${this.ops[i].kind} backward`, () => this.ops[i].backward());
@@ -816,28 +881,19 @@ export class Compiled {
     return loss;
   }
 
-  /** Mean softmax cross-entropy of the logits against `labels`; writes its gradient (softmax − onehot)/n. */
-  private lossAndGradient(labels: ArrayLike<number>): number {
+  /** Runs `loss` on the logits, which writes their gradient; returns its value. */
+  private lossAndGradient(loss: LogitsLoss): number {
     const out = this.output;
-    const [n, k] = out.shape;
     const heap = new Float32Array((this.backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
-    const z = out.act.off >>> 2, gz = out.grad!.off >>> 2;
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const row = z + i * k, grow = gz + i * k, label = labels[i];
-      if (!(Number.isInteger(label) && label >= 0 && label < k)) {
-        throw new RangeError(`label ${label} of sample ${i} is not a class index in [0, ${k})`);
-      }
-      let max = -Infinity;
-      for (let j = 0; j < k; j++) max = Math.max(max, heap[row + j]);
-      let sum = 0;
-      for (let j = 0; j < k; j++) sum += Math.exp(heap[row + j] - max);
-      const lse = max + Math.log(sum);
-      total += lse - heap[row + label];
-      for (let j = 0; j < k; j++) heap[grow + j] = (Math.exp(heap[row + j] - lse) - (j === label ? 1 : 0)) / n;
-    }
+    const [n, k] = out.shape;
+    const value = loss(
+      heap.subarray(out.act.off >>> 2, (out.act.off >>> 2) + n * k),
+      heap.subarray(out.grad!.off >>> 2, (out.grad!.off >>> 2) + n * k),
+      n,
+      k,
+    );
     out.got = 1;
-    return total / n;
+    return value;
   }
 
   dispose(): void {
@@ -854,53 +910,94 @@ function isRelu(n: GraphNode): boolean {
 }
 
 /**
+ * Compiled training steps of one model with one optimizer and any
+ * {@linkcode LogitsLoss}: buffers are made per input shape (the last few are
+ * kept); `dispose` frees them.
+ *
+ * @example
+ * ```ts ignore
+ * const trainer = CompiledTrainer.for(model, optimizer); // undefined: unsupported model
+ * const loss = trainer?.step(x, l1Loss(target.dataSync())) ?? engineStep(x, target);
+ * ```
+ */
+export class CompiledTrainer {
+  private readonly cache = new Map<string, Compiled>();
+  /** Steps run compiled so far. */
+  compiledRuns = 0;
+
+  private constructor(
+    private readonly graph: Graph,
+    private readonly trainable: tf.LayerVariable[],
+    private readonly optimizer: tf.Optimizer,
+  ) {}
+
+  /** The trainer for `model`, or undefined when the model is not supported (see {@linkcode compiledStepSupport}). */
+  static for(model: tf.LayersModel, optimizer: tf.Optimizer): CompiledTrainer | undefined {
+    if (compiledStepSupport(model) !== undefined) return undefined;
+    return new CompiledTrainer(readGraph(model), model.trainableWeights, optimizer);
+  }
+
+  /**
+   * One step on the batch `x` with `loss` (forward, loss, backward, the
+   * optimizer's update); returns the loss, or undefined, having done nothing,
+   * when the compiled path cannot run now (see {@linkcode compiledStepAvailable};
+   * also a non-float32 input or one not in the wasm heap): then take the engine path.
+   */
+  step(x: tf.Tensor, loss: LogitsLoss): number | undefined {
+    const backend = tf.backend() as BackendWasm;
+    if (
+      !compiledStepAvailable() || x.dtype !== "float32" || x.rank !== this.graph.shapes[this.graph.input].length ||
+      !backend.dataIdMap.has(x.dataId)
+    ) {
+      return undefined;
+    }
+    const key = x.shape.join();
+    let c = this.cache.get(key);
+    if (c === undefined) {
+      if (this.cache.size >= 3) {
+        const [oldKey, old] = this.cache.entries().next().value as [string, Compiled];
+        this.cache.delete(oldKey);
+        old.dispose();
+      }
+      c = new Compiled(backend, runtime.dnnl!, this.graph, this.trainable, x.shape);
+    } else {
+      this.cache.delete(key);
+    }
+    this.cache.set(key, c);
+    const value = c.run(x, loss, this.optimizer);
+    this.compiledRuns++;
+    return value;
+  }
+
+  /** Frees every buffer. */
+  dispose(): void {
+    for (const c of this.cache.values()) c.dispose();
+    this.cache.clear();
+  }
+}
+
+/**
  * A compiled training step for `model` with cross-entropy on logits and
  * `optimizer`, or undefined when the model is not supported (see
  * {@linkcode compiledStepSupport}). The step falls back to `fallback` (the
  * engine path) whenever the compiled path cannot run at call time (another
- * backend, native kernels switched off, a non-float32 input). Buffers are
- * made per input shape (the last few are kept); `dispose` frees them.
+ * backend, native kernels switched off, a non-float32 input).
  */
 export function compileTrainStep(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
   fallback: Step,
-): (Step & { dispose(): void; compiledRuns: number }) | undefined {
-  if (compiledStepSupport(model) !== undefined) return undefined;
-  const graph = readGraph(model);
-  const trainable = model.trainableWeights;
-  const cache = new Map<string, Compiled>();
-  const step = ((x: tf.Tensor, y: tf.Tensor1D): tf.Scalar => {
-    const backend = tf.backend() as BackendWasm;
-    if (
-      !compiledStepAvailable() || x.dtype !== "float32" || x.rank !== graph.shapes[graph.input].length ||
-      y.shape[0] !== x.shape[0] || !backend.dataIdMap.has(x.dataId)
-    ) {
-      return fallback(x, y);
-    }
-    const key = x.shape.join();
-    let c = cache.get(key);
-    if (c === undefined) {
-      if (cache.size >= 3) {
-        const [oldKey, old] = cache.entries().next().value as [string, Compiled];
-        cache.delete(oldKey);
-        old.dispose();
-      }
-      c = new Compiled(backend, runtime.dnnl!, graph, trainable, x.shape);
-      cache.set(key, c);
-    } else {
-      cache.delete(key);
-      cache.set(key, c);
-    }
-    const labels = y.dataSync();
-    const loss = c.run(x, labels, optimizer);
-    step.compiledRuns++;
-    return tf.scalar(loss);
-  }) as Step & { dispose(): void; compiledRuns: number };
-  step.compiledRuns = 0;
-  step.dispose = () => {
-    for (const c of cache.values()) c.dispose();
-    cache.clear();
+): (Step & { dispose(): void; readonly compiledRuns: number }) | undefined {
+  const trainer = CompiledTrainer.for(model, optimizer);
+  if (trainer === undefined) return undefined;
+  const step = (x: tf.Tensor, y: tf.Tensor1D): tf.Scalar => {
+    const value = y.shape[0] === x.shape[0] ? trainer.step(x, crossEntropyLoss(y.dataSync())) : undefined;
+    return value === undefined ? fallback(x, y) : tf.scalar(value);
   };
-  return step;
+  // (A getter: Object.assign would copy the count once.)
+  Object.defineProperty(step, "compiledRuns", { get: () => trainer.compiledRuns });
+  return Object.assign(step, { dispose: () => trainer.dispose() }) as Step & {
+    dispose(): void;
+    readonly compiledRuns: number;
+  };
 }
