@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ARG, TAG } from "./dnnl_ffi.ts";
 import { activationPostOp } from "./conv2d.ts";
+import type { Dnnl, MemoryDesc, PlanSpec } from "./dnnl.ts";
 import { type KernelArgs, nativeFor, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
 
@@ -73,19 +74,32 @@ function runMatMul(
     const wei = d.mdStrides([bb, k, n], tb ? [k * n, 1, k] : [k * n, n, 1]);
     const dst = d.mdTag([batch, m, n], TAG.abc);
     const biasMd = bias === undefined ? null : d.mdTag([1, 1, n], TAG.abc);
-    return {
-      init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, biasMd, dst), "dnnl_matmul_desc_init"),
-      operands: [
-        { arg: ARG.src, user: src },
-        { arg: ARG.weights, user: wei },
-        ...(biasMd === null ? [] : [{ arg: ARG.bias, user: biasMd }]),
-        { arg: ARG.dst, user: dst },
-      ],
-      eltwise: post,
-      threads,
-    };
+    return matMulSpec(d, src, wei, biasMd, dst, post, threads);
   }, ptrs);
   return out;
+}
+
+/** The plan spec of a oneDNN matmul: operands `[src, weights, (bias,) dst]`, post-ops `post`. */
+export function matMulSpec(
+  d: Dnnl,
+  src: MemoryDesc,
+  wei: MemoryDesc,
+  biasMd: MemoryDesc | null,
+  dst: MemoryDesc,
+  post: [number, number, number][],
+  threads: number,
+): PlanSpec {
+  return {
+    init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, biasMd, dst), "dnnl_matmul_desc_init"),
+    operands: [
+      { arg: ARG.src, user: src },
+      { arg: ARG.weights, user: wei },
+      ...(biasMd === null ? [] : [{ arg: ARG.bias, user: biasMd }]),
+      { arg: ARG.dst, user: dst },
+    ],
+    eltwise: post,
+    threads,
+  };
 }
 
 function batchMatMul(prev: tf.KernelFunc) {

@@ -42,6 +42,7 @@ import { bnTrainBackward, bnTrainForward, bnTrainMaskBytes, updateMoving } from 
 import { BWD, runEltwise } from "./eltwise.ts";
 import { backwardDesc, forwardDesc as poolForwardDesc, infoKey, poolDescs } from "./pooling.ts";
 import { onesPtr, sumRows } from "./reduce.ts";
+import { matMulSpec } from "./batch_mat_mul.ts";
 import { runtime, threading } from "./runtime.ts";
 import { byteOffsetOf, heapBase } from "./wasm_ptr.ts";
 
@@ -457,6 +458,13 @@ export class Compiled {
     return Deno.UnsafePointer.offset(this.base, byteOffsetOf(this.backend, v.read()));
   }
 
+  /** `[x, kernel, (bias,) y]`: the operands of a convolution or dense layer's forward pass. */
+  private layerPtrs(x: Value, kernel: tf.LayerVariable, bias: tf.LayerVariable | null, y: Value): Deno.PointerValue[] {
+    return bias !== null
+      ? [this.p(x.act), this.w(kernel), this.w(bias), this.p(y.act)]
+      : [this.p(x.act), this.w(kernel), this.p(y.act)];
+  }
+
   private g(v: tf.LayerVariable | undefined | null): Deno.PointerValue {
     return this.p(this.grads.get(v!)!);
   }
@@ -552,9 +560,7 @@ export class Compiled {
           g,
           bias !== null,
           post,
-          bias !== null
-            ? [this.p(x.act), this.w(kernel), this.w(bias), this.p(y.act)]
-            : [this.p(x.act), this.w(kernel), this.p(y.act)],
+          this.layerPtrs(x, kernel, bias, y),
         ),
       backward: () => {
         if (relu) this.reluBackwardInPlace(y);
@@ -658,21 +664,27 @@ export class Compiled {
     };
   }
 
+  /** The plan adding two buffers of `size` floats (then ReLU, with `relu`). */
+  private addPlan(size: number, relu: boolean): Plan {
+    const d = this.d;
+    return d.plan(`cstep_add|${size}|${relu}`, (): PlanSpec => {
+      const md = d.mdTag([size], TAG.a);
+      return {
+        init: (od) => d.check(d.lib.dnnl_binary_desc_init(od, BINARY.add, md, md, md), "dnnl_binary_desc_init"),
+        operands: [{ arg: ARG.src, user: md }, { arg: ARG.src1, user: md }, { arg: ARG.dst, user: md }],
+        eltwise: relu ? [[ALG.eltwiseRelu, 0, 0]] : [],
+        threads: 1,
+      };
+    });
+  }
+
   private add(xs: Value[], y: Value): Op {
-    const d = this.d, size = y.size;
-    const plan = () =>
-      d.plan(`cstep_add|${size}`, (): PlanSpec => {
-        const md = d.mdTag([size], TAG.a);
-        return {
-          init: (od) => d.check(d.lib.dnnl_binary_desc_init(od, BINARY.add, md, md, md), "dnnl_binary_desc_init"),
-          operands: [{ arg: ARG.src, user: md }, { arg: ARG.src1, user: md }, { arg: ARG.dst, user: md }],
-          threads: 1,
-        };
-      });
     return {
       forward: () => {
-        plan().run([this.p(xs[0].act), this.p(xs[1].act), this.p(y.act)]);
-        for (let i = 2; i < xs.length; i++) plan().run([this.p(y.act), this.p(xs[i].act), this.p(y.act)]);
+        this.addPlan(y.size, false).run([this.p(xs[0].act), this.p(xs[1].act), this.p(y.act)]);
+        for (let i = 2; i < xs.length; i++) {
+          this.addPlan(y.size, false).run([this.p(y.act), this.p(xs[i].act), this.p(y.act)]);
+        }
       },
       backward: () => {
         for (const x of xs) if (x.grad !== undefined) this.contribute(x, this.p(y.grad!));
@@ -683,19 +695,9 @@ export class Compiled {
   /** y = relu(a + b) in one pass; backward: one ReLU-gradient pass, handed to both inputs. */
   private addRelu(xs: Value[], y: Value): Op {
     const d = this.d, size = y.size;
-    const plan = () =>
-      d.plan(`cstep_add_relu|${size}`, (): PlanSpec => {
-        const md = d.mdTag([size], TAG.a);
-        return {
-          init: (od) => d.check(d.lib.dnnl_binary_desc_init(od, BINARY.add, md, md, md), "dnnl_binary_desc_init"),
-          operands: [{ arg: ARG.src, user: md }, { arg: ARG.src1, user: md }, { arg: ARG.dst, user: md }],
-          eltwise: [[ALG.eltwiseRelu, 0, 0]],
-          threads: 1,
-        };
-      });
     this.tmpFor(y); // scratch is made now: nothing may allocate while a step runs
     return {
-      forward: () => plan().run([this.p(xs[0].act), this.p(xs[1].act), this.p(y.act)]),
+      forward: () => this.addPlan(size, true).run([this.p(xs[0].act), this.p(xs[1].act), this.p(y.act)]),
       backward: () => {
         const first = xs.findIndex((x) => x.grad !== undefined && x.got === 0);
         let r: Deno.PointerValue;
@@ -794,18 +796,7 @@ export class Compiled {
         const src = d.mdStrides([1, a[0], a[1]], [a[0] * a[1], ...a[2]]);
         const wei = d.mdStrides([1, b[0], b[1]], [b[0] * b[1], ...b[2]]);
         const dst = d.mdTag([1, a[0], b[1]], TAG.abc);
-        const biasMd = withBias ? d.mdTag([1, 1, b[1]], TAG.abc) : null;
-        return {
-          init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, biasMd, dst), "dnnl_matmul_desc_init"),
-          operands: [
-            { arg: ARG.src, user: src },
-            { arg: ARG.weights, user: wei },
-            ...(biasMd === null ? [] : [{ arg: ARG.bias, user: biasMd }]),
-            { arg: ARG.dst, user: dst },
-          ],
-          eltwise: post,
-          threads,
-        };
+        return matMulSpec(d, src, wei, withBias ? d.mdTag([1, 1, b[1]], TAG.abc) : null, dst, post, threads);
       }, ptrs);
     const forward = matmul(
       `${n},${f},${k}|fwd|${bias !== null}|${relu}`,
@@ -819,9 +810,7 @@ export class Compiled {
     return {
       forward: () =>
         forward(
-          bias !== null
-            ? [this.p(x.act), this.w(kernel), this.w(bias), this.p(y.act)]
-            : [this.p(x.act), this.w(kernel), this.p(y.act)],
+          this.layerPtrs(x, kernel, bias, y),
         ),
       backward: () => {
         if (relu) this.reluBackwardInPlace(y);

@@ -91,34 +91,17 @@ export class HelperThread {
    * meanwhile and must own its scratchpad.
    */
   runAlongside(plan: Plan, ptrs: Deno.PointerValue[], mine: () => void): void {
-    this.finish();
-    if (!this.ready || !this.encode([plan], [ptrs])) {
+    this.post([plan], [ptrs]); // runs it here at once when it cannot be posted
+    if (this.pending === undefined) {
       mine();
-      plan.run(ptrs);
-      this.counts.main++;
       return;
     }
-    const ctl = this.ctl;
-    Atomics.store(ctl, CTL.state, STATE.posted);
-    Atomics.add(ctl, CTL.seq, 1);
-    Atomics.notify(ctl, CTL.seq);
     const t0 = performance.now();
     try {
       mine();
     } finally {
       this.counts.mineMs += performance.now() - t0;
-      if (Atomics.compareExchange(ctl, CTL.state, STATE.posted, STATE.main) === STATE.posted) {
-        Atomics.store(ctl, CTL.state, STATE.idle);
-        this.counts.main++;
-        plan.run(ptrs);
-      } else {
-        this.counts.helper++;
-        plan.noteRun();
-        if (Atomics.load(ctl, CTL.state) === STATE.done) this.counts.doneBeforeJoin++;
-        const t1 = performance.now();
-        this.join();
-        this.counts.joinMs += performance.now() - t1;
-      }
+      this.finish("joinMs");
     }
   }
 
@@ -152,8 +135,11 @@ export class HelperThread {
     return this.pending !== undefined;
   }
 
-  /** Finishes the job {@linkcode post} left (see there); returns at once when there is none. */
-  finish(): void {
+  /**
+   * Finishes the job {@linkcode post} left (see there); returns at once when
+   * there is none. The wait is counted in `counts[waited]`.
+   */
+  finish(waited: "joinMs" | "postedJoinMs" = "postedJoinMs"): void {
     const job = this.pending;
     if (job === undefined) return;
     this.pending = undefined;
@@ -169,7 +155,7 @@ export class HelperThread {
     if (Atomics.load(ctl, CTL.state) === STATE.done) this.counts.doneBeforeJoin++;
     const t1 = performance.now();
     this.join();
-    this.counts.postedJoinMs += performance.now() - t1;
+    this.counts[waited] += performance.now() - t1;
   }
 
   private join(): void {
