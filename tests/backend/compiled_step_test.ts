@@ -14,6 +14,7 @@ import { runtime } from "../../lib/backend/native/runtime.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { resnet8x } from "../../lib/models/resnet_8x.ts";
 import { mobilenetV2 } from "../../lib/models/mobilenet_v2.ts";
+import { buildClassifier } from "../../lib/models/registry.ts";
 import { crossEntropy } from "../../lib/train/losses.ts";
 import { makeTrainStep } from "../../lib/train/train_step.ts";
 import { makeOptimizer } from "../../lib/train/fit.ts";
@@ -209,4 +210,49 @@ Deno.test("compiled step losses: values and gradients equal tfjs's (cross-entrop
   }
   assert.throws(() => l1Loss(t).check?.(n, k + 1), /a target of 70 values for \[7, 11\] logits/);
   assert.throws(() => crossEntropyLoss(labels).check?.(n + 1, k), /7 labels for a batch of 8/);
+});
+
+Deno.test("compiled step: DenseNet-121 and GoogLeNet (Concatenate, ZeroPadding2D, same-padded max pooling) gradients equal the engine path's", () => {
+  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+  for (const arch of ["densenet121", "googlenet"]) {
+    const shape = [2, 32, 32, 3];
+    const { xs, labels } = inputs(shape, 2);
+    const model = buildClassifier(arch, { seed: 0, classes: 10, inputShape: [32, 32, 3], width: 0.25 });
+    assert.equal(compiledStepSupport(model), undefined, arch);
+    const x = tf.tensor(xs, shape);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(
+      () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, tf.tensor1d(labels, "int32")),
+      vars,
+    );
+    const compiled = new Compiled(
+      tf.backend() as BackendWasm,
+      runtime.dnnl!,
+      readGraph(model),
+      model.trainableWeights,
+      shape,
+    );
+    const frozen = tf.train.sgd(0);
+    const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
+    const ref = value.dataSync()[0];
+    assert.ok(Math.abs(loss - ref) < 1e-4 * ref, `${arch} loss ${loss} vs ${ref}`);
+    // A conv bias followed by BatchNorm has a zero gradient, which both paths compute as rounding noise of a sum
+    // (≈ 1e-6 of the largest gradient here): gradients are compared to 1e-4 of their own scale, or of a tenth of the
+    // largest gradient of the model where theirs is smaller.
+    const refs = vars.map((v) => grads[v.name].dataSync() as Float32Array);
+    const scale = Math.max(...refs.map((r) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+    compiled.gradients.forEach((g, i) => {
+      const a = g.tensor.dataSync() as Float32Array;
+      let diff = 0, own = 0;
+      for (let j = 0; j < a.length; j++) {
+        diff = Math.max(diff, Math.abs(a[j] - refs[i][j]));
+        own = Math.max(own, Math.abs(refs[i][j]));
+      }
+      assert.ok(diff < 1e-4 * Math.max(own, 0.1 * scale), `${arch} ${vars[i].name}: ${diff} (its scale ${own})`);
+    });
+    compiled.dispose();
+    frozen.dispose();
+    tf.dispose([x, value, ...Object.values(grads)]);
+    model.dispose();
+  }
 });

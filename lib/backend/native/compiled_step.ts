@@ -1,7 +1,8 @@
 /**
- * A compiled training step: the forward pass, cross-entropy loss and backward
- * pass of a layers model run as one fixed list of oneDNN calls on buffers
- * allocated once, instead of through the tfjs engine.
+ * A compiled training step: the forward pass, a loss on the logits
+ * (cross-entropy, DFME's L1) and the backward pass of a layers model run as
+ * one fixed list of oneDNN calls on buffers allocated once, instead of
+ * through the tfjs engine.
  *
  * Through the engine a ResNet-18-8x step is ≈ 470 kernel calls, each with
  * its bookkeeping (tensor records, the gradient tape, clones of every tensor
@@ -10,16 +11,20 @@
  * (per input shape), every activation, gradient and statistic gets a buffer in
  * the wasm heap, and a step is the list of primitive calls (the same plans,
  * thread splits and helper-thread halves as the kernels use) plus a few
- * lines of JavaScript for the loss. The optimizer update is the caller's
+ * lines of JavaScript for the loss. Each layer's weight gradient is posted to
+ * the helper thread as one job while this thread goes on down the backward
+ * pass (`Dnnl.postAsync`). The optimizer update is the caller's
  * optimizer (`applyGradients`), so its state, checkpoints and learning-rate
  * schedules are unchanged.
  *
  * Supported layers: InputLayer, Conv2D and MecoPaddedConv2D (any stride and
  * padding, bias, linear or ReLU activation), MecoBatchNorm (channels last,
  * scale and offset, optional fused ReLU), ReLU (no cap, no slope),
- * Activation (linear, relu), Add, MaxPooling2D and AveragePooling2D (valid
- * padding), GlobalAveragePooling2D, Flatten, Dense (linear or ReLU); one input,
- * one output of logits, no shared or frozen layers. Anything else makes
+ * Activation (linear, relu), Add, Concatenate (channels), ZeroPadding2D,
+ * MaxPooling2D (valid or same), AveragePooling2D (valid),
+ * GlobalAveragePooling2D, Flatten, Dense (linear or ReLU); one input, one
+ * output of logits, no shared or frozen layers: the ResNet-8x, LeNet-5,
+ * DenseNet-121 and GoogLeNet builders of lib/models. Anything else makes
  * {@linkcode compiledStepSupport} name the reason and the caller keeps the
  * engine path (lib/train/train_step.ts).
  *
@@ -139,8 +144,6 @@ interface NodeLike {
 }
 interface LayerVariableLike {
   read(): tf.Tensor;
-  write(t: tf.Tensor): void;
-  trainable: boolean;
 }
 /** Fields of tfjs's layers that their typings mark private. */
 interface LayerInternals {
@@ -164,7 +167,6 @@ interface LayerInternals {
   relu?: boolean;
   maxValue?: number | null;
   symmetricPadding?: number;
-  rate?: number;
 }
 
 /** One layer of the model graph, as read from the model (batch size not yet known). */
@@ -195,6 +197,8 @@ const SUPPORTED = new Set([
   "GlobalAveragePooling2D",
   "Flatten",
   "Dense",
+  "Concatenate",
+  "ZeroPadding2D",
 ]);
 
 function activationOf(l: LayerInternals): "linear" | "relu" {
@@ -295,9 +299,19 @@ function checkLayer(n: GraphNode, g: Graph): void {
       break;
     case "MaxPooling2D":
     case "AveragePooling2D":
-      if (rank !== 4 || l.padding !== "valid" || l.dataFormat !== "channelsLast") {
-        throw new Unsupported(`${where}: only valid NHWC pooling`);
+      // Max pooling ignores padding cells in tfjs and oneDNN alike; average pooling's divisor would differ.
+      if (
+        rank !== 4 || l.dataFormat !== "channelsLast" ||
+        !(l.padding === "valid" || (l.padding === "same" && n.kind === "MaxPooling2D"))
+      ) {
+        throw new Unsupported(`${where}: only NHWC max pooling or valid average pooling`);
       }
+      break;
+    case "Concatenate":
+      if (rank !== 4 || !(l.axis === -1 || l.axis === 3)) throw new Unsupported(`${where}: not along NHWC channels`);
+      break;
+    case "ZeroPadding2D":
+      if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
       break;
     case "GlobalAveragePooling2D":
       if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
@@ -307,7 +321,9 @@ function checkLayer(n: GraphNode, g: Graph): void {
       activationOf(l);
       break;
   }
-  if (n.kind !== "Add" && n.inputs.length !== 1) throw new Unsupported(`${where}: several inputs`);
+  if (n.kind !== "Add" && n.kind !== "Concatenate" && n.inputs.length !== 1) {
+    throw new Unsupported(`${where}: several inputs`);
+  }
 }
 
 /** True when a compiled step can run now: oneDNN loaded, native kernels on, the wasm backend active. */
@@ -519,6 +535,10 @@ export class Compiled {
         return this.pool(n.kind, l, x, y);
       case "Dense":
         return this.dense(l, x, y);
+      case "Concatenate":
+        return this.concatenate(n.inputs.map((i) => this.values[i]), y);
+      case "ZeroPadding2D":
+        return this.zeroPadding(n.layer as unknown as { padding: [[number, number], [number, number]] }, x, y);
     }
     throw new Unsupported(`layer ${n.layer.name} (${n.kind})`);
   }
@@ -720,6 +740,72 @@ export class Compiled {
     };
   }
 
+  /**
+   * A dense NHWC tensor of `shape` ([n, h, w, c]) as the window of a larger
+   * NHWC buffer of `outer` ([n, H, W, C]) starting at row `top`, column
+   * `left`, channel `c0`: the layout and the byte offset of the window.
+   */
+  private window(shape: number[], outer: number[], top: number, left: number, c0: number): [MemoryDesc, number] {
+    const [n, h, w, c] = shape, [, H, W, C] = outer;
+    const md = this.d.mdStrides([n, c, h, w], [H * W * C, 1, W * C, C]);
+    return [md, 4 * ((top * W + left) * C + c0)];
+  }
+
+  /** Dense NHWC layout of `shape`. */
+  private dense4(shape: number[]): MemoryDesc {
+    const [n, h, w, c] = shape;
+    return this.d.mdTag([n, c, h, w], TAG.nhwc);
+  }
+
+  /**
+   * Copies `x` into the window `[md, offset]` of `y` forward; backward, the
+   * window of y's gradient is x's gradient contribution (copied, or added
+   * straight into it by the reorder's sum post-op).
+   */
+  private windowOp(x: Value, y: Value, key: string, md: MemoryDesc, offset: number): Op {
+    const d = this.d, dense = this.dense4(x.shape);
+    return {
+      forward: () =>
+        d.reorderPlan(`cstep_into|${key}`, dense, md, false).run([
+          this.p(x.act),
+          Deno.UnsafePointer.offset(this.p(y.act)!, offset),
+        ]),
+      backward: () => {
+        if (x.grad === undefined) return;
+        d.reorderPlan(`cstep_from|${key}`, md, dense, x.got++ > 0).run([
+          Deno.UnsafePointer.offset(this.p(y.grad!)!, offset),
+          this.p(x.grad),
+        ]);
+      },
+    };
+  }
+
+  /** Channel concatenation: each input is copied into its channel window (and its gradient read back from it). */
+  private concatenate(xs: Value[], y: Value): Op {
+    let c0 = 0;
+    const parts = xs.map((x) => {
+      const [md, offset] = this.window(x.shape, y.shape, 0, 0, c0);
+      const op = this.windowOp(x, y, `${x.shape}|${y.shape}|${c0}`, md, offset);
+      c0 += x.shape[3];
+      return op;
+    });
+    if (c0 !== y.shape[3]) throw new Unsupported(`concatenation of ${c0} channels into ${y.shape[3]}`);
+    return {
+      forward: () => parts.forEach((p) => p.forward()),
+      backward: () => parts.forEach((p) => p.backward()),
+    };
+  }
+
+  /** ZeroPadding2D: x is copied into the interior of y, whose border keeps the zeros it was allocated with. */
+  private zeroPadding(l: { padding: [[number, number], [number, number]] }, x: Value, y: Value): Op {
+    const [[top, bottom], [left, right]] = l.padding;
+    if (x.shape[1] + top + bottom !== y.shape[1] || x.shape[2] + left + right !== y.shape[2]) {
+      throw new Unsupported(`zero padding ${l.padding} of ${x.shape} into ${y.shape}`);
+    }
+    const [md, offset] = this.window(x.shape, y.shape, top, left, 0);
+    return this.windowOp(x, y, `${x.shape}|${y.shape}|${top},${left}`, md, offset);
+  }
+
   private pool(kind: string, l: LayerInternals, x: Value, y: Value): Op {
     const d = this.d;
     const [, h, w] = x.shape;
@@ -731,7 +817,7 @@ export class Compiled {
       size as [number, number],
       strides as [number, number],
       1,
-      "valid",
+      global ? "valid" : l.padding as "valid" | "same",
     );
     if (tf.util.sizeFromShape(info.outShape) !== y.size) throw new Unsupported(`pooling output ${info.outShape}`);
     const alg = kind === "MaxPooling2D" ? ALG.poolingMax : ALG.poolingAvgIncludePadding;

@@ -488,6 +488,9 @@ export class Dnnl {
    * {@linkcode finishAsync} (or the next use of the helper), work that would
    * split with the helper runs on this thread alone, on one thread. The plans
    * must own their scratchpads; their outputs may be read after `finishAsync`.
+   * (Fetch them from the cache right before: the cache evicts the least
+   * recently used plan, so 2048 other plans would have to be built before
+   * these were destroyed under the helper.)
    */
   postAsync(plans: Plan[], ptrs: Deno.PointerValue[][]): void {
     const h = this.usableHelper();
