@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { CompiledTrainer, softCrossEntropyLoss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type AttackOf, DfmsHlAttackSchema } from "../config/attack_schema.ts";
 import {
@@ -121,6 +122,8 @@ export class DfmsHlRun implements IterativeRun {
   readonly generatorOptimizer: TorchAdam;
   readonly discriminatorOptimizer: TorchAdam;
   readonly cloneOptimizer: { optimizer: tf.Optimizer; setLr: (lr: number) => void };
+  /** The clone's compiled training step, where its layers allow (lib/backend/native/compiled_step.ts). */
+  readonly cloneTrainer?: CompiledTrainer;
   readonly totalIterations: number;
   readonly queriesPerIteration: number;
   iteration = 0;
@@ -164,6 +167,7 @@ export class DfmsHlRun implements IterativeRun {
       momentum: s.clone_momentum,
       weightDecay: s.clone_wd,
     });
+    this.cloneTrainer = CompiledTrainer.for(this.clone, this.cloneOptimizer.optimizer);
     this.queriesPerIteration = dfmsHlQueriesPerIteration(s);
     this.totalIterations = Math.floor(budget / this.queriesPerIteration);
   }
@@ -270,6 +274,8 @@ export class DfmsHlRun implements IterativeRun {
           ? tf.concat([gen, this.proxyBatch(s.proxy_batch_size, proxySeed)]) as tf.Tensor4D
           : gen;
         const y = tf.oneHot(this.#labels(x), this.blackBox.numClasses).toFloat();
+        const compiled = this.cloneTrainer?.step(x, softCrossEntropyLoss(y.dataSync()));
+        if (compiled !== undefined) return compiled;
         const loss = this.cloneOptimizer.optimizer.minimize(
           () => tf.losses.softmaxCrossEntropy(y, this.clone.apply(x, { training: true }) as tf.Tensor2D) as tf.Scalar,
           true,
@@ -306,6 +312,7 @@ export class DfmsHlRun implements IterativeRun {
     this.generatorOptimizer.dispose();
     this.discriminatorOptimizer.dispose();
     this.cloneOptimizer.optimizer.dispose();
+    this.cloneTrainer?.dispose();
     if (!keepClone) this.clone.dispose();
   }
 }

@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { CompiledTrainer, softCrossEntropyLoss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type AttackOf, MazeAttackSchema } from "../config/attack_schema.ts";
 import { deriveSeed, mulberry32 } from "../data/rng.ts";
@@ -87,6 +88,8 @@ export class MazeRun implements IterativeRun {
   readonly generatorOptimizer: TorchAdam;
   readonly cloneOptimizer: { optimizer: tf.Optimizer; setLr: (lr: number) => void };
   readonly replay: ReplayBuffer;
+  /** The clone's compiled training step, where its layers allow (lib/backend/native/compiled_step.ts). */
+  readonly cloneTrainer?: CompiledTrainer;
   readonly totalIterations: number;
   readonly queriesPerIteration: number;
   iteration = 0;
@@ -116,6 +119,7 @@ export class MazeRun implements IterativeRun {
       momentum: s.clone_momentum,
       weightDecay: s.clone_wd,
     });
+    this.cloneTrainer = CompiledTrainer.for(this.clone, this.cloneOptimizer.optimizer);
     this.replay = new ReplayBuffer(shape, blackBox.numClasses, s.replay_size);
     this.queriesPerIteration = mazeQueriesPerIteration(s);
     this.totalIterations = Math.floor(budget / this.queriesPerIteration);
@@ -151,6 +155,8 @@ export class MazeRun implements IterativeRun {
   }
 
   #cloneStep(x: tf.Tensor4D, p: tf.Tensor2D, vars: tf.Variable[]): void {
+    // KL(p ‖ clone) and the soft cross-entropy to p have the same gradient (they differ by p's entropy).
+    if (this.cloneTrainer?.step(x, softCrossEntropyLoss(p.dataSync())) !== undefined) return;
     tf.tidy(() => {
       this.cloneOptimizer.optimizer.minimize(
         () => tf.mean(klPerSample(p, this.clone.apply(x, { training: true }) as tf.Tensor2D)) as tf.Scalar,
@@ -238,6 +244,7 @@ export class MazeRun implements IterativeRun {
     this.generator.dispose();
     this.generatorOptimizer.dispose();
     this.cloneOptimizer.optimizer.dispose();
+    this.cloneTrainer?.dispose();
     if (!keepClone) this.clone.dispose();
   }
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { CompiledTrainer, softCrossEntropyLoss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed, shuffledBatches } from "../data/mod.ts";
 import type { BlackBox } from "../victim/black_box.ts";
@@ -143,18 +144,26 @@ export function trainEpoch(
 ): number {
   if (set.n === 0) return NaN;
   const vars = clone.trainableWeights.map((w) => w.read() as tf.Variable);
+  // The compiled step (lib/backend/native/compiled_step.ts) where the clone's layers allow; else the engine.
+  const trainer = CompiledTrainer.for(clone, optimizer);
   let sum = 0;
-  for (const idx of shuffledBatches(set.n, batchSize, deriveSeed(seed))) {
-    const loss = tf.tidy(() => {
-      const { x, y } = set.batch(idx);
-      return optimizer.minimize(
-        () => softCrossEntropy(clone.apply(x, { training: true }) as tf.Tensor2D, y),
-        true,
-        vars,
-      ) as tf.Scalar;
-    });
-    sum += loss.dataSync()[0] * idx.length;
-    loss.dispose();
+  try {
+    for (const idx of shuffledBatches(set.n, batchSize, deriveSeed(seed))) {
+      const loss = tf.tidy(() => {
+        const { x, y } = set.batch(idx);
+        const compiled = trainer?.step(x, softCrossEntropyLoss(y.dataSync()));
+        if (compiled !== undefined) return tf.scalar(compiled);
+        return optimizer.minimize(
+          () => softCrossEntropy(clone.apply(x, { training: true }) as tf.Tensor2D, y),
+          true,
+          vars,
+        ) as tf.Scalar;
+      });
+      sum += loss.dataSync()[0] * idx.length;
+      loss.dispose();
+    }
+  } finally {
+    trainer?.dispose();
   }
   return sum / set.n;
 }

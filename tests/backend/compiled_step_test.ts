@@ -9,6 +9,7 @@ import {
   l1Loss,
   type LogitsLoss,
   readGraph,
+  softCrossEntropyLoss,
 } from "../../lib/backend/native/compiled_step.ts";
 import { runtime } from "../../lib/backend/native/runtime.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
@@ -16,6 +17,8 @@ import { resnet8x } from "../../lib/models/resnet_8x.ts";
 import { mobilenetV2 } from "../../lib/models/mobilenet_v2.ts";
 import { buildClassifier } from "../../lib/models/registry.ts";
 import { crossEntropy } from "../../lib/train/losses.ts";
+import { softCrossEntropy } from "../../lib/attacks/transfer_set.ts";
+import { klPerSample } from "../../lib/attacks/maze.ts";
 import { makeTrainStep } from "../../lib/train/train_step.ts";
 import { makeOptimizer } from "../../lib/train/fit.ts";
 
@@ -193,9 +196,15 @@ Deno.test("compiled step losses: values and gradients equal tfjs's (cross-entrop
   const n = 7, k = 10;
   const z = randomArray(rng, n * k).map((v) => 4 * v), t = randomArray(rng, n * k);
   const labels = Array.from({ length: n }, (_, i) => (3 * i) % k);
+  const probs = tf.tidy(() => tf.softmax(tf.tensor2d(t, [n, k]).mul(3)).dataSync() as Float32Array);
   const cases: [LogitsLoss, (zz: tf.Tensor2D) => tf.Scalar][] = [
     [crossEntropyLoss(labels), (zz) => crossEntropy(zz, tf.tensor1d(labels, "int32"))],
     [l1Loss(t), (zz) => tf.mean(tf.abs(tf.sub(zz, tf.tensor2d(t, [n, k]))))],
+    [softCrossEntropyLoss(probs), (zz) => softCrossEntropy(zz, tf.tensor2d(probs, [n, k]))],
+    [
+      softCrossEntropyLoss(tf.tidy(() => tf.oneHot(labels, k).toFloat().dataSync() as Float32Array)),
+      (zz) => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, k).toFloat(), zz) as tf.Scalar,
+    ],
   ];
   for (const [mine, ref] of cases) {
     const grad = new Float32Array(n * k);
@@ -208,6 +217,12 @@ Deno.test("compiled step losses: values and gradients equal tfjs's (cross-entrop
     assert.ok(Math.abs(value - refValue) < 1e-6 * Math.max(1, Math.abs(refValue)), `${value} vs ${refValue}`);
     assert.ok(relativeError(grad, refGrad) < 1e-5, `gradient: relative error ${relativeError(grad, refGrad)}`);
   }
+  // MAZE's KL(p ‖ softmax(z)) has the soft cross-entropy's gradient.
+  const kl = (zz: tf.Tensor) => tf.mean(klPerSample(tf.tensor2d(probs, [n, k]), zz as tf.Tensor2D)) as tf.Scalar;
+  const klGrad = tf.tidy(() => tf.grad(kl)(tf.tensor2d(z, [n, k])).dataSync() as Float32Array);
+  const softGrad = new Float32Array(n * k);
+  softCrossEntropyLoss(probs)(z, softGrad, n, k);
+  assert.ok(relativeError(softGrad, klGrad) < 1e-5, "KL gradient");
   assert.throws(() => l1Loss(t).check?.(n, k + 1), /a target of 70 values for \[7, 11\] logits/);
   assert.throws(() => crossEntropyLoss(labels).check?.(n + 1, k), /7 labels for a batch of 8/);
 });

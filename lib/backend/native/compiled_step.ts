@@ -131,6 +131,43 @@ export function l1Loss(target: ArrayLike<number>): LogitsLoss {
   return Object.assign(loss, { check });
 }
 
+/**
+ * Mean soft cross-entropy against target distributions `targets` ([n, k]):
+ * `−Σ t·log softmax(z) / n` (Knockoff's transfer-set loss, tfjs's
+ * `losses.softmaxCrossEntropy` on one-hot targets); gradient
+ * `(softmax(z)·Σt − t)/n`. The KL divergence to `t` has the same gradient (it
+ * differs by t's entropy, a constant).
+ */
+export function softCrossEntropyLoss(targets: ArrayLike<number>): LogitsLoss {
+  const check = (n: number, k: number) => {
+    if (targets.length !== n * k) {
+      throw new RangeError(`targets of ${targets.length} values for [${n}, ${k}] logits`);
+    }
+  };
+  const loss = (z: Float32Array, grad: Float32Array, n: number, k: number) => {
+    check(n, k);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const row = i * k;
+      let max = -Infinity, mass = 0;
+      for (let j = 0; j < k; j++) {
+        max = Math.max(max, z[row + j]);
+        mass += targets[row + j];
+      }
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += Math.exp(z[row + j] - max);
+      const lse = max + Math.log(sum);
+      for (let j = 0; j < k; j++) {
+        const t = targets[row + j];
+        if (t !== 0) total -= t * (z[row + j] - lse);
+        grad[row + j] = (Math.exp(z[row + j] - lse) * mass - t) / n;
+      }
+    }
+    return total / n;
+  };
+  return Object.assign(loss, { check });
+}
+
 /** A training step (as lib/train/train_step.ts's `TrainStep`). */
 type Step = (x: tf.Tensor, y: tf.Tensor1D) => tf.Scalar;
 
