@@ -17,14 +17,15 @@
  * optimizer (`applyGradients`), so its state, checkpoints and learning-rate
  * schedules are unchanged.
  *
- * Supported layers: InputLayer, Conv2D and MecoPaddedConv2D (any stride and
- * padding, bias, linear or ReLU activation), MecoBatchNorm (channels last,
+ * Supported layers: InputLayer, Conv2D, MecoPaddedConv2D and DepthwiseConv2D
+ * (multiplier 1, as oneDNN's grouped convolution; any stride and padding,
+ * bias, linear or ReLU activation), MecoBatchNorm (channels last,
  * scale and offset, optional fused ReLU), ReLU (no cap, no slope),
  * Activation (linear, relu), Add, Concatenate (channels), ZeroPadding2D,
  * MaxPooling2D (valid or same), AveragePooling2D (valid),
  * GlobalAveragePooling2D, Flatten, Dense (linear or ReLU); one input, one
- * output of logits, no shared or frozen layers: the ResNet-8x, LeNet-5,
- * DenseNet-121 and GoogLeNet builders of lib/models. Anything else makes
+ * output of logits, no shared or frozen layers: every classifier builder of
+ * lib/models (ResNet-8x, LeNet-5, DenseNet-121, GoogLeNet, MobileNetV2). Anything else makes
  * {@linkcode compiledStepSupport} name the reason and the caller keeps the
  * engine path (lib/train/train_step.ts).
  *
@@ -204,6 +205,8 @@ interface LayerInternals {
   relu?: boolean;
   maxValue?: number | null;
   symmetricPadding?: number;
+  depthwiseKernel?: LayerVariableLike;
+  depthMultiplier?: number;
 }
 
 /** One layer of the model graph, as read from the model (batch size not yet known). */
@@ -236,6 +239,7 @@ const SUPPORTED = new Set([
   "Dense",
   "Concatenate",
   "ZeroPadding2D",
+  "DepthwiseConv2D",
 ]);
 
 function activationOf(l: LayerInternals): "linear" | "relu" {
@@ -313,8 +317,12 @@ function checkLayer(n: GraphNode, g: Graph): void {
   const rank = g.shapes[n.inputs[0]].length;
   const where = `layer ${n.layer.name} (${n.kind})`;
   switch (n.kind) {
+    case "DepthwiseConv2D":
     case "Conv2D":
     case "MecoPaddedConv2D":
+      if (n.kind === "DepthwiseConv2D" && l.depthMultiplier !== 1) {
+        throw new Unsupported(`${where}: depth multiplier ${l.depthMultiplier}`);
+      }
       if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
       if ((l.dilationRate ?? [1, 1]).some((r) => r !== 1)) throw new Unsupported(`${where}: dilated`);
       activationOf(l);
@@ -558,6 +566,8 @@ export class Compiled {
       case "Conv2D":
       case "MecoPaddedConv2D":
         return this.conv(l, x, y);
+      case "DepthwiseConv2D":
+        return this.conv(l, x, y, true);
       case "MecoBatchNorm":
         return this.batchNorm(l, x, y);
       case "ReLU":
@@ -592,9 +602,9 @@ export class Compiled {
     );
   }
 
-  private conv(l: LayerInternals, x: Value, y: Value): Op {
+  private conv(l: LayerInternals, x: Value, y: Value, depthwise = false): Op {
     const d = this.d;
-    const kernel = l.kernel as unknown as tf.LayerVariable,
+    const kernel = (depthwise ? l.depthwiseKernel : l.kernel) as unknown as tf.LayerVariable,
       bias = l.useBias ? l.bias as unknown as tf.LayerVariable : null;
     const p = l.symmetricPadding ?? 0;
     const pad: "same" | "valid" | number[][] = p > 0 ? [[0, 0], [p, p], [p, p], [0, 0]] : l.padding as "same" | "valid";
@@ -604,8 +614,11 @@ export class Compiled {
       l.strides as [number, number],
       1,
       pad as "same",
+      undefined,
+      depthwise,
     );
-    const g: ConvGeometry = convGeometry(info);
+    // A depthwise convolution (multiplier 1) is a grouped one: one group per channel.
+    const g: ConvGeometry = { ...convGeometry(info), ...(depthwise ? { groups: info.inChannels } : {}) };
     if (info.outShape.join() !== y.shape.join()) throw new Unsupported(`conv output ${info.outShape} ≠ ${y.shape}`);
     const relu = activationOf(l) === "relu";
     const post = activationPostOp(relu ? "relu" : "linear", 0)!;

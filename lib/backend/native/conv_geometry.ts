@@ -33,6 +33,11 @@ export interface ConvGeometry {
    */
   pb: number;
   pr: number;
+  /**
+   * Channel groups (absent: 1). A depthwise convolution with multiplier 1 has
+   * `c` groups of one input and one output channel each.
+   */
+  groups?: number;
 }
 
 /** The geometry of a tfjs conv info (NHWC, tfjs dilation 1 = none). */
@@ -64,12 +69,12 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
 /** A cache key naming the geometry. */
 export function geometryKey(g: ConvGeometry): string {
   return `${g.n},${g.h},${g.w},${g.c},${g.oh},${g.ow},${g.co},${g.fh},${g.fw},${g.sh},${g.sw},${g.dh},${g.dw},` +
-    `${g.pt},${g.pl},${g.pb},${g.pr}`;
+    `${g.pt},${g.pl},${g.pb},${g.pr}${(g.groups ?? 1) > 1 ? `|g${g.groups}` : ""}`;
 }
 
 /** Multiply-adds of the convolution (the same for its backward passes). */
 export function convMacs(g: ConvGeometry): number {
-  return g.n * g.oh * g.ow * g.co * g.fh * g.fw * g.c;
+  return g.n * g.oh * g.ow * g.co * g.fh * g.fw * g.c / (g.groups ?? 1);
 }
 
 /** True when any extent is zero (nothing to compute; left to the wasm kernels). */
@@ -95,10 +100,15 @@ export interface ConvDescs {
 
 /** Builds {@linkcode ConvDescs} for `g`. */
 export function convDescs(d: Dnnl, g: ConvGeometry): ConvDescs {
-  const wdims = [g.co, g.c, g.fh, g.fw];
+  const groups = g.groups ?? 1;
+  // Grouped weights are [groups, out/groups, in/groups, fh, fw]; tfjs stores a depthwise kernel [fh, fw, c, 1].
+  if (groups > 1 && !(groups === g.c && groups === g.co)) {
+    throw new RangeError("only depthwise groups (one channel each)");
+  }
+  const wdims = groups > 1 ? [groups, 1, 1, g.fh, g.fw] : [g.co, g.c, g.fh, g.fw];
   return {
     src: d.mdTag([g.n, g.c, g.h, g.w], TAG.nhwc),
-    weightsUser: d.mdTag(wdims, TAG.hwio),
+    weightsUser: groups > 1 ? d.mdStrides(wdims, [1, 1, 1, g.fw * g.c, g.c]) : d.mdTag(wdims, TAG.hwio),
     weightsAny: d.mdTag(wdims, TAG.any),
     dst: d.mdTag([g.n, g.co, g.oh, g.ow], TAG.nhwc),
     strides: d.dims([g.sh, g.sw]),
