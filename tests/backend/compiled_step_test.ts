@@ -178,6 +178,12 @@ Deno.test("compiled step: a label outside the classes is a clear error; shared t
     /label 12 of sample 2 is not a class index in \[0, 10\)/,
   );
   assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 0, "nothing ran");
+  // An input of another image size than the model was built for is left to the engine path (tfjs runs this
+  // fully convolutional net on 28×28 too).
+  const other = tf.tidy(() => step(tf.zeros([4, 28, 28, 3]), tf.tensor1d([0, 1, 2, 3], "int32")));
+  assert.ok(Number.isFinite(other.dataSync()[0]));
+  other.dispose();
+  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 0, "nothing ran compiled");
   // The compiled step updates BatchNorm's moving averages in place; a tensor sharing that buffer (tf.clone
   // shares data on wasm) must keep its values.
   const moving = model.nonTrainableWeights[0].read();

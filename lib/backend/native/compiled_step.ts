@@ -413,7 +413,7 @@ export class Compiled {
   readonly values: Value[] = [];
   private readonly grads = new Map<tf.LayerVariable, Buf>();
   private readonly gradList: { name: string; tensor: tf.Tensor }[] = [];
-  private base: Deno.PointerObject;
+  private base: Deno.PointerObject = null as unknown as Deno.PointerObject;
   private tmp: Buf | undefined;
   private readonly output: Value;
 
@@ -424,6 +424,17 @@ export class Compiled {
     trainable: tf.LayerVariable[],
     xShape: number[],
   ) {
+    try {
+      this.build(graph, trainable, xShape);
+    } catch (e) {
+      this.dispose(); // nothing half-made is left behind
+      throw e;
+    }
+    this.output = this.values[graph.output];
+    this.inputValue = this.values[graph.input];
+  }
+
+  private build(graph: Graph, trainable: tf.LayerVariable[], xShape: number[]): void {
     const batch = xShape[0];
     const values: (Value | undefined)[] = [];
     // Flatten is a view: its output shares its input's buffers (and gradient contributions).
@@ -475,13 +486,13 @@ export class Compiled {
       values[out] = r;
     }
     if (maxShared > 0) this.tmp = this.alloc([maxShared]);
-    this.values = values as Value[];
+    this.values.push(...values as Value[]);
     for (const w of trainable) {
       const b = this.alloc(w.shape as number[]);
       this.grads.set(w, b);
       this.gradList.push({ name: (w.read() as tf.Variable).name, tensor: b.t });
     }
-    this.base = heapBase(backend);
+    this.base = heapBase(this.backend);
     const skip = new Set(fused.values());
     for (const n of graph.nodes) {
       if (n.kind === "Flatten" || skip.has(n)) continue;
@@ -492,8 +503,6 @@ export class Compiled {
       op.kind = relu === undefined ? n.kind : "Add+ReLU";
       this.ops.push(op);
     }
-    this.output = this.values[graph.output];
-    this.inputValue = this.values[graph.input];
   }
 
   private readonly inputValue: Value;
@@ -1047,6 +1056,8 @@ function isRelu(n: GraphNode): boolean {
  */
 export class CompiledTrainer {
   private readonly cache = new Map<string, Compiled>();
+  /** Input shapes the graph could not be laid out for. */
+  private readonly unusable = new Set<string>();
   /** Steps run compiled so far. */
   compiledRuns = 0;
 
@@ -1070,11 +1081,13 @@ export class CompiledTrainer {
    */
   step(x: tf.Tensor, loss: LogitsLoss): number | undefined {
     const backend = tf.backend() as BackendWasm;
+    const want = this.graph.shapes[this.graph.input];
     if (
-      !compiledStepAvailable() || x.dtype !== "float32" || x.rank !== this.graph.shapes[this.graph.input].length ||
-      !backend.dataIdMap.has(x.dataId)
+      !compiledStepAvailable() || x.dtype !== "float32" || x.rank !== want.length ||
+      want.some((s, i) => i > 0 && s !== null && s !== x.shape[i]) || !backend.dataIdMap.has(x.dataId) ||
+      this.unusable.has(x.shape.join())
     ) {
-      return undefined;
+      return undefined; // the engine path runs (and reports a wrong input shape in its own words)
     }
     const key = x.shape.join();
     let c = this.cache.get(key);
@@ -1084,7 +1097,13 @@ export class CompiledTrainer {
         this.cache.delete(oldKey);
         old.dispose();
       }
-      c = new Compiled(backend, runtime.dnnl!, this.graph, this.trainable, x.shape);
+      try {
+        c = new Compiled(backend, runtime.dnnl!, this.graph, this.trainable, x.shape);
+      } catch (e) {
+        if (!(e instanceof Unsupported)) throw e;
+        this.unusable.add(key); // e.g. a layer whose output shape differs at this input size: the engine decides
+        return undefined;
+      }
     } else {
       this.cache.delete(key);
     }
