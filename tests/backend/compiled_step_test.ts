@@ -363,3 +363,29 @@ Deno.test("compiled step: depthwise convolutions (same, and stride 2 after zero 
   optimizer.dispose();
   mobile.dispose();
 });
+
+Deno.test("compiled step: training is bit-reproducible, with or without the helper thread", () => {
+  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+  const d = runtime.dnnl!;
+  const run = (useHelper: boolean) => {
+    d.useHelper = useHelper;
+    try {
+      const model = resnet8x({ depth: 18, seed: 2, width: 1 / 8 });
+      const r = train(model, [8, 32, 32, 3], 3);
+      assert.equal((r.step as unknown as { compiledRuns: number }).compiledRuns, 3);
+      r.step.dispose();
+      r.optimizer.dispose();
+      model.dispose();
+      return r;
+    } finally {
+      d.useHelper = true;
+    }
+  };
+  const [a, b, c] = [run(true), run(true), run(false)];
+  assert.deepEqual(b.losses, a.losses);
+  assert.deepEqual(c.losses, a.losses);
+  a.weights.forEach((w, i) => {
+    assert.deepEqual(b.weights[i], w, `weight ${i}, second run`);
+    assert.deepEqual(c.weights[i], w, `weight ${i}, without the helper`);
+  });
+});
