@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { CompiledTrainer } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type KnockoffAttackConfig, KnockoffAttackSchema } from "../config/attack_schema.ts";
 import { type Dataset, deriveSeed, gatherBatch, mulberry32, shuffledIndices } from "../data/mod.ts";
@@ -210,6 +211,7 @@ export class KnockoffAttack implements Attack {
       momentum: s.clone_momentum,
       weightDecay: s.clone_wd,
     });
+    const trainer = CompiledTrainer.for(clone, optimizer);
     let transfer = new TransferSet(bb.imageShape, k, Math.min(limit, 65_536));
     let phase: "query" | "train" = "query";
     let step = 0, epoch = 0;
@@ -325,7 +327,7 @@ export class KnockoffAttack implements Attack {
                 rewards.reward(yv.subarray(i * k, (i + 1) * k), yHat.subarray(i * k, (i + 1) * k)),
               );
             }
-            trainStep(clone, optimizer, x, y);
+            trainStep(clone, optimizer, x, y, trainer);
           }
           transfer.add(x, y);
         });
@@ -341,19 +343,20 @@ export class KnockoffAttack implements Attack {
       // 2. Training on the transfer set.
       for (; epoch < s.epochs;) {
         setLr(stepLr(s.clone_lr, epoch / s.epochs, s.lr_decay_at, s.lr_gamma));
-        trainEpoch(clone, optimizer, transfer, s.batch_size, deriveSeed(ctx.seed, SALT.epoch, epoch));
+        trainEpoch(clone, optimizer, transfer, s.batch_size, deriveSeed(ctx.seed, SALT.epoch, epoch), trainer);
         epoch++;
         if (s.checkpoint_every !== undefined && epoch < s.epochs) await save();
         await ctx.onProgress?.({ queries: bb.queries, budget, iteration: step + epoch, elapsedMs: elapsedMs() });
       }
       await evaluate();
       await save();
-      optimizer.dispose();
       return { clone, queries: bb.queries, curve };
     } catch (e) {
-      optimizer.dispose();
       clone.dispose();
       throw e;
+    } finally {
+      trainer?.dispose();
+      optimizer.dispose();
     }
   }
 }

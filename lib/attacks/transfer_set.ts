@@ -133,7 +133,9 @@ export class TransferSet {
 /**
  * One epoch of clone training on `set`: shuffled batches (order fixed by
  * `seed`), soft cross-entropy, one optimizer step per batch. Returns the mean
- * loss; keeps no tensors.
+ * loss; keeps no tensors. Steps run compiled (lib/backend/native/compiled_step.ts)
+ * where the clone's layers allow, through `trainer` if given (the caller
+ * keeps and disposes it), else through one made for this epoch.
  */
 export function trainEpoch(
   clone: tf.LayersModel,
@@ -141,11 +143,12 @@ export function trainEpoch(
   set: TransferSet,
   batchSize: number,
   seed: number,
+  trainer?: CompiledTrainer,
 ): number {
   if (set.n === 0) return NaN;
   const vars = clone.trainableWeights.map((w) => w.read() as tf.Variable);
-  // The compiled step (lib/backend/native/compiled_step.ts) where the clone's layers allow; else the engine.
-  const trainer = CompiledTrainer.for(clone, optimizer);
+  const own = trainer === undefined ? CompiledTrainer.for(clone, optimizer) : undefined;
+  trainer ??= own;
   let sum = 0;
   try {
     for (const idx of shuffledBatches(set.n, batchSize, deriveSeed(seed))) {
@@ -163,13 +166,25 @@ export function trainEpoch(
       loss.dispose();
     }
   } finally {
-    trainer?.dispose();
+    own?.dispose();
   }
   return sum / set.n;
 }
 
-/** One optimizer step of the clone on images `x` with targets `y` (soft cross-entropy); returns the loss. */
-export function trainStep(clone: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor4D, y: tf.Tensor2D): number {
+/**
+ * One optimizer step of the clone on images `x` with targets `y` (soft
+ * cross-entropy); returns the loss. Compiled through `trainer` when given and
+ * it can run.
+ */
+export function trainStep(
+  clone: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor4D,
+  y: tf.Tensor2D,
+  trainer?: CompiledTrainer,
+): number {
+  const compiled = trainer?.step(x, softCrossEntropyLoss(y.dataSync()));
+  if (compiled !== undefined) return compiled;
   const vars = clone.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = tf.tidy(() =>
     optimizer.minimize(() => softCrossEntropy(clone.apply(x, { training: true }) as tf.Tensor2D, y), true, vars)!
