@@ -971,7 +971,7 @@ export class Compiled {
     };
   }
 
-  /** One training step on `x`, `labels`; returns the mean cross-entropy. */
+  /** One training step on the batch `x` with `loss` on the logits, then `optimizer`'s update; returns the loss. */
   run(x: tf.Tensor, loss: LogitsLoss, optimizer: tf.Optimizer): number {
     const backend = this.backend;
     this.inputValue.act.off = byteOffsetOf(backend, x);
