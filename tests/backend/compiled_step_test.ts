@@ -51,44 +51,55 @@ Deno.test("compiled step: supported models are recognised, others are named with
   assert.match(compiledStepSupport(drop) ?? "", /Dropout/);
 });
 
+/** The compiled step of `model` for inputs of `shape` on the wasm backend. */
+function compile(model: tf.LayersModel, shape: number[]): Compiled {
+  return new Compiled(tf.backend() as BackendWasm, runtime.dnnl!, readGraph(model), model.trainableWeights, shape);
+}
+
+/**
+ * Checks one compiled step of `model` on a batch (xs, labels) against tfjs's own gradients of the same loss on the
+ * cpu backend, from the same weights: loss and every gradient to 1e-4 relative. Leaves the model on wasm.
+ */
+async function checkAgainstCpu(
+  model: tf.LayersModel,
+  shape: number[],
+  xs: Float32Array,
+  labels: number[],
+  what: string,
+) {
+  const weights = model.getWeights().map((w) => w.dataSync().slice());
+  const ref = await onBackend("cpu", () => {
+    model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const x = tf.tensor(xs, shape), y = tf.tensor1d(labels, "int32");
+    const { value, grads } = tf.variableGrads(
+      () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y),
+      vars,
+    );
+    return [value, ...vars.map((v) => grads[v.name])];
+  });
+  await tf.setBackend("wasm");
+  model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
+  const compiled = compile(model, shape);
+  const x = tf.tensor(xs, shape);
+  const frozen = tf.train.sgd(0); // leaves the weights as they are: only the gradients are compared
+  const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
+  assert.ok(Math.abs(loss - ref[0][0]) < 1e-4 * Math.abs(ref[0][0]), `${what} loss ${loss} vs ${ref[0][0]}`);
+  compiled.gradients.forEach((g, i) => {
+    const e = relativeError(g.tensor.dataSync() as Float32Array, ref[i + 1]);
+    assert.ok(e < 1e-4, `${what} gradient of ${g.name}: relative error ${e}`);
+  });
+  compiled.dispose();
+  frozen.dispose();
+  x.dispose();
+}
+
 Deno.test("compiled step: gradients equal tfjs's on the cpu backend (ResNet-18-8x with BatchNorm, LeNet-5)", async () => {
   assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
   for (const c of cases()) {
     const { xs, labels } = inputs(c.shape, 1);
     const model = c.model();
-    const weights = model.getWeights().map((w) => w.dataSync().slice());
-    const names = model.trainableWeights.map((w) => w.name);
-    // Reference: tfjs's own gradients of the same loss on the cpu backend, from the same weights.
-    const ref = await onBackend("cpu", () => {
-      model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
-      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const x = tf.tensor(xs, c.shape), y = tf.tensor1d(labels, "int32");
-      const { value, grads } = tf.variableGrads(
-        () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y),
-        vars,
-      );
-      return [value, ...vars.map((v) => grads[v.name])];
-    });
-    await tf.setBackend("wasm");
-    model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
-    const compiled = new Compiled(
-      tf.backend() as BackendWasm,
-      runtime.dnnl!,
-      readGraph(model),
-      model.trainableWeights,
-      c.shape,
-    );
-    const x = tf.tensor(xs, c.shape);
-    const frozen = tf.train.sgd(0); // leaves the weights as they are: only the gradients are compared
-    const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
-    assert.ok(Math.abs(loss - ref[0][0]) < 1e-4 * Math.abs(ref[0][0]), `${c.name} loss ${loss} vs ${ref[0][0]}`);
-    compiled.gradients.forEach((g, i) => {
-      const e = relativeError(g.tensor.dataSync() as Float32Array, ref[i + 1]);
-      assert.ok(e < 1e-4, `${c.name} gradient of ${names[i]}: relative error ${e}`);
-    });
-    compiled.dispose();
-    frozen.dispose();
-    x.dispose();
+    await checkAgainstCpu(model, c.shape, xs, labels, c.name);
     model.dispose();
   }
 });
@@ -248,13 +259,7 @@ Deno.test("compiled step: DenseNet-121 and GoogLeNet (Concatenate, ZeroPadding2D
       () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, tf.tensor1d(labels, "int32")),
       vars,
     );
-    const compiled = new Compiled(
-      tf.backend() as BackendWasm,
-      runtime.dnnl!,
-      readGraph(model),
-      model.trainableWeights,
-      shape,
-    );
+    const compiled = compile(model, shape);
     const frozen = tf.train.sgd(0);
     const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
     const ref = value.dataSync()[0];
@@ -304,36 +309,7 @@ Deno.test("compiled step: depthwise convolutions (same, and stride 2 after zero 
   for (const stride of [1, 2]) {
     const model = build(stride);
     assert.equal(compiledStepSupport(model), undefined);
-    const weights = model.getWeights().map((w) => w.dataSync().slice());
-    const ref = await onBackend("cpu", () => {
-      model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
-      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const x = tf.tensor(xs, shape), y = tf.tensor1d(labels, "int32");
-      const { value, grads } = tf.variableGrads(
-        () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y),
-        vars,
-      );
-      return [value, ...vars.map((v) => grads[v.name])];
-    });
-    await tf.setBackend("wasm");
-    model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
-    const compiled = new Compiled(
-      tf.backend() as BackendWasm,
-      runtime.dnnl!,
-      readGraph(model),
-      model.trainableWeights,
-      shape,
-    );
-    const x = tf.tensor(xs, shape), frozen = tf.train.sgd(0);
-    const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
-    assert.ok(Math.abs(loss - ref[0][0]) < 1e-4 * ref[0][0], `stride ${stride}: loss ${loss} vs ${ref[0][0]}`);
-    compiled.gradients.forEach((g, i) => {
-      const e = relativeError(g.tensor.dataSync() as Float32Array, ref[i + 1]);
-      assert.ok(e < 1e-4, `stride ${stride} ${g.name}: relative error ${e}`);
-    });
-    compiled.dispose();
-    frozen.dispose();
-    x.dispose();
+    await checkAgainstCpu(model, shape, xs, labels, `stride ${stride}`);
     model.dispose();
   }
   // MobileNetV2 (depthwise blocks, zero padding, residual adds): compiled, with the engine path's loss. Its gradients
