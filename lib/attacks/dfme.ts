@@ -340,7 +340,7 @@ export function dfmeIteration(state: DfmeState): DfmeIterationStats {
       const generated = tf.tanh(state.generator.apply(z, { training: true }) as tf.Tensor4D);
       const x = state.queryTransform ? state.queryTransform(generated, 1, nextSeed()) : generated;
       const target = victimTarget(state, x);
-      if (s.loss === "l1" && state.cloneTrainer !== undefined) {
+      if (state.cloneTrainer !== undefined) { // made for the L1 loss only
         const value = state.cloneTrainer.step(x, l1Loss(target.dataSync()));
         if (value !== undefined) return tf.scalar(value);
       }

@@ -296,6 +296,12 @@ export function readGraph(model: tf.LayersModel): Graph {
  * can (given oneDNN on the wasm backend; see {@linkcode compiledStepAvailable}).
  */
 export function compiledStepSupport(model: tf.LayersModel): string | undefined {
+  const g = analyse(model);
+  return typeof g === "string" ? g : undefined;
+}
+
+/** The checked graph of `model`, or why the compiled step cannot run it. */
+function analyse(model: tf.LayersModel): Graph | string {
   try {
     const g = readGraph(model);
     if (g.input < 0) return "the output does not depend on the input";
@@ -305,7 +311,7 @@ export function compiledStepSupport(model: tf.LayersModel): string | undefined {
     for (const w of model.trainableWeights) {
       if (!used.has(w)) throw new Unsupported(`weight ${w.name} is not in a supported layer`);
     }
-    return undefined;
+    return g;
   } catch (e) {
     if (e instanceof Unsupported) return `unsupported: ${e.message}`;
     throw e;
@@ -1069,8 +1075,8 @@ export class CompiledTrainer {
 
   /** The trainer for `model`, or undefined when the model is not supported (see {@linkcode compiledStepSupport}). */
   static for(model: tf.LayersModel, optimizer: tf.Optimizer): CompiledTrainer | undefined {
-    if (compiledStepSupport(model) !== undefined) return undefined;
-    return new CompiledTrainer(readGraph(model), model.trainableWeights, optimizer);
+    const g = analyse(model);
+    return typeof g === "string" ? undefined : new CompiledTrainer(g, model.trainableWeights, optimizer);
   }
 
   /**
