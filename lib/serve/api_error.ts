@@ -16,6 +16,8 @@ export type ApiErrorCode =
   | "body_too_large"
   | "batch_too_large"
   | "malformed_json"
+  | "json_too_deep"
+  | "json_too_many_elements"
   | "malformed_base64"
   | "invalid_request"
   | "wrong_shape"
@@ -25,6 +27,7 @@ export type ApiErrorCode =
   | "out_of_range"
   | "not_found"
   | "method_not_allowed"
+  | "client_aborted"
   | "internal";
 
 /** A request the API refuses (4xx) or failed to answer (5xx). */

@@ -7,8 +7,14 @@
  * - `GET /v1/usage` — the caller's key, usage and budget;
  * - `GET /healthz` — liveness and what is served.
  *
- * Order of checks: route → key → content type → body size → JSON → images →
+ * Order of checks: route → key (unknown, revoked, or no budget left: refused
+ * before any of the body is read) → content type → body size, JSON depth and
+ * element count (checked on each chunk while it arrives) → JSON → images →
  * budget (accounted durably) → inference. A refused request counts nothing.
+ *
+ * Logs name the method and path only, never the query string (a client may
+ * put a key there). A client that disconnects while sending its body is
+ * logged as a client abort, in one line.
  *
  * @module
  */
@@ -16,6 +22,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Defense } from "../defenses/defense.ts";
 import { ApiError } from "./api_error.ts";
 import { decodeImages } from "./decode.ts";
+import { JsonGuard, type JsonLimits, predictLimits } from "./json_guard.ts";
 import type { KeyInfo, KeyStore } from "./store.ts";
 
 /** What the handler serves. */
@@ -61,7 +68,15 @@ async function authenticate(store: KeyStore, token: string): Promise<KeyInfo> {
   return key;
 }
 
-async function readBody(req: Request, max: number): Promise<Uint8Array> {
+/** The client went away (closed the connection) while its request body was being read. */
+class ClientAbort extends Error {
+  constructor(cause: unknown) {
+    super(`the request body could not be read (${cause instanceof Error ? cause.name : typeof cause})`);
+    this.name = "ClientAbort";
+  }
+}
+
+async function readBody(req: Request, max: number, limits: JsonLimits): Promise<Uint8Array> {
   const tooLarge = (found: string) =>
     new ApiError(413, "body_too_large", `request body is ${found}; at most ${max} bytes are accepted`, {
       max_body_bytes: max,
@@ -69,18 +84,28 @@ async function readBody(req: Request, max: number): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > max) throw tooLarge(`${declared} bytes (Content-Length)`);
   if (req.body === null) return new Uint8Array(0);
+  const guard = new JsonGuard(limits);
   const parts: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(`over ${max} bytes`);
+  try {
+    while (true) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        throw new ClientAbort(e);
+      }
+      if (chunk.done) break;
+      const value = chunk.value;
+      size += value.byteLength;
+      if (size > max) throw tooLarge(`over ${max} bytes`);
+      guard.feed(value);
+      parts.push(value);
     }
-    parts.push(value);
+  } catch (e) {
+    await reader.cancel().catch(() => {});
+    throw e;
   }
   const out = new Uint8Array(size);
   let o = 0;
@@ -89,6 +114,17 @@ async function readBody(req: Request, max: number): Promise<Uint8Array> {
     o += p.byteLength;
   }
   return out;
+}
+
+function budgetError(key: KeyInfo, n?: number): ApiError {
+  const u = usageOf(key);
+  const asked = n === undefined ? "" : `, this request has ${n}`;
+  return new ApiError(
+    429,
+    "budget_exceeded",
+    `query budget exceeded: ${u.used} of ${u.budget} images used${asked} (${u.remaining} remaining)`,
+    u,
+  );
 }
 
 /**
@@ -103,10 +139,13 @@ async function readBody(req: Request, max: number): Promise<Uint8Array> {
  */
 export function createHandler(opts: AppOptions): (req: Request) => Promise<Response> {
   const [h, w, c] = opts.imageShape;
+  const limits = predictLimits(opts.imageShape, opts.maxBatch);
 
   async function predict(req: Request): Promise<Response> {
     const token = bearer(req);
     const key = await authenticate(opts.store, token);
+    // Every request asks for at least one image: a key with nothing left is refused before its body is read.
+    if (key.used >= key.budget) throw budgetError(key);
     const type = req.headers.get("content-type");
     if (type === null || !/^application\/json\s*(;|$)/i.test(type)) {
       throw new ApiError(
@@ -115,7 +154,7 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
         `Content-Type must be application/json, found ${type === null ? "none" : JSON.stringify(type)}`,
       );
     }
-    const bytes = await readBody(req, opts.maxBodyBytes);
+    const bytes = await readBody(req, opts.maxBodyBytes, limits);
     const t0 = performance.now();
     let body: unknown;
     try {
@@ -136,14 +175,7 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
       if (charged.reason === "revoked") {
         throw new ApiError(401, "revoked_key", `API key ${charged.key.id} was revoked at ${charged.key.revoked}`);
       }
-      const u = usageOf(charged.key);
-      throw new ApiError(
-        429,
-        "budget_exceeded",
-        `query budget exceeded: ${u.used} of ${u.budget} images used, this request has ${batch.n} ` +
-          `(${u.remaining} remaining)`,
-        u,
-      );
+      throw budgetError(charged.key, batch.n);
     }
     // The images are accounted (durably) from here on; a failure to answer gives them back.
     let answer: number[][] | number[];
@@ -197,8 +229,8 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
   };
 
   return async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
     try {
-      const path = new URL(req.url).pathname;
       const route = routes[path];
       if (route === undefined) throw new ApiError(404, "not_found", `no route ${path}`);
       const handler = route[req.method];
@@ -211,7 +243,12 @@ export function createHandler(opts: AppOptions): (req: Request) => Promise<Respo
       if (e instanceof ApiError) {
         return e.toResponse(e.status === 405 ? { allow: String(e.extra.allow) } : {});
       }
-      console.error(`internal error on ${req.method} ${req.url}:`, e);
+      if (e instanceof ClientAbort || req.signal.aborted) {
+        console.error(`client aborted ${req.method} ${path}: ${e instanceof Error ? e.message : "gone"}`);
+        return new ApiError(400, "client_aborted", "the client closed the connection; the request was not counted")
+          .toResponse();
+      }
+      console.error(`internal error on ${req.method} ${path}:`, e);
       return new ApiError(500, "internal", "internal server error; the request was not counted").toResponse();
     }
   };
