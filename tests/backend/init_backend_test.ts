@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { BackendError, initBackend } from "../../lib/backend/mod.ts";
+import { BACKEND_NAMES, BackendError, initBackend } from "../../lib/backend/mod.ts";
 
 function withEnv<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
   const old = Deno.env.get("MECO_BACKEND");
@@ -26,6 +26,13 @@ Deno.test("auto picks the first usable backend and says why the others were skip
   assert.equal(r.source, "auto");
   assert.equal(tf.getBackend(), r.name);
   assert.ok(r.reason.startsWith(`${r.name} (auto): `), r.reason);
+  // Tried in order up to the pick, which is the first that worked; every one before it says why it was skipped.
+  assert.deepEqual(r.tried.map((t) => t.name), BACKEND_NAMES.slice(0, r.tried.length));
+  assert.deepEqual(r.tried.at(-1), { name: r.name, ok: true, why: r.reason.slice(`${r.name} (auto): `.length) });
+  for (const t of r.tried.slice(0, -1)) assert.ok(!t.ok && t.why.length > 0, JSON.stringify(t));
+  const webgpu = r.tried.find((t) => t.name === "webgpu");
+  const refusal = await webgpuRefusal();
+  if (webgpu !== undefined && refusal !== undefined) assert.match(webgpu.why, refusal);
   const tfNode = await installed("@tensorflow/tfjs-node") || await installed("@tensorflow/tfjs-node-gpu");
   if (!tfNode) {
     const t = r.tried.find((x) => x.name === "tensorflow");
@@ -52,15 +59,33 @@ Deno.test("an unknown backend is an error naming it and the choices", async () =
   );
 });
 
-Deno.test("webgpu asked for by name refuses a software fallback adapter", async () => {
+/** Why webgpu cannot be used on this machine, as initBackend words it; undefined where a real GPU adapter exists. */
+async function webgpuRefusal(): Promise<RegExp | undefined> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-  const adapter = gpu ? await gpu.requestAdapter() : null;
-  const fallback = adapter === null ||
-    (adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  if (!fallback) return; // a real GPU: nothing to refuse
-  await assert.rejects(
-    () => withEnv(undefined, () => initBackend("webgpu")),
-    (e: unknown) => e instanceof BackendError && /webgpu/.test(e.message),
-  );
-  await withEnv(undefined, () => initBackend("wasm"));
+  if (gpu === undefined) return /navigator\.gpu is absent/;
+  const adapter = await gpu.requestAdapter();
+  if (adapter === null) return /no WebGPU adapter/;
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  return info.isFallbackAdapter === true ? /only a software fallback adapter/ : undefined;
+}
+
+Deno.test("webgpu asked for by name: used on a real GPU adapter, refused with the reason otherwise", async () => {
+  const refusal = await webgpuRefusal();
+  try {
+    if (refusal === undefined) {
+      const r = await withEnv(undefined, () => initBackend("webgpu"));
+      assert.equal(r.name, "webgpu");
+      assert.equal(tf.getBackend(), "webgpu");
+      assert.match(r.reason, /^webgpu \(argument\): adapter /);
+    } else {
+      await assert.rejects(
+        () => withEnv(undefined, () => initBackend("webgpu")),
+        (e: unknown) => e instanceof BackendError && e.backend === "webgpu" && refusal.test(e.message),
+      );
+      assert.notEqual(tf.getBackend(), "webgpu", "a refused backend is not left active");
+    }
+  } finally {
+    await withEnv(undefined, () => initBackend("wasm"));
+  }
+  assert.equal(tf.getBackend(), "wasm");
 });
