@@ -23,7 +23,14 @@ const configs = [...Deno.readDirSync(`${root}configs`)]
   .map((e) => e.name)
   .sort();
 
-const cache = await Deno.makeTempDir({ prefix: "meco-repro-cache-" });
+// One cache for this file's tests, made before the first and removed after the last (whichever run).
+let cache = "";
+Deno.test.beforeAll(async () => {
+  cache = await Deno.makeTempDir({ prefix: "meco-repro-cache-" });
+});
+Deno.test.afterAll(async () => {
+  await Deno.remove(cache, { recursive: true });
+});
 
 for (const file of configs) {
   const loaded = await loadConfig(`${root}configs/${file}`, "smoke");
@@ -70,12 +77,3 @@ for (const file of configs) {
     },
   });
 }
-
-Deno.test({
-  name: "repro configs: remove the shared cache",
-  fn: async () => {
-    await Deno.remove(cache, { recursive: true });
-  },
-  sanitizeResources: false,
-  sanitizeOps: false,
-});

@@ -24,9 +24,17 @@ async function hasJupyter(): Promise<boolean> {
 }
 
 const available = await hasJupyter();
-const cache = await Deno.makeTempDir({ prefix: "meco-nb-cache-" });
 if (!available && Deno.env.get("CI")) throw new Error("CI: jupyter with the deno kernel is required (see .ci/run)");
 if (!available) console.warn("skipping notebook execution: jupyter or the deno kernel is not installed");
+
+// One cell cache for this file's tests, made before the first and removed after the last (whichever run).
+let cache = "";
+Deno.test.beforeAll(async () => {
+  cache = await Deno.makeTempDir({ prefix: "meco-nb-cache-" });
+});
+Deno.test.afterAll(async () => {
+  await Deno.remove(cache, { recursive: true });
+});
 
 for (const nb of notebooks) {
   Deno.test({
@@ -96,10 +104,3 @@ async function executeAndCheck(nb: string): Promise<void> {
     await Deno.remove(tmp, { recursive: true });
   }
 }
-
-Deno.test({
-  name: "notebooks: remove the shared cache",
-  fn: async () => {
-    await Deno.remove(cache, { recursive: true });
-  },
-});
