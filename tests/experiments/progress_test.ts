@@ -91,7 +91,10 @@ Deno.test("the notebook display is created once per task, then updated in place 
   assert.match(calls[3].bundle["text/plain"], /clone accuracy 60\.00%/);
 });
 
-Deno.test("labels are escaped in the notebook display", () => {
+Deno.test("labels and units are escaped, not dropped, in the notebook display", () => {
   const b = progressBundle(task(1, { label: "<script>x</script>" }));
-  assert.ok(!b["text/html"].includes("<script>"));
+  assert.ok(!b["text/html"].includes("<script>"), b["text/html"]);
+  assert.ok(b["text/html"].includes("&lt;script&gt;x&lt;/script&gt;: 1/1000 queries"), b["text/html"]);
+  const amp = progressBundle(task(1, { label: "a&b", unit: "<q>" }))["text/html"];
+  assert.ok(amp.includes("a&amp;b: 1/1000 &lt;q&gt;"), amp);
 });
