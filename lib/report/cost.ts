@@ -9,7 +9,7 @@
 import type { CostRow, CostSummary } from "../bench/cost_report.ts";
 import { display, type Displayable } from "./display.ts";
 import { figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
-import { paperCost, type PaperCostMetric, paperSource } from "./paper.ts";
+import { formatPaperCell, paperCell, paperCost, type PaperCostMetric, type PaperMetric, paperSource } from "./paper.ts";
 import { type AggregateRow, type Column, formatDelta, htmlTable, textTable } from "./table.ts";
 
 /** Reads a cost experiment's summary.json from `dir`. */
@@ -41,6 +41,23 @@ function withPaper(
   ];
 }
 
+/** Ours, the paper's utility number (Table 3, ± its std) and ours − paper, for target accuracy or L1. */
+function withPaperUtility(
+  experiment: string,
+  header: string,
+  metric: PaperMetric,
+  scale: number,
+  digits: number,
+): Column[] {
+  const ours = (r: AggregateRow) => (typeof r[metric] === "number" ? (r[metric] as number) * scale : null);
+  const paper = (r: AggregateRow) => paperCell(experiment, String(r.defense), "none", metric);
+  return [
+    { header: `${header} (ours)`, cell: (r) => fmt(ours(r), digits) },
+    { header: `${header} (paper)`, cell: (r) => formatPaperCell(paper(r), digits) },
+    { header: `Δ ${header}`, cell: (r) => formatDelta(ours(r), paper(r)?.value, digits) },
+  ];
+}
+
 function tableOf(rows: AggregateRow[], cols: Column[], caption: string): Displayable {
   return display({ "text/html": htmlTable(rows, cols, caption), "text/plain": `${caption}\n${textTable(rows, cols)}` });
 }
@@ -64,8 +81,8 @@ export function latencyTable(s: CostSummary): Displayable {
   })) as unknown as AggregateRow[];
   const cols: Column[] = [
     { header: "defense", cell: (r) => String(r.defense) },
-    { header: "target acc %", cell: (r) => fmt(100 * (r.target_acc as number), 2) },
-    { header: "L1", cell: (r) => fmt(r.l1 as number, 4) },
+    ...withPaperUtility(name, "target acc %", "target_acc", 100, 2),
+    ...withPaperUtility(name, "L1", "l1", 1, 4),
     ...withPaper(name, "ms/query b1", "ms_b1", num("ms_b1"), 3),
     ...withPaper(name, "ms/query b256", "ms_per_query_b256", num("ms_per_query_b256"), 3),
     { header: "× undefended b1", cell: (r) => fmt(r.slowdown_b1 as number, 2) },

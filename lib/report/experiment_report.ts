@@ -8,7 +8,7 @@
 import type { Summary } from "../experiments/runner.ts";
 import { display, type Displayable } from "./display.ts";
 import { barFigure, curveFigure, figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
-import { paperRow, paperSource } from "./paper.ts";
+import { formatPaperCell, paperCell, paperSource } from "./paper.ts";
 import {
   aggregate,
   type AggregateRow,
@@ -59,12 +59,13 @@ const METRIC_HEADERS: Record<Metric, { header: string; percent: boolean; digits:
 };
 
 function paperValue(name: string, r: AggregateRow, key: Metric): number | undefined {
-  return paperRow(name, String(r.defense), String(r.attack))?.[key];
+  return paperCell(name, String(r.defense), String(r.attack), key)?.value;
 }
 
 /**
  * The columns of a defense × attack table: per metric ours (mean ± std), the
- * paper's, and ours − paper; "—" where the paper gives no number.
+ * paper's (± its std where printed), and ours − paper (means); "—" where the
+ * paper gives no number for the row's setting.
  */
 export function reportColumns(name: string, metrics: Metric[] = ["target_acc", "l1", "clone_acc"]): Column[] {
   const stat = (k: string) => (r: AggregateRow) => r[k] as Stat | null;
@@ -80,7 +81,7 @@ export function reportColumns(name: string, metrics: Metric[] = ["target_acc", "
       { header: `${header} (ours)`, cell: (r) => formatStat(stat(m)(r), percent, digits) },
       {
         header: `${header} (paper)`,
-        cell: (r) => paperValue(name, r, m)?.toFixed(digits) ?? "—",
+        cell: (r) => formatPaperCell(paperCell(name, String(r.defense), String(r.attack), m), digits),
       },
       {
         header: `Δ ${header}`,

@@ -10,4 +10,5 @@ export * from "./display.ts";
 export * from "./experiment_report.ts";
 export * from "./figure.ts";
 export * from "./paper.ts";
+export * from "./paper_display.ts";
 export * from "./table.ts";

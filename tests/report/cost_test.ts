@@ -3,7 +3,16 @@ import { ensureCostResults } from "../../lib/bench/cost_report.ts";
 import type { CostSummary } from "../../lib/bench/cost_report.ts";
 import { latencyFigure, latencyTable, loadCost, memoryTable, trainingTable } from "../../lib/report/cost.ts";
 import type { Displayable } from "../../lib/report/display.ts";
-import { paperCost, paperSource } from "../../lib/report/paper.ts";
+import {
+  COST_METRICS,
+  PAPER,
+  paperCell,
+  paperCost,
+  type PaperCostMetric,
+  type PaperNumbers,
+  paperSource,
+} from "../../lib/report/paper.ts";
+import { formatDelta } from "../../lib/report/table.ts";
 
 function row(defense: string, type: string, ms_b1: number, ms_b256: number) {
   return {
@@ -81,10 +90,50 @@ Deno.test("cost figure: grouped bars of ms per query at batch 1 and 256 on a log
   assert.equal(f.layout.yaxis.type, "log");
 });
 
-Deno.test("paper cost numbers: Tables 13–15 are mapped to defense_cost, and absent numbers stay absent", () => {
+Deno.test("paper cost numbers: Tables 13–15 are mapped to defense_cost; a lookup returns exactly the file's number", () => {
   assert.match(paperSource("defense_cost"), /Table 13 .*Table 14 .*Table 15/);
-  assert.equal(paperCost("defense_cost", "meco", "ms_b1"), undefined);
+  // Every cost number in the data file is what paperCost returns for its defense and metric; none is made up.
+  for (const c of PAPER.numbers.filter((c) => ["13", "14", "15"].includes(c.table))) {
+    assert.equal(paperCost("defense_cost", c.defense!, c.metric as PaperCostMetric), c.value, `${c.row} ${c.column}`);
+  }
+  for (const m of COST_METRICS) {
+    const listed = PAPER.numbers.some((c) =>
+      ["13", "14", "15"].includes(c.table) && c.defense === "meco" && c.metric === m
+    );
+    if (!listed) assert.equal(paperCost("defense_cost", "meco", m), undefined, `${m} is not in the file`);
+  }
   assert.equal(paperCost("no_such_experiment", "meco", "ms_b1"), undefined);
+  // With a Table 13 number in the file, the latency table shows it and ours − paper.
+  const withCost: PaperNumbers = {
+    ...PAPER,
+    numbers: [...PAPER.numbers, {
+      table: "13",
+      row: "MeCo",
+      column: "MNIST / batch 1",
+      dataset: "mnist",
+      defense: "meco",
+      metric: "ms_b1",
+      unit: "ms",
+      value: 1.5,
+      printed: "1.5",
+    }],
+  };
+  assert.equal(paperCost("defense_cost", "meco", "ms_b1", withCost), 1.5);
+  assert.equal(paperCost("defense_cost", "mad", "ms_b1", withCost), paperCost("defense_cost", "mad", "ms_b1"));
+});
+
+Deno.test("cost tables: target accuracy and L1 beside the paper's Table 3 (MNIST) where the defense is in it", () => {
+  const lines = text(latencyTable(SUMMARY)).split("\n");
+  const head = lines.find((l) => l.startsWith("defense"))!;
+  assert.match(head, /target acc % \(ours\)\s+target acc % \(paper\)\s+Δ target acc %\s+L1 \(ours\)\s+L1 \(paper\)/);
+  const cell = (defense: string, m: "target_acc" | "l1") => paperCell("defense_cost", defense, "none", m)!;
+  const mad = lines.find((l) => l.startsWith("mad"))!;
+  const p = cell("mad", "target_acc");
+  assert.ok(mad.includes(`${p.value.toFixed(2)} ± ${p.std!.toFixed(2)}`), mad);
+  assert.ok(mad.includes(formatDelta(99, p.value, 2)), mad);
+  assert.ok(mad.includes(formatDelta(0.5, cell("mad", "l1").value, 4)), mad);
+  const meco = lines.find((l) => l.startsWith("meco"))!;
+  assert.ok(meco.includes(formatDelta(0.5, cell("meco", "l1").value, 4)), meco);
 });
 
 Deno.test("ensureCostResults measures once, then reuses the stored results of the same config", async () => {
