@@ -20,10 +20,13 @@ const SHAPE: [number, number, number] = [28, 28, 1];
 /** The defenses benchmarked, as config entries (L1 budget 1.0 for the output perturbations). */
 const ENTRIES: { label: string; cfg: DefenseConfig | "meco" }[] = [
   { label: "none", cfg: { type: "none" } },
-  { label: "randp", cfg: { type: "randp", eps: 1 } },
+  { label: "randp", cfg: { type: "randp", eps: 1, argmax_preserving: true } },
   { label: "mad", cfg: { type: "mad", eps: 1, argmax_preserving: false, surrogate_init: "random" } },
-  { label: "grad", cfg: { type: "grad", eps: 1, surrogate_init: "random", scope: "head" } },
-  { label: "grad_full", cfg: { type: "grad", eps: 1, surrogate_init: "random", scope: "full" } },
+  { label: "grad", cfg: { type: "grad", eps: 1, argmax_preserving: true, surrogate_init: "random", scope: "head" } },
+  {
+    label: "grad_full",
+    cfg: { type: "grad", eps: 1, argmax_preserving: true, surrogate_init: "random", scope: "full" },
+  },
   { label: "reverse_sigmoid", cfg: { type: "reverse_sigmoid", beta: 1, gamma: 0.1 } },
   { label: "gaussian_noise", cfg: { type: "gaussian_noise", std: 0.1 } },
   { label: "meco", cfg: "meco" }, // h of width 16, as in the local profile

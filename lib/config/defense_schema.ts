@@ -48,27 +48,40 @@ export const MecoDefenseSchema = z.object({
 }).strict();
 
 /**
- * `type: randp` — RandP: per query, a random class other than the top-1 receives `eps`/2 of
- * probability mass taken from the top-1 class, so the answer moves at most `eps` in L1.
+ * Whether an output perturbation keeps the top-1 class: `true` (the default, as the MeCo paper
+ * evaluates RandP, P-poison and GRAD: their accuracy stays within half a point of the undefended
+ * victim at L1 budget 1.0) or `false` (the argmax-flipping form, which at budget 1.0 changes the
+ * top-1 of most confident answers).
+ */
+const argmaxPreserving = z.boolean().default(true);
+
+/**
+ * `type: randp` — RandP, a random perturbation of the answer within L1 `eps`. By default
+ * (`argmax_preserving: true`) the answer moves toward a random distribution whose top-1 is the
+ * answer's, by L1 `eps` wherever the top-1 allows; with `argmax_preserving: false` a random class
+ * other than the top-1 receives `eps`/2 of probability mass taken from the top-1 class.
  */
 export const RandPDefenseSchema = z.object({
   ...base,
   type: z.literal("randp"),
   eps: positive,
+  argmax_preserving: argmaxPreserving,
 })
   .strict();
 
 /**
  * `type: mad` — Prediction Poisoning / MAD (Orekondy et al., ICLR 2020): perturb the output within
  * an L1 ball of radius `eps` to maximise the angular deviation of the attacker's gradient;
- * `argmax_preserving` keeps the top-1 class; `surrogate_arch` is the defender's stand-in for the
- * attacker's clone (default: the victim's architecture).
+ * `argmax_preserving` (default `true`) uses the reference's argmax-preserving oracle (targets
+ * uniform over class sets containing the top-1), `false` its one-hot oracle, which may change the
+ * top-1; `surrogate_arch` is the defender's stand-in for the attacker's clone (default: the
+ * victim's architecture).
  */
 export const MadDefenseSchema = z.object({
   ...base,
   type: z.literal("mad"),
   eps: positive,
-  argmax_preserving: z.boolean().default(false),
+  argmax_preserving: argmaxPreserving,
   surrogate_arch: ArchSchema.optional(),
   /**
    * `random`: a freshly initialised surrogate (the reference); `victim`: a copy of the victim (whose NLL
@@ -81,11 +94,15 @@ export const MadDefenseSchema = z.object({
  * `type: grad` — GRAD² gradient redirection (Mazeika et al., 2022): perturb outputs within an L1
  * budget `eps` so that the surrogate's gradient on the answer points against its gradient on the
  * true output (computed over the surrogate's fully connected head); `surrogate_arch` as for `mad`.
+ * `argmax_preserving` (default `true`) restricts the answer to distributions with the same top-1
+ * and uses the whole budget wherever the top-1 allows; `false` solves the unrestricted linear
+ * program, which may change the top-1.
  */
 export const GradDefenseSchema = z.object({
   ...base,
   type: z.literal("grad"),
   eps: positive,
+  argmax_preserving: argmaxPreserving,
   surrogate_arch: ArchSchema.optional(),
   /** As for `mad`. */
   surrogate_init: z.enum(["random", "victim"]).default("random"),

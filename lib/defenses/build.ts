@@ -13,9 +13,11 @@ import type { Defense } from "./defense.ts";
 import { outputDefense } from "./output_defense.ts";
 import {
   gaussianNoiseRows,
+  gradArgmaxRows,
   greedyMassMove,
   highConfRows,
   madRows,
+  randpArgmaxRows,
   randpRows,
   reverseSigmoidRows,
   roundRows,
@@ -60,7 +62,11 @@ export function buildDefense(cfg: DefenseConfig, victim: tf.LayersModel, opts: D
           "build it with lib/meco (trainMeco, mecoDefense) or through the experiment runner",
       );
     case "randp":
-      return outputDefense(name, victim, (y, k) => randpRows(y, k, cfg.eps, rng));
+      return outputDefense(
+        name,
+        victim,
+        cfg.argmax_preserving ? (y, k) => randpArgmaxRows(y, k, cfg.eps, rng) : (y, k) => randpRows(y, k, cfg.eps, rng),
+      );
     case "reverse_sigmoid":
       return outputDefense(name, victim, (y, k) => reverseSigmoidRows(y, k, cfg.beta, cfg.gamma));
     case "high_conf_cutoff":
@@ -98,7 +104,9 @@ export function buildDefense(cfg: DefenseConfig, victim: tf.LayersModel, opts: D
       return outputDefense(name, victim, (y, k, x) => {
         const c = tf.tidy(() => coefficients(x, tf.tensor2d(y, [y.length / k, k])));
         try {
-          return greedyMassMove(y, c.dataSync(), k, cfg.eps);
+          return cfg.argmax_preserving
+            ? gradArgmaxRows(y, c.dataSync(), k, cfg.eps)
+            : greedyMassMove(y, c.dataSync(), k, cfg.eps);
         } finally {
           c.dispose();
         }

@@ -76,9 +76,11 @@ Deno.test("GRAD full-scope coefficients: ỹ · c is the inner product of all-pa
 const CONFIGS = [
   { type: "none" },
   { type: "randp", eps: 1 },
+  { type: "randp", eps: 1, argmax_preserving: false },
   { type: "mad", eps: 1 },
-  { type: "mad", eps: 0.5, argmax_preserving: true },
+  { type: "mad", eps: 1, argmax_preserving: false },
   { type: "grad", eps: 1 },
+  { type: "grad", eps: 1, argmax_preserving: false },
   { type: "grad", eps: 0.3, surrogate_init: "victim" },
   { type: "grad", eps: 0.5, scope: "full" },
   { type: "reverse_sigmoid", beta: 0.7, gamma: 0.4 },
@@ -119,10 +121,19 @@ Deno.test("every defense runs from its config behind a BlackBox: probabilities, 
     const unchanged = cfg.type === "none" || (cfg.type === "grad" && cfg.surrogate_init === "victim");
     if (unchanged) assert.ok(Math.max(...l1) < 1e-5, `${cfg.type}: L1 ${Math.max(...l1)}`);
     else if (cfg.type !== "rounding") assert.ok(Math.max(...l1) > 1e-3, `${cfg.type} changes nothing`);
-    const keepsArgmax = cfg.type === "mad"
+    // RandP, MAD and GRAD keep the top-1 by default; their argmax-flipping forms are named options.
+    const keepsArgmax = "argmax_preserving" in cfg
       ? cfg.argmax_preserving
       : ["top1", "high_conf_cutoff", "none"].includes(cfg.type);
     if (keepsArgmax) assert.deepEqual(argP, argClean, cfg.type);
+    if (keepsArgmax && (cfg.type === "randp" || (cfg.type === "grad" && cfg.surrogate_init !== "victim"))) {
+      // The whole budget is used (the victim is confident enough for every answer to move by ε).
+      for (const d of l1) assert.ok(d >= cfg.eps - 1e-3, `${cfg.type}: L1 ${d} < ${cfg.eps}`);
+    }
+    if ("argmax_preserving" in cfg && !cfg.argmax_preserving && cfg.eps >= 1) {
+      const flipped = (argP as number[]).filter((a, i) => a !== (argClean as number[])[i]).length;
+      assert.ok(flipped > 0, `${cfg.type}: the flipping form flips no answer`);
+    }
     p.dispose();
     defense.dispose();
     assert.equal(tf.memory().numTensors, before, `${cfg.type}: tensors leaked`);
