@@ -7,16 +7,30 @@
  * @module
  */
 import { initBackend } from "../backend/mod.ts";
+import { cliError, parseCli } from "../cli/args.ts";
 import { DEFENSE_WORKLOADS } from "./defense_workloads.ts";
 import { timeWorkload, WORKLOADS } from "./workloads.ts";
 
+const CLI = {
+  usage: "deno task bench [--only NAME]",
+  description: "Times every workload on the selected backend; prints one JSON line per workload (the median ms).",
+  options: { only: { type: "string", value: "NAME", help: "time this workload only" } },
+} as const;
+
 if (import.meta.main) {
-  const i = Deno.args.indexOf("--only");
-  const only = i >= 0 ? Deno.args[i + 1] : "";
+  const { values } = parseCli(CLI);
+  const workloads = [...WORKLOADS, ...DEFENSE_WORKLOADS];
+  const only = values.only;
+  if (only !== undefined && !workloads.some((w) => w.name === only)) {
+    cliError(
+      CLI,
+      `--only: no workload named ${JSON.stringify(only)} (workloads: ${workloads.map((w) => w.name).join(", ")})`,
+    );
+  }
   const backend = await initBackend();
   console.error(`backend: ${backend.reason}`);
-  for (const w of [...WORKLOADS, ...DEFENSE_WORKLOADS]) {
-    if (only && w.name !== only) continue;
+  for (const w of workloads) {
+    if (only !== undefined && w.name !== only) continue;
     const ms = timeWorkload(w);
     console.log(JSON.stringify({ name: w.name, ms: Math.round(ms * 1000) / 1000, backend: backend.name }));
   }

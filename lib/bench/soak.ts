@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
+import { parseCli } from "../cli/args.ts";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
 import { makeOptimizer } from "../train/fit.ts";
@@ -100,30 +101,30 @@ export function verdict(samples: SoakSample[]): { tensorsFlat: boolean; rssGrowt
   };
 }
 
+const CLI = {
+  usage: "deno run -A lib/bench/soak.ts [--model resnet18_8x|lenet5] [--steps N] [--batch N] [--every N] [--out DIR]",
+  description: "Trains for many steps and samples tfjs's tensor count and bytes and the process's RSS.",
+  options: {
+    model: { type: "choice", choices: ["resnet18_8x", "lenet5"], default: "resnet18_8x", help: "the model trained" },
+    steps: { type: "integer", min: 1, default: 10000, help: "training steps" },
+    batch: { type: "integer", min: 1, default: 32, help: "images per step" },
+    every: { type: "integer", min: 1, default: 500, help: "steps between samples" },
+    out: { type: "string", nonEmpty: true, value: "DIR", help: "write DIR/summary.json" },
+  },
+} as const;
+
 if (import.meta.main) {
-  const flag = (name: string, dflt: string) => {
-    const i = Deno.args.indexOf(name);
-    return i >= 0 ? Deno.args[i + 1] : dflt;
-  };
-  const model = flag("--model", "resnet18_8x");
-  if (model !== "resnet18_8x" && model !== "lenet5") {
-    throw new Error(`--model: expected resnet18_8x or lenet5, got ${model}`);
-  }
+  const { values: a } = parseCli(CLI);
   const backend = await initBackend();
   console.error(`backend: ${backend.reason}`);
   const commit = await gitCommit();
-  const opts = {
-    model: model as SoakOptions["model"],
-    steps: Number(flag("--steps", "10000")),
-    batch: Number(flag("--batch", "32")),
-    every: Number(flag("--every", "500")),
-  };
+  const opts = { model: a.model, steps: a.steps, batch: a.batch, every: a.every };
   const t = performance.now();
   const samples = soak({ ...opts, onSample: (s) => console.log(JSON.stringify(s)) });
   const v = verdict(samples);
   console.log(JSON.stringify(v));
-  const out = Deno.args.includes("--out") ? flag("--out", "") : "";
-  if (out) {
+  const out = a.out;
+  if (out !== undefined) {
     const summary = {
       meta: {
         commit,

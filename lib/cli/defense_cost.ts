@@ -5,27 +5,26 @@
  *
  * @module
  */
-import { ConfigError, loadConfig, type ProfileName } from "../config/mod.ts";
+import { ConfigError, loadConfig, PROFILES } from "../config/mod.ts";
 import { runDefenseCost } from "../bench/cost_report.ts";
+import { parseCli } from "./args.ts";
+
+const CLI = {
+  usage: "deno task cost [config.yaml] [--profile paper|local|smoke] [--set path=value]...",
+  description: "The deployment-cost experiment of config.yaml (default configs/defense_cost.yaml) → " +
+    "results/defense_cost/summary.json and rows.csv.",
+  positionals: { name: "[config.yaml]", max: 1 },
+  options: {
+    profile: { type: "choice", choices: PROFILES, default: "local", help: "budget profile" },
+    set: { type: "string", multiple: true, value: "path=value", help: "override a config field" },
+  },
+} as const;
 
 if (import.meta.main) {
-  const args = [...Deno.args];
-  let path = "configs/defense_cost.yaml";
-  let profile = "local";
-  const sets: string[] = [];
-  while (args.length > 0) {
-    const a = args.shift()!;
-    if (a === "--profile") profile = args.shift() ?? "";
-    else if (a === "--set") sets.push(args.shift() ?? "");
-    else if (a.startsWith("--")) {
-      console.error(
-        `error: unknown option ${a}\nusage: deno task cost [config.yaml] [--profile P] [--set path=value]...`,
-      );
-      Deno.exit(2);
-    } else path = a;
-  }
+  const { values, positionals } = parseCli(CLI);
+  const path = positionals[0] ?? "configs/defense_cost.yaml";
   try {
-    const loaded = await loadConfig(path, profile as ProfileName, { overrides: sets });
+    const loaded = await loadConfig(path, values.profile, { overrides: values.set });
     await runDefenseCost(loaded);
   } catch (e) {
     if (e instanceof ConfigError) {

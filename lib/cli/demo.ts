@@ -8,6 +8,7 @@
  * @module
  */
 import { initBackend } from "../backend/mod.ts";
+import { parseCli } from "./args.ts";
 import { loadDataset, toSignedRange } from "../data/mod.ts";
 import { ensureResults } from "../experiments/ensure.ts";
 import { lenet5 } from "../models/lenet.ts";
@@ -34,11 +35,18 @@ async function quickLenet(): Promise<void> {
   console.log(`wall time: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+const CLI = {
+  usage: "deno task demo [--quick]",
+  description: "Trains LeNet-5 on MNIST for one epoch, then runs (or reads from the cache) the MNIST experiment.",
+  options: { quick: { type: "boolean", help: "only the one-epoch LeNet-5" } },
+} as const;
+
 if (import.meta.main) {
+  const { values } = parseCli(CLI);
   const backend = await initBackend();
   console.log(`backend: ${backend.reason}`);
   await quickLenet();
-  if (!Deno.args.includes("--quick")) {
+  if (!values.quick) {
     console.log("\nMNIST experiment (configs/mnist_dfme.yaml, profile local): victim, MeCo, DFME with 2M queries");
     const { dir } = await ensureResults("mnist_dfme.yaml", "local");
     const rep = await loadReport(dir);

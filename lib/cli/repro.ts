@@ -5,46 +5,30 @@
  *
  * @module
  */
-import { ConfigError, loadConfig, type ProfileName } from "../config/mod.ts";
+import { ConfigError, loadConfig, PROFILES } from "../config/mod.ts";
 import { resultsDirFor } from "../experiments/paths.ts";
 import { runExperiment } from "../experiments/runner.ts";
+import { parseCli } from "./args.ts";
 
-function usage(msg?: string): never {
-  if (msg) console.error(`error: ${msg}`);
-  console.error(
-    "usage: deno task repro <config.yaml> [--profile paper|local|smoke] [--seeds 0,1] [--set path=value]... [--cached]",
-  );
-  Deno.exit(2);
-}
+const CLI = {
+  usage: "deno task repro <config.yaml> [--profile paper|local|smoke] [--seeds 0,1] [--set path=value]... [--cached]",
+  description: "Runs (or resumes) an experiment through the runner and writes results/<name>/.",
+  positionals: { name: "<config.yaml>", min: 1, max: 1 },
+  options: {
+    profile: { type: "choice", choices: PROFILES, help: "budget profile; default $MECO_PROFILE, else local" },
+    seeds: { type: "integers", min: 0, help: "seeds to run; default the config's" },
+    set: { type: "string", multiple: true, value: "path=value", help: "override a config field" },
+    cached: { type: "boolean", help: "only gather cached cells; train and attack nothing" },
+  },
+} as const;
 
 if (import.meta.main) {
-  const args = [...Deno.args];
-  let path: string | undefined;
-  let profile: string | undefined;
-  let seeds: number[] | undefined;
-  let cachedOnly = false;
-  const sets: string[] = [];
-  while (args.length > 0) {
-    const a = args.shift()!;
-    if (a === "--profile") profile = args.shift() ?? usage("--profile needs a value");
-    else if (a === "--seeds") {
-      const v = args.shift() ?? usage("--seeds needs a value");
-      seeds = v.split(",").map((s) => {
-        const n = Number(s);
-        if (!Number.isInteger(n) || n < 0) usage(`--seeds: '${s}' is not a non-negative integer`);
-        return n;
-      });
-    } else if (a === "--set") sets.push(args.shift() ?? usage("--set needs path=value"));
-    else if (a === "--cached") cachedOnly = true;
-    else if (a.startsWith("--")) usage(`unknown option ${a}`);
-    else if (path === undefined) path = a;
-    else usage(`unexpected argument ${a}`);
-  }
-  if (path === undefined) usage("no config given");
+  const { values, positionals } = parseCli(CLI);
+  const path = positionals[0];
   try {
-    const loaded = await loadConfig(path, profile as ProfileName | undefined, { overrides: sets });
+    const loaded = await loadConfig(path, values.profile, { overrides: values.set });
     console.log(`config ${path} (profile ${loaded.profile}, hash ${loaded.hash.slice(0, 12)})`);
-    const summary = await runExperiment(loaded, { seeds, cachedOnly });
+    const summary = await runExperiment(loaded, { seeds: values.seeds, cachedOnly: values.cached });
     console.table(summary.rows);
     console.log(`wrote ${resultsDirFor(loaded)}/summary.json`);
   } catch (e) {

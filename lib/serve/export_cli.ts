@@ -6,44 +6,39 @@
  *
  * @module
  */
-import { ConfigError, loadConfig, type ProfileName } from "../config/mod.ts";
+import { cliError, parseCli } from "../cli/args.ts";
+import { ConfigError, loadConfig, PROFILES } from "../config/mod.ts";
 import { initBackend } from "../backend/mod.ts";
 import { exportBundle } from "./bundle.ts";
 
-function usage(msg?: string): never {
-  if (msg) console.error(`error: ${msg}`);
-  console.error(
-    "usage: deno task export-model <experiment.yaml> --out DIR [--profile paper|local|smoke] [--seed N] " +
-      "[--meco LABEL | --no-meco]",
-  );
-  Deno.exit(2);
-}
+const CLI = {
+  usage: "deno task export-model <experiment.yaml> --out DIR [--profile paper|local|smoke] [--seed N] " +
+    "[--meco LABEL | --no-meco]",
+  description: "Writes a model bundle for `deno task serve` from the runner's cache, training what is not cached.",
+  positionals: { name: "<experiment.yaml>", min: 1, max: 1 },
+  options: {
+    out: { type: "string", required: true, nonEmpty: true, value: "DIR", help: "the bundle directory" },
+    profile: { type: "choice", choices: PROFILES, help: "budget profile; default $MECO_PROFILE, else local" },
+    seed: { type: "integer", min: 0, help: "seed of the cells; default the config's first" },
+    meco: {
+      type: "string",
+      nonEmpty: true,
+      value: "LABEL",
+      help: "label of the meco defense entry; default the first",
+    },
+    "no-meco": { type: "boolean", help: "export the victim only" },
+  },
+} as const;
 
 if (import.meta.main) {
-  const args = [...Deno.args];
-  let path: string | undefined, out: string | undefined, profile: string | undefined;
-  let seed: number | undefined;
-  let meco: string | null | undefined;
-  while (args.length > 0) {
-    const a = args.shift()!;
-    if (a === "--out") out = args.shift() ?? usage("--out needs a directory");
-    else if (a === "--profile") profile = args.shift() ?? usage("--profile needs a value");
-    else if (a === "--meco") meco = args.shift() ?? usage("--meco needs a defense label");
-    else if (a === "--no-meco") meco = null;
-    else if (a === "--seed") {
-      const v = args.shift() ?? usage("--seed needs a value");
-      seed = Number(v);
-      if (!Number.isInteger(seed) || seed < 0) usage(`--seed: '${v}' is not a non-negative integer`);
-    } else if (a.startsWith("--")) usage(`unknown option ${a}`);
-    else if (path === undefined) path = a;
-    else usage(`unexpected argument ${a}`);
-  }
-  if (path === undefined) usage("no experiment config given");
-  if (out === undefined) usage("no --out directory given");
+  const { values, positionals } = parseCli(CLI);
+  const path = positionals[0], out = values.out, seed = values.seed;
+  if (values.meco !== undefined && values["no-meco"]) cliError(CLI, "give at most one of --meco and --no-meco");
+  const meco = values["no-meco"] ? null : values.meco;
   try {
-    const loaded = await loadConfig(path, profile as ProfileName | undefined);
+    const loaded = await loadConfig(path, values.profile);
     if (seed !== undefined && !loaded.config.seeds.includes(seed)) {
-      usage(`--seed ${seed} is not one of the config's seeds [${loaded.config.seeds}]`);
+      cliError(CLI, `--seed ${seed} is not one of the config's seeds [${loaded.config.seeds}]`);
     }
     const backend = await initBackend(loaded.config.backend);
     console.log(`backend ${backend.reason}`);

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { parseCli } from "../cli/args.ts";
 import { ConfigError, configHash, loadConfig } from "../config/mod.ts";
 import { loadDataset } from "../data/mod.ts";
 import { initBackend } from "../backend/mod.ts";
@@ -66,14 +67,17 @@ async function ensureBundle(cfg: LoadConfig, log: (m: string) => void): Promise<
   return await exportBundle(loaded, b.out, { seed: b.seed, log });
 }
 
+const CLI = {
+  usage: "deno task serve-load <serve_load.yaml>",
+  description: "The load test: throughput, latency and exact budgets of a real server per defense.",
+  positionals: { name: "<serve_load.yaml>", min: 1, max: 1 },
+  options: {},
+} as const;
+
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 if (import.meta.main) {
-  const path = Deno.args[0];
-  if (path === undefined || Deno.args.length !== 1) {
-    console.error("usage: deno task serve-load <serve_load.yaml>");
-    Deno.exit(2);
-  }
+  const path = parseCli(CLI).positionals[0];
   const log = (m: string) => console.log(m);
   let cfg: LoadConfig;
   try {

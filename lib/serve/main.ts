@@ -5,35 +5,31 @@
  *
  * @module
  */
+import { parseCli } from "../cli/args.ts";
 import { ConfigError } from "../config/mod.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
 import { loadServeConfig, type ServeConfig } from "./config.ts";
 import { startServer } from "./server.ts";
 import { StoreError } from "./store.ts";
 
-function usage(msg?: string): never {
-  if (msg) console.error(`error: ${msg}`);
-  console.error("usage: deno task serve --config <serve.yaml> [--port N] [--store PATH] [--bundle DIR]");
-  Deno.exit(2);
-}
+const CLI = {
+  usage: "deno task serve --config <serve.yaml> [--port N] [--store PATH] [--bundle DIR]",
+  description: "Serves a model bundle behind a defense over HTTP.",
+  options: {
+    config: { type: "string", required: true, nonEmpty: true, value: "FILE", help: "the serving config" },
+    port: { type: "integer", min: 0, max: 65535, help: "TCP port instead of the config's; 0 picks a free one" },
+    store: { type: "string", nonEmpty: true, value: "PATH", help: "key store, instead of the config's" },
+    bundle: { type: "string", nonEmpty: true, value: "DIR", help: "model bundle, instead of the config's" },
+  },
+} as const;
 
 if (import.meta.main) {
-  const args = [...Deno.args];
-  let path: string | undefined;
+  const { values } = parseCli(CLI);
+  const path = values.config;
   const overrides: Partial<ServeConfig> = {};
-  while (args.length > 0) {
-    const a = args.shift()!;
-    if (a === "--config") path = args.shift() ?? usage("--config needs a file");
-    else if (a === "--port") {
-      const v = args.shift() ?? usage("--port needs a number");
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) usage(`--port: '${v}' is not a port number (0-65535)`);
-      overrides.port = n;
-    } else if (a === "--store") overrides.store = args.shift() ?? usage("--store needs a path");
-    else if (a === "--bundle") overrides.bundle = args.shift() ?? usage("--bundle needs a directory");
-    else usage(`unexpected argument ${a}`);
-  }
-  if (path === undefined) usage("no --config given");
+  if (values.port !== undefined) overrides.port = values.port;
+  if (values.store !== undefined) overrides.store = values.store;
+  if (values.bundle !== undefined) overrides.bundle = values.bundle;
   try {
     const cfg = await loadServeConfig(path, overrides);
     const srv = await startServer(cfg);
