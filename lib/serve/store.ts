@@ -15,9 +15,13 @@
  * `busy_timeout` makes a writer wait for the lock instead of failing. The file
  * must be on a local file system (SQLite's WAL needs shared memory, so not NFS).
  *
+ * A new store is created owner-only (mode 0600); SQLite gives its `-wal` and
+ * `-shm` files the database's mode, so they are owner-only too.
+ *
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { BIDI_CHAR, CONTROL_CHAR, printable } from "./printable.ts";
 
 /** The two tiers: what a key's answers contain. */
 export type Tier = "soft" | "hard";
@@ -54,6 +58,33 @@ export class StoreError extends Error {
     super(message);
     this.name = "StoreError";
   }
+}
+
+/** How {@linkcode KeyStore.revoke} looks a key up: by id, by name, or by id first and then by name. */
+export type KeyRef = "id" | "name" | "auto";
+
+/** The shape of a key id. */
+const KEY_ID = /^k_[0-9a-f]{12}$/;
+
+/** Longest key name, in UTF-16 code units. */
+export const MAX_NAME_LENGTH = 200;
+
+/**
+ * Why `name` cannot name a key, or undefined when it can: names are printed
+ * on terminals and matched by `revoke`, so control characters, bidirectional
+ * formatting characters and id-shaped names are refused.
+ */
+export function keyNameProblem(name: string): string | undefined {
+  if (CONTROL_CHAR.test(name)) return "contains a control character";
+  if (BIDI_CHAR.test(name)) return "contains a bidirectional formatting character";
+  if (KEY_ID.test(name)) return "looks like a key id (k_ and 12 hex digits)";
+  if (name.length > MAX_NAME_LENGTH) return `is longer than ${MAX_NAME_LENGTH} characters`;
+  return undefined;
+}
+
+/** A name or id quoted and escaped for messages. */
+function quoted(s: string): string {
+  return `"${printable(s)}"`;
 }
 
 /** SHA-256 hex of a token: what the store keeps instead of the token. */
@@ -125,8 +156,23 @@ export class KeyStore {
     this.#byHash = db.prepare(`SELECT ${COLUMNS} FROM api_keys WHERE hash = ?`);
   }
 
-  /** Opens (creating when absent) the store at `path`. */
-  static open(path: string): KeyStore {
+  /**
+   * Opens the store at `path`. When it does not exist it is created,
+   * owner-only, unless `opts.create` is false: then that is a {@linkcode StoreError}.
+   */
+  static open(path: string, opts: { create?: boolean } = {}): KeyStore {
+    const create = opts.create ?? true;
+    try {
+      // Made here, empty and owner-only, so that SQLite (which copies the database's mode to -wal and -shm) never
+      // creates it with the default mode.
+      if (create) Deno.openSync(path, { createNew: true, write: true, mode: 0o600 }).close();
+      else Deno.statSync(path);
+    } catch (e) {
+      if (!create && e instanceof Deno.errors.NotFound) throw new StoreError(`key store ${path} does not exist`);
+      if (!(e instanceof Deno.errors.AlreadyExists)) {
+        throw new StoreError(`key store ${path}: cannot open (${e instanceof Error ? e.message : e})`);
+      }
+    }
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path);
@@ -148,7 +194,8 @@ export class KeyStore {
   /**
    * Creates a key; returns its token (shown once: only its hash is stored) and its description.
    *
-   * @throws {StoreError} for a budget that is not a non-negative safe integer, or an unknown tier
+   * @throws {StoreError} for a budget that is not a non-negative safe integer, an unknown tier, or a name
+   * {@linkcode keyNameProblem} refuses
    */
   async create(opts: { name?: string; tier: Tier; budget: number }): Promise<{ token: string; key: KeyInfo }> {
     if (!Number.isSafeInteger(opts.budget) || opts.budget < 0) {
@@ -157,23 +204,45 @@ export class KeyStore {
     if (opts.tier !== "soft" && opts.tier !== "hard") {
       throw new StoreError(`tier must be "soft" or "hard", got ${JSON.stringify(opts.tier)}`);
     }
+    const name = opts.name ?? "";
+    const problem = keyNameProblem(name);
+    if (problem !== undefined) throw new StoreError(`key name ${quoted(name)} ${problem}`);
     const token = newToken();
     const id = `k_${randomHex(6)}`;
     const created = new Date().toISOString();
     this.#db.prepare("INSERT INTO api_keys (id, hash, name, tier, budget, used, created) VALUES (?, ?, ?, ?, ?, 0, ?)")
-      .run(id, await hashToken(token), opts.name ?? "", opts.tier, opts.budget, created);
+      .run(id, await hashToken(token), name, opts.tier, opts.budget, created);
     return {
       token,
-      key: { id, name: opts.name ?? "", tier: opts.tier, budget: opts.budget, used: 0, created, revoked: null },
+      key: { id, name, tier: opts.tier, budget: opts.budget, used: 0, created, revoked: null },
     };
   }
 
-  /** Revokes the key with this id or name; returns it, or throws when none (or several) match. */
-  revoke(idOrName: string): KeyInfo {
-    const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM api_keys WHERE id = ? OR name = ?`).all(idOrName, idOrName);
-    if (rows.length === 0) throw new StoreError(`no key with id or name ${JSON.stringify(idOrName)}`);
-    if (rows.length > 1) {
-      throw new StoreError(`${rows.length} keys are named ${JSON.stringify(idOrName)}; revoke by id`);
+  /**
+   * Revokes one key and returns it (already revoked: returned unchanged).
+   * `by: "auto"` (the default) takes `ref` as an id when a key has that id,
+   * and otherwise as a name; ids are unique, so revoking by id is never
+   * ambiguous, whatever other keys are named.
+   *
+   * @throws {StoreError} for an empty `ref`, no match, or a name shared by several keys (naming their ids)
+   */
+  revoke(ref: string, by: KeyRef = "auto"): KeyInfo {
+    if (ref === "") throw new StoreError("revoke: the key id or name is empty");
+    let rows: Record<string, unknown>[] = [];
+    if (by !== "name") {
+      rows = this.#db.prepare(`SELECT ${COLUMNS} FROM api_keys WHERE id = ?`).all(ref);
+      if (rows.length === 0 && by === "id") throw new StoreError(`no key with id ${quoted(ref)}`);
+    }
+    if (rows.length === 0) {
+      rows = this.#db.prepare(`SELECT ${COLUMNS} FROM api_keys WHERE name = ? ORDER BY created, id`).all(ref);
+      if (rows.length === 0) {
+        throw new StoreError(by === "name" ? `no key named ${quoted(ref)}` : `no key with id or name ${quoted(ref)}`);
+      }
+      if (rows.length > 1) {
+        throw new StoreError(
+          `${rows.length} keys are named ${quoted(ref)}; revoke one by its id: ${rows.map((r) => r.id).join(", ")}`,
+        );
+      }
     }
     const key = toInfo(rows[0]);
     if (key.revoked !== null) return key;

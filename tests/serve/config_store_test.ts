@@ -115,7 +115,7 @@ Deno.test("key store: hashed tokens, refusals, atomic budget across two handles"
     assert.deepEqual(await a.charge("meco_unknown", 1), { ok: false, reason: "unknown" });
     await a.create({ name: "twin", tier: "soft", budget: 1 });
     await a.create({ name: "twin", tier: "soft", budget: 1 });
-    assert.throws(() => a.revoke("twin"), /2 keys are named "twin"; revoke by id/);
+    assert.throws(() => a.revoke("twin"), /2 keys are named "twin"; revoke one by its id: k_/);
     assert.throws(() => a.revoke("nobody"), /no key with id or name "nobody"/);
     const r = b.revoke(key.id);
     assert.ok(r.revoked !== null);

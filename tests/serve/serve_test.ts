@@ -93,7 +93,8 @@ Deno.test("serve: API, bad input, exact budgets under concurrency, SIGKILL mid-l
     const keyOf = async (args: string[]) =>
       JSON.parse(await cli("lib/serve/keys_cli.ts", ["create", "--config", mecoCfg, "--json", ...args]))
         .token as string;
-    const soft = await keyOf(["--budget", "1000", "--tier", "soft", "--name", "soft"]);
+    // The store does not exist yet: the first key creates it, and only because --create says so.
+    const soft = await keyOf(["--budget", "1000", "--tier", "soft", "--name", "soft", "--create"]);
     const hard = await keyOf(["--budget", "1000", "--tier", "hard", "--name", "hard"]);
     const gone = await keyOf(["--budget", "1000", "--name", "gone"]);
     assert.match(await cli("lib/serve/keys_cli.ts", ["revoke", "--config", mecoCfg, "gone"]), /revoked k_/);
