@@ -122,28 +122,47 @@ export async function exportBundle(loaded: LoadedConfig, out: string, opts: Expo
     },
     created: new Date().toISOString(),
   };
+  let mecoModels: BundleModels["meco"];
+  try {
+    // The cell's models are the cached target and h; reload them to save (the cell owns its copies).
+    if (meco !== undefined) mecoModels = await mecoModelsOf(cfg, mecoCfg!, seed);
+    await writeBundle(out, meta, { victim: victim.model, meco: mecoModels });
+  } finally {
+    mecoModels?.target.dispose();
+    mecoModels?.perturb.dispose();
+    meco?.dispose();
+    victim.model.dispose();
+  }
+  return meta;
+}
+
+/** The models of a bundle. */
+export interface BundleModels {
+  /** The undefended victim. */
+  victim: tf.LayersModel;
+  /** MeCo's target and perturbation net, when exported. */
+  meco?: { target: tf.LayersModel; perturb: tf.LayersModel };
+}
+
+/**
+ * Writes the bundle directory `out` (`bundle.json` and the models); it
+ * appears whole or not at all.
+ */
+export async function writeBundle(out: string, meta: BundleMeta, models: BundleModels): Promise<void> {
   const dir = out.replace(/\/+$/, "");
   const tmp = `${dir}.tmp-${crypto.randomUUID()}`;
   try {
-    await saveModel(victim.model, `${tmp}/victim`);
-    if (meco !== undefined) {
-      // The cell's models are the cached target and h; reload them to save (the cell owns its copies).
-      const models = await mecoModelsOf(cfg, mecoCfg!, seed);
-      await saveModel(models.target, `${tmp}/meco/target`);
-      await saveModel(models.perturb, `${tmp}/meco/perturb`);
-      models.target.dispose();
-      models.perturb.dispose();
+    await saveModel(models.victim, `${tmp}/victim`);
+    if (models.meco !== undefined) {
+      await saveModel(models.meco.target, `${tmp}/meco/target`);
+      await saveModel(models.meco.perturb, `${tmp}/meco/perturb`);
     }
     await Deno.writeTextFile(`${tmp}/bundle.json`, JSON.stringify(meta, null, 2) + "\n");
     await renameIntoPlace(tmp, dir);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
-  } finally {
-    meco?.dispose();
-    victim.model.dispose();
   }
-  return meta;
 }
 
 async function mecoModelsOf(
