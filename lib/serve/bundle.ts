@@ -13,7 +13,7 @@
  *
  * {@linkcode exportBundle} takes them from the runner's cell cache, training
  * whatever is not cached yet (a `smoke` profile trains a small one in
- * seconds), and writes the bundle atomically.
+ * seconds), and writes the bundle atomically and owner-only.
  *
  * @module
  */
@@ -144,20 +144,36 @@ export interface BundleModels {
   meco?: { target: tf.LayersModel; perturb: tf.LayersModel };
 }
 
+/** Makes every file under `dir` mode 0600 and every directory (itself included) 0700. */
+async function ownerOnly(dir: string): Promise<void> {
+  await Deno.chmod(dir, 0o700);
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) await ownerOnly(p);
+    else await Deno.chmod(p, 0o600);
+  }
+}
+
 /**
  * Writes the bundle directory `out` (`bundle.json` and the models); it
- * appears whole or not at all.
+ * appears whole or not at all, owner-only (files 0600, directories 0700):
+ * it holds the very models the defense protects. It is written inside a
+ * fresh 0700 directory, so no other user can open a file of it at any time.
  */
 export async function writeBundle(out: string, meta: BundleMeta, models: BundleModels): Promise<void> {
   const dir = out.replace(/\/+$/, "");
   const tmp = `${dir}.tmp-${crypto.randomUUID()}`;
+  await Deno.mkdir(dir.replace(/\/?[^/]*$/, "") || ".", { recursive: true });
+  await Deno.mkdir(tmp, { mode: 0o700 });
   try {
+    await Deno.chmod(tmp, 0o700);
     await saveModel(models.victim, `${tmp}/victim`);
     if (models.meco !== undefined) {
       await saveModel(models.meco.target, `${tmp}/meco/target`);
       await saveModel(models.meco.perturb, `${tmp}/meco/perturb`);
     }
     await Deno.writeTextFile(`${tmp}/bundle.json`, JSON.stringify(meta, null, 2) + "\n");
+    await ownerOnly(tmp);
     await renameIntoPlace(tmp, dir);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
