@@ -29,7 +29,8 @@
  */
 import { parseArgs } from "node:util";
 
-interface Described {
+/** What every option with a value has: help, a placeholder, whether it is required. */
+export interface Described {
   /** One line of help. */
   help: string;
   /** The value's name in the help (e.g. `DIR`). */
@@ -40,6 +41,7 @@ interface Described {
 
 /** A flag without a value: true when given. */
 export interface BooleanOption {
+  /** The kind of option. */
   type: "boolean";
   /** One line of help. */
   help: string;
@@ -47,8 +49,11 @@ export interface BooleanOption {
 
 /** A string value; `multiple` collects every occurrence. */
 export interface StringOption extends Described {
+  /** The kind of option. */
   type: "string";
+  /** The value when the flag is not given. */
   default?: string;
+  /** Whether the flag may repeat (the value is then the list of all of them). */
   multiple?: boolean;
   /** Refuse an empty value. */
   nonEmpty?: boolean;
@@ -56,31 +61,45 @@ export interface StringOption extends Described {
 
 /** An integer in [min, max] (safe integers only). */
 export interface IntegerOption extends Described {
+  /** The kind of option. */
   type: "integer";
+  /** The value when the flag is not given. */
   default?: number;
+  /** Smallest accepted value. */
   min?: number;
+  /** Largest accepted value. */
   max?: number;
 }
 
 /** A finite decimal number in [min, max]. */
 export interface NumberOption extends Described {
+  /** The kind of option. */
   type: "number";
+  /** The value when the flag is not given. */
   default?: number;
+  /** Smallest accepted value. */
   min?: number;
+  /** Largest accepted value. */
   max?: number;
 }
 
 /** One of a fixed set of strings. */
 export interface ChoiceOption extends Described {
+  /** The kind of option. */
   type: "choice";
+  /** The accepted values. */
   choices: readonly string[];
+  /** The value when the flag is not given. */
   default?: string;
 }
 
 /** A comma-separated list of integers in [min, max], e.g. `0,1,2`. */
 export interface IntegerListOption extends Described {
+  /** The kind of option. */
   type: "integers";
+  /** Smallest accepted element. */
   min?: number;
+  /** Largest accepted element. */
   max?: number;
 }
 
@@ -105,7 +124,8 @@ export interface CommandSpec<O extends Record<string, OptionSpec> = Record<strin
   positionals?: { name: string; min?: number; max?: number };
 }
 
-type ValueOf<S> = S extends BooleanOption ? boolean
+/** The value type of option `S`. */
+export type ValueOf<S> = S extends BooleanOption ? boolean
   : S extends { type: "string"; multiple: true } ? string[]
   : S extends StringOption ? string
   : S extends IntegerOption | NumberOption ? number
@@ -113,7 +133,8 @@ type ValueOf<S> = S extends BooleanOption ? boolean
   : S extends IntegerListOption ? number[]
   : never;
 
-type AlwaysSet<S> = S extends BooleanOption ? true
+/** Whether option `S` always has a value (a boolean, repeatable, defaulted or required flag). */
+export type AlwaysSet<S> = S extends BooleanOption ? true
   : S extends { multiple: true } ? true
   : S extends { default: unknown } ? true
   : S extends { required: true } ? true
@@ -126,7 +147,11 @@ export type Values<O extends Record<string, OptionSpec>> = {
 
 /** A command line the spec refuses; the message names the flag and what it expected. */
 export class ArgsError extends Error {
-  /** @param message what is wrong */
+  /**
+   * A refused command line.
+   *
+   * @param message what is wrong
+   */
   constructor(message: string) {
     super(message);
     this.name = "ArgsError";

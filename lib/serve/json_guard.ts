@@ -46,7 +46,11 @@ export class JsonGuard {
   #inString = false;
   #escaped = false;
 
-  /** @param limits the depth and element bounds */
+  /**
+   * A guard for one body.
+   *
+   * @param limits the depth and element bounds
+   */
   constructor(limits: JsonLimits) {
     this.#limits = limits;
   }

@@ -20,7 +20,15 @@
  */
 export { ApiError, type ApiErrorCode } from "./api_error.ts";
 export { createHandler } from "./app.ts";
-export { BUNDLE_FORMAT, type BundleMeta, exportBundle, loadBundle, type LoadedBundle } from "./bundle.ts";
+export {
+  BUNDLE_FORMAT,
+  type BundleMeta,
+  type BundleModels,
+  exportBundle,
+  loadBundle,
+  type LoadedBundle,
+  writeBundle,
+} from "./bundle.ts";
 export * from "./client.ts";
 export { loadServeConfig, parseServeConfig, type ServeConfig, ServeConfigSchema } from "./config.ts";
 export { decodeImages, encodeBase64 } from "./decode.ts";
@@ -28,4 +36,13 @@ export { type LoadConfig, loadLoadConfig } from "./load_config.ts";
 export { buildServeDefense } from "./serve_defense.ts";
 export { type RunningServer, startServer } from "./server.ts";
 export { spawnServer } from "./spawn.ts";
-export { type ChargeResult, hashToken, type KeyInfo, KeyStore, StoreError, type Tier } from "./store.ts";
+export {
+  type ChargeResult,
+  hashToken,
+  type KeyInfo,
+  keyNameProblem,
+  type KeyRef,
+  KeyStore,
+  StoreError,
+  type Tier,
+} from "./store.ts";
