@@ -50,7 +50,8 @@ import { backwardDesc, forwardDesc as poolForwardDesc, infoKey, poolDescs } from
 import { onesPtr, sumRows } from "./reduce.ts";
 import { matMulSpec } from "./batch_mat_mul.ts";
 import { runtime, threading } from "./runtime.ts";
-import { byteOffsetOf, heapBase } from "./wasm_ptr.ts";
+import { byteOffsetOf, heapBase, tensorBytes } from "./wasm_ptr.ts";
+import { NativeBufferError, offsetSized, sized } from "./sized_ptr.ts";
 
 /** Milliseconds and calls per op kind of compiled steps, while {@linkcode profileCompiledOps} records. */
 export type OpTimes = Map<string, { ms: number; calls: number }>;
@@ -412,6 +413,22 @@ interface Op {
   backward(): void;
 }
 
+/** `op` whose {@linkcode NativeBufferError}s name the layer `layer` it runs. */
+function namedErrors(op: Op, layer: string): Op {
+  const { forward, backward } = op;
+  const named = (pass: string, f: () => void) => () => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof NativeBufferError) throw new NativeBufferError(`layer ${layer} (${pass}): ${e.message}`);
+      throw e;
+    }
+  };
+  op.forward = named("forward", forward);
+  op.backward = named("backward", backward);
+  return op;
+}
+
 /** The step for one input shape (exported for tests; use {@linkcode compileTrainStep}). */
 export class Compiled {
   private readonly bufs: tf.Tensor[] = [];
@@ -507,7 +524,7 @@ export class Compiled {
         ? this.op(n)
         : this.addRelu(n.inputs.map((i) => this.values[i]), this.values[relu.output]);
       op.kind = relu === undefined ? n.kind : "Add+ReLU";
-      this.ops.push(op);
+      this.ops.push(namedErrors(op, n.layer.name));
     }
   }
 
@@ -526,12 +543,13 @@ export class Compiled {
 
   /** Native address of a buffer (valid for this step: the heap does not grow while it runs). */
   private p(b: Buf): Deno.PointerValue {
-    return Deno.UnsafePointer.offset(this.base, b.off);
+    return sized(Deno.UnsafePointer.offset(this.base, b.off), tensorBytes(b.t));
   }
 
   /** Native address of a variable's current value (the optimizer replaces it every step). */
   private w(v: tf.LayerVariable): Deno.PointerValue {
-    return Deno.UnsafePointer.offset(this.base, byteOffsetOf(this.backend, v.read()));
+    const t = v.read();
+    return sized(Deno.UnsafePointer.offset(this.base, byteOffsetOf(this.backend, t)), tensorBytes(t));
   }
 
   /** `[x, kernel, (bias,) y]`: the operands of a convolution or dense layer's forward pass. */
@@ -833,12 +851,12 @@ export class Compiled {
       forward: () =>
         d.reorderPlan(`cstep_into|${key}`, dense, md, false).run([
           this.p(x.act),
-          Deno.UnsafePointer.offset(this.p(y.act)!, offset),
+          offsetSized(this.p(y.act), offset, `window ${key} of the output`),
         ]),
       backward: () => {
         if (x.grad === undefined) return;
         d.reorderPlan(`cstep_from|${key}`, md, dense, x.got++ > 0).run([
-          Deno.UnsafePointer.offset(this.p(y.grad!)!, offset),
+          offsetSized(this.p(y.grad!), offset, `window ${key} of the output gradient`),
           this.p(x.grad),
         ]);
       },
@@ -980,6 +998,10 @@ export class Compiled {
   /** One training step on the batch `x` with `loss` on the logits, then `optimizer`'s update; returns the loss. */
   run(x: tf.Tensor, loss: LogitsLoss, optimizer: tf.Optimizer): number {
     const backend = this.backend;
+    if (tensorBytes(x) < 4 * this.inputValue.size) {
+      throw new RangeError(`compiled step: input of ${x.size} values, the step was built for ${this.inputValue.size}`);
+    }
+    this.inputValue.act.t = x;
     this.inputValue.act.off = byteOffsetOf(backend, x);
     this.base = heapBase(backend);
     loss.check?.(this.output.shape[0], this.output.shape[1]);

@@ -18,9 +18,13 @@ import {
   convMacs,
   geometryKey,
   isEmpty,
+  isStridedPointwise,
+  stridedInputView,
+  unitStrideGeometry,
 } from "./conv_geometry.ts";
 import { type KernelArgs, nativeFor, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
+import { offsetSized } from "./sized_ptr.ts";
 
 function forwardHint(d: Dnnl, m: ConvDescs) {
   return (od: Uint8Array<ArrayBuffer>) =>
@@ -72,9 +76,20 @@ function backwardDataSpec(d: Dnnl, g: ConvGeometry, threads: number): PlanSpec {
   }
 }
 
+/**
+ * The weight gradient's plan. A strided pointwise convolution
+ * ({@linkcode isStridedPointwise}) is computed as the unit-stride one on the
+ * input pixels it reads, gathered by a reorder from a strided view of x into
+ * a buffer the plan owns: oneDNN 2.6's own handling of that case on AVX2
+ * (`jit_1x1:avx2`, which copies the strided pixels into its scratchpad,
+ * "reduce to unit stride") writes past the end of that scratchpad when the
+ * input has fewer than 8 channels, corrupting the process heap. The gather
+ * costs one copy of `n·oh·ow·c` floats on every ISA and gives the same sums.
+ */
 function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number, half?: "a" | "b"): PlanSpec {
   {
-    const m = convDescs(d, g);
+    const gather = isStridedPointwise(g);
+    const m = convDescs(d, gather ? unitStrideGeometry(g) : g);
     return {
       init: (od) =>
         d.check(
@@ -94,7 +109,7 @@ function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number, half?: "
         ),
       hint: forwardHint(d, m),
       operands: [
-        { arg: ARG.src, user: m.src },
+        gather ? { arg: ARG.src, user: stridedInputView(d, g), query: QUERY.srcMd } : { arg: ARG.src, user: m.src },
         { arg: ARG.diffDst, user: m.dst },
         half === "b"
           ? { arg: ARG.diffWeights, query: QUERY.diffWeightsMd, out: true, owned: true }
@@ -126,8 +141,8 @@ function weightHalves(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]) {
   const b = d.plan(`conv_bwd_weights_b|${key}`, () => backwardWeightsSpec(d, { ...g, n: g.n - n1 }, 1, "b"));
   const sum = d.reorderPlan(`conv_bwd_weights|${key}`, b.mds[2], a.mds[2], true);
   const [x, dy] = ptrs;
-  const xB = Deno.UnsafePointer.offset(x!, 4 * n1 * g.h * g.w * g.c);
-  const dyB = Deno.UnsafePointer.offset(dy!, 4 * n1 * g.oh * g.ow * g.co);
+  const xB = offsetSized(x, 4 * n1 * g.h * g.w * g.c, `${key}: x of the second half`);
+  const dyB = offsetSized(dy, 4 * n1 * g.oh * g.ow * g.co, `${key}: dy of the second half`);
   return { a, b, sum, ptrsB: [xB, dyB, null] as Deno.PointerValue[] };
 }
 

@@ -82,6 +82,36 @@ export function isEmpty(g: ConvGeometry): boolean {
   return g.n * g.h * g.w * g.c * g.oh * g.ow * g.co * g.fh * g.fw === 0;
 }
 
+/**
+ * True for a pointwise (1×1) convolution with a stride above 1, no padding on
+ * top or left, and an input that holds whole strides (`h ≥ oh·sh`,
+ * `w ≥ ow·sw`): every output pixel reads one input pixel, on a strided grid
+ * that {@linkcode stridedInputView} can describe (oneDNN refuses a view whose
+ * rows of one image would reach into the next).
+ */
+export function isStridedPointwise(g: ConvGeometry): boolean {
+  return g.fh === 1 && g.fw === 1 && (g.sh > 1 || g.sw > 1) && g.pt === 0 && g.pl === 0 && (g.groups ?? 1) === 1 &&
+    g.h >= g.oh * g.sh && g.w >= g.ow * g.sw;
+}
+
+/**
+ * The unit-stride pointwise convolution that a strided pointwise one computes
+ * on the input pixels it reads (see {@linkcode isStridedPointwise}): input
+ * `oh × ow`, stride 1, no padding.
+ */
+export function unitStrideGeometry(g: ConvGeometry): ConvGeometry {
+  return { ...g, h: g.oh, w: g.ow, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0 };
+}
+
+/**
+ * The input pixels a strided pointwise convolution reads, as a view of its
+ * nhwc input: logical `[n, c, oh, ow]`, every `sh`-th row and `sw`-th column.
+ * A oneDNN reorder from this view gathers them into a dense buffer.
+ */
+export function stridedInputView(d: Dnnl, g: ConvGeometry): MemoryDesc {
+  return d.mdStrides([g.n, g.c, g.oh, g.ow], [g.h * g.w * g.c, 1, g.sh * g.w * g.c, g.sw * g.c]);
+}
+
 /** Descriptors shared by the three convolution primitives. */
 export interface ConvDescs {
   /** Activations [N, C, H, W] as nhwc. */

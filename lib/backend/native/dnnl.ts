@@ -26,6 +26,7 @@ import {
   STREAM_DEFAULT,
 } from "./dnnl_ffi.ts";
 import type { Threading } from "./runtime.ts";
+import { checkBuffers, offsetSized, sized } from "./sized_ptr.ts";
 import { HelperThread } from "./helper_thread.ts";
 
 /** A oneDNN call that did not return `dnnl_success`. */
@@ -92,7 +93,18 @@ export class Plan {
     readonly mds: MemoryDesc[],
     /** Per operand, the data pointer of a buffer the plan owns (`Operand.owned`), else undefined. */
     private readonly ownedPtrs: (Deno.PointerValue | undefined)[],
+    /** What the plan computes (its cache key), for errors. */
+    public name = "oneDNN plan",
   ) {}
+
+  /**
+   * Checks `ptrs` against the bytes oneDNN reports for each operand's memory descriptor.
+   *
+   * @throws {NativeBufferError} naming this plan when a buffer is smaller than its operand or has no known size
+   */
+  checkBuffers(ptrs: readonly Deno.PointerValue[]): void {
+    checkBuffers(this.name, this.bytes, ptrs, (i) => this.userMems[i] === null);
+  }
 
   /** The memory objects whose data `run` points at the caller's pointers (null for owned outputs). */
   get userMemories(): readonly Deno.PointerValue[] {
@@ -108,7 +120,7 @@ export class Plan {
   ownedData(i: number): Deno.PointerValue {
     const p = this.ownedPtrs[i];
     if (p === undefined) throw new Error(`operand ${i} of this plan is not owned`);
-    return p;
+    return sized(p, this.bytes[i]);
   }
 
   /** Times the plan has run. */
@@ -123,6 +135,7 @@ export class Plan {
   /** Runs the plan on the given data pointers (one per operand; owned operands' are ignored). */
   run(ptrs: Deno.PointerValue[]): void {
     const d = this.dnnl, lib = d.lib;
+    this.checkBuffers(ptrs);
     this.runs++;
     d.runCount++;
     d.setThreads(this.threads);
@@ -224,6 +237,9 @@ function envThreads(): number | undefined {
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
+/** Bytes reached by each memory descriptor made by `Dnnl.mdStrides`. */
+const stridedExtent = new WeakMap<MemoryDesc, number>();
+
 /** The engine, stream and plan cache of one opened oneDNN library. */
 export class Dnnl {
   /** The CPU engine. */
@@ -317,7 +333,16 @@ export class Dnnl {
       this.lib.dnnl_memory_desc_init_by_strides(md, dims.length, this.dims(dims), F32, this.dims(strides)),
       "dnnl_memory_desc_init_by_strides",
     );
+    // The bytes it reaches from its first element: oneDNN's size counts the whole span of the outermost stride,
+    // more than a window into a larger buffer reaches.
+    const last = dims.reduce((acc, n, i) => acc + (n - 1) * strides[i], 0);
+    stridedExtent.set(md, dims.some((n) => n === 0) ? 0 : 4 * (last + 1));
     return md;
+  }
+
+  /** Bytes a buffer of layout `md` must hold: the reach of a strided layout, else oneDNN's size. */
+  bytesOf(md: MemoryDesc): number {
+    return stridedExtent.get(md) ?? Number(this.lib.dnnl_memory_desc_get_size(md));
   }
 
   /** The cached plan for `key`, built by `spec()` on a miss. */
@@ -334,6 +359,7 @@ export class Dnnl {
     }
     const sp = spec();
     const p = "reorder" in sp ? this.buildReorder(sp.reorder) : this.build(sp);
+    p.name = key;
     if (this.debug) console.error(`oneDNN plan ${key}: ${p.impl}, ${p.threads} thread(s)`);
     this.cache.set(key, p);
     if (this.cache.size > this.capacity) {
@@ -528,7 +554,7 @@ export class Dnnl {
     const n1 = Math.min(n - 1, Math.ceil(n / 2 / granule) * granule);
     const a = this.plan(`${key}|half_a`, () => ({ ...spec(n1), threads: 1, ownScratchpad: true }));
     const b = this.plan(`${key}|half_b`, () => ({ ...spec(n - n1), threads: 1, ownScratchpad: true }));
-    const ptrsB = ptrs.map((p, i) => sampleBytes[i] === 0 ? p : Deno.UnsafePointer.offset(p!, n1 * sampleBytes[i]));
+    const ptrsB = ptrs.map((p, i) => sampleBytes[i] === 0 ? p : offsetSized(p, n1 * sampleBytes[i], `${key}|half_b`));
     this.runAlongside(b, ptrsB, () => a.run(ptrs));
   }
 
@@ -630,7 +656,7 @@ export class Dnnl {
           user = this.queryMd(pd, op.query);
         }
         const userMd = user;
-        bytes.push(Number(lib.dnnl_memory_desc_get_size(userMd)));
+        bytes.push(this.bytesOf(userMd));
         mds.push(userMd);
         ownedPtrs.push(undefined);
         const um = this.create((o) => lib.dnnl_memory_create(o, userMd, this.engine, null), "dnnl_memory_create");
@@ -721,7 +747,7 @@ export class Dnnl {
         args.push([ARG.scratchpad, this.allocated(this.queryMd(pd, QUERY.scratchpadMd), owned)]);
       }
       const step = this.step(prim, args);
-      const bytes = [r.src, r.dst].map((md) => Number(lib.dnnl_memory_desc_get_size(md)));
+      const bytes = [r.src, r.dst].map((md) => this.bytesOf(md));
       return new Plan(this, mems, [step], owned, 1, this.implName(pd), bytes, [r.src, r.dst], [undefined, undefined]);
     } catch (e) {
       for (const p of owned.prims) lib.dnnl_primitive_destroy(p);

@@ -118,6 +118,7 @@ export class HelperThread {
    */
   post(plans: Plan[], ptrs: Deno.PointerValue[][]): void {
     this.finish();
+    plans.forEach((p, i) => p.checkBuffers(ptrs[i]));
     if (!this.ready || !this.encode(plans, ptrs)) {
       plans.forEach((p, i) => p.run(ptrs[i]));
       this.counts.main++;

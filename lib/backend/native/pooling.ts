@@ -14,6 +14,7 @@ import { ALG, ARG, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
 import type { Dnnl, PlanSpec } from "./dnnl.ts";
 import { type KernelArgs, nativeFor } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
+import { offsetSized } from "./sized_ptr.ts";
 import { alignedScratch } from "./scratch.ts";
 
 /** Shared with the compiled training step. */
@@ -143,7 +144,7 @@ function maxPoolGrad(prev: tf.KernelFunc) {
     const dx = backend.makeOutput(input.shape, "float32");
     const dstBytes = Math.ceil(fwd.bytes[1] / 64) * 64;
     const base = alignedScratch(dstBytes + fwd.bytes[2]).ptr;
-    const ws = Deno.UnsafePointer.offset(base, dstBytes);
+    const ws = offsetSized(base, dstBytes, "max-pooling workspace");
     fwd.run([tensorPtr(backend, input), base, ws]);
     bwd.run([tensorPtr(backend, dy), ws, tensorPtr(backend, dx)]);
     return dx;

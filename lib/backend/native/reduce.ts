@@ -13,6 +13,7 @@ import { ALG, ARG, TAG } from "./dnnl_ffi.ts";
 import type { Dnnl } from "./dnnl.ts";
 import { type KernelArgs, nativeFor, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
+import { sized } from "./sized_ptr.ts";
 
 let ones = new Float32Array(0);
 
@@ -22,7 +23,7 @@ export function onesPtr(n: number): Deno.PointerValue {
     // Large enough that V8 keeps the store off its heap, where it never moves.
     ones = new Float32Array(Math.max(4096, 2 ** Math.ceil(Math.log2(n)))).fill(1);
   }
-  return Deno.UnsafePointer.of(ones);
+  return sized(Deno.UnsafePointer.of(ones), ones.byteLength);
 }
 
 /** Number of leading axes reduced when `axes` are exactly 0..k−1, else −1. */

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { sized } from "./sized_ptr.ts";
+
 let buffer = new Uint8Array(0);
 let start = 0;
 
@@ -17,6 +19,6 @@ export function alignedScratch(bytes: number): { ptr: Deno.PointerObject; view: 
     const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)!);
     start = Number((64n - (BigInt(base) % 64n)) % 64n);
   }
-  const ptr = Deno.UnsafePointer.offset(Deno.UnsafePointer.of(buffer)!, start)!;
+  const ptr = sized(Deno.UnsafePointer.offset(Deno.UnsafePointer.of(buffer)!, start)!, buffer.length - start)!;
   return { ptr, view: buffer.subarray(start) };
 }

@@ -7,8 +7,9 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { sized } from "./sized_ptr.ts";
 
 let lastBuffer: ArrayBuffer | undefined;
 let lastBase: Deno.PointerObject | undefined;
@@ -32,7 +33,12 @@ export function byteOffsetOf(backend: BackendWasm, t: tf.TensorInfo): number {
   return rec.memoryOffset as number;
 }
 
-/** The native address of a tensor's data in the wasm heap. */
+/** Bytes of a tensor's data. */
+export function tensorBytes(t: tf.TensorInfo): number {
+  return tf.util.sizeFromShape(t.shape) * tf.util.bytesPerElement(t.dtype);
+}
+
+/** The native address of a tensor's data in the wasm heap, sized to the tensor (see sized_ptr.ts). */
 export function tensorPtr(backend: BackendWasm, t: tf.TensorInfo): Deno.PointerValue {
-  return Deno.UnsafePointer.offset(heapBase(backend), byteOffsetOf(backend, t));
+  return sized(Deno.UnsafePointer.offset(heapBase(backend), byteOffsetOf(backend, t)), tensorBytes(t));
 }
