@@ -89,6 +89,51 @@ export function dfmeQueriesPerIteration(s: Pick<DfmeSettings, "batch_size" | "g_
   return s.batch_size * (s.g_iter * (s.m + 1) + s.d_iter);
 }
 
+/** Iterations per "epoch" of the `epochs` learning-rate schedule when `epoch_itrs` is absent (the reference's). */
+export const DEFAULT_EPOCH_ITRS = 50;
+
+/**
+ * The learning rate `lr` (the generator's or the clone's) after the schedule's
+ * decays at iteration `iteration` (0-based) of a run with query budget `budget`.
+ *
+ * - `lr_schedule: budget` (or absent): × `lr_gamma` once the iteration reaches
+ *   each fraction `lr_decay_at` of the iterations the budget allows.
+ * - `lr_schedule: epochs`: the reference's MultiStepLR, stepped once at the
+ *   start of every epoch of `epoch_itrs` iterations: with
+ *   E = ⌊budget / (epoch_itrs · queries per iteration)⌋ + 1 epochs and
+ *   milestones ⌊f · E⌋, iteration i lies in epoch e = ⌊i / epoch_itrs⌋ + 1 and
+ *   gets `lr_gamma` to the number of milestones ≤ e (a milestone 0 counts from
+ *   the start, as PyTorch's scheduler applies it at construction). At the
+ *   defaults and 2M queries (1792 per iteration, 89,600 per epoch, E = 23,
+ *   milestones 2, 6, 11) the decays fall at 89,600, 448,000 and 896,000 queries.
+ *
+ * @example
+ * ```ts
+ * import { dfmeLearningRate, dfmeSettings } from "./dfme.ts";
+ * const s = dfmeSettings({ lr_schedule: "epochs" });
+ * dfmeLearningRate(0.1, s, 2_000_000, 50); // 0.03: iteration 50 starts epoch 2
+ * ```
+ */
+export function dfmeLearningRate(
+  lr: number,
+  s: Pick<
+    DfmeSettings,
+    "batch_size" | "g_iter" | "m" | "d_iter" | "lr_decay_at" | "lr_gamma" | "lr_schedule" | "epoch_itrs"
+  >,
+  budget: number,
+  iteration: number,
+): number {
+  const perIteration = dfmeQueriesPerIteration(s);
+  if (s.lr_schedule === "epochs") {
+    const epochItrs = s.epoch_itrs ?? DEFAULT_EPOCH_ITRS;
+    const epochs = Math.floor(budget / (epochItrs * perIteration)) + 1;
+    const epoch = Math.floor(iteration / epochItrs) + 1;
+    return s.lr_decay_at.reduce((acc, f) => (Math.floor(f * epochs) <= epoch ? acc * s.lr_gamma : acc), lr);
+  }
+  const totalIterations = Math.floor(budget / perIteration);
+  return stepLr(lr, iteration / Math.max(1, totalIterations), s.lr_decay_at, s.lr_gamma);
+}
+
 /** Models and knobs that are not part of the config. */
 export interface DfmeModelOptions {
   /** Builds the clone from a seed; default from `clone_arch` ({@linkcode cloneFactory}). */
@@ -301,9 +346,8 @@ export interface DfmeIterationStats {
 export function dfmeIteration(state: DfmeState): DfmeIterationStats {
   const s = state.settings;
   const { batch_size: n, nz } = s;
-  const progress = state.iteration / Math.max(1, state.totalIterations);
-  state.generatorOptimizer.learningRate = stepLr(s.gen_lr, progress, s.lr_decay_at, s.lr_gamma);
-  state.cloneOptimizer.setLr(stepLr(s.clone_lr, progress, s.lr_decay_at, s.lr_gamma));
+  state.generatorOptimizer.learningRate = dfmeLearningRate(s.gen_lr, s, state.budget, state.iteration);
+  state.cloneOptimizer.setLr(dfmeLearningRate(s.clone_lr, s, state.budget, state.iteration));
   let k = 0;
   const nextSeed = () => deriveSeed(state.seed, state.iteration, k++);
 

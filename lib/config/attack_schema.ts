@@ -38,6 +38,11 @@ const decay = z.number().finite().gt(0).max(1);
  * `type: dfme` — Data-Free Model Extraction (Truong et al., CVPR 2021): a generator synthesises
  * queries; its gradient through the black box is estimated by forward differences over `m`
  * random directions of step `eps`; `d_iter` clone steps per generator step.
+ *
+ * `lr_schedule` says where the `lr_decay_at` milestones fall: `budget` (absent: the default) at
+ * those fractions of the run's iterations; `epochs` as the reference code steps its MultiStepLR,
+ * once per "epoch" of `epoch_itrs` iterations (absent: 50), at epoch ⌊f · E⌋ for each fraction f,
+ * where E = ⌊budget / (epoch_itrs · queries per iteration)⌋ + 1.
  */
 export const DfmeAttackSchema = z.object({
   ...common,
@@ -55,6 +60,8 @@ export const DfmeAttackSchema = z.object({
   clone_wd: nonNegative.default(5e-4),
   lr_decay_at: milestones.default([0.1, 0.3, 0.5]),
   lr_gamma: decay.default(0.3),
+  lr_schedule: z.enum(["budget", "epochs"]).optional(),
+  epoch_itrs: positiveInt.optional(),
   loss: z.enum(["l1", "kl"]).default("l1"),
   label: LabelKindSchema.default("soft"),
 }).strict();

@@ -8,6 +8,7 @@ import {
   DfmeAttack,
   type DfmeConfigInput,
   dfmeIteration,
+  dfmeLearningRate,
   dfmeQueriesPerIteration,
   dfmeSettings,
   disposeDfmeState,
@@ -16,7 +17,7 @@ import {
 } from "../../lib/attacks/dfme.ts";
 import type { AttackProgress } from "../../lib/attacks/attack.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
-import { runtime } from "../../lib/backend/native/runtime.ts";
+import { onednn } from "../_parts.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
 import { BlackBox, type Oracle } from "../../lib/victim/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
@@ -46,6 +47,38 @@ Deno.test("defaults are the reference's (MNIST DFME)", () => {
   assert.equal(s.lr_gamma, 0.3);
   assert.equal(s.loss, "l1");
   assert.equal(dfmeQueriesPerIteration(s), 256 * 7);
+});
+
+Deno.test("learning-rate schedules: fractions of the budget, or the reference's epochs of 50 iterations", () => {
+  const decays = (settings: DfmeConfigInput, budget: number) => {
+    const s = dfmeSettings(settings);
+    const per = dfmeQueriesPerIteration(s);
+    const at: number[] = [];
+    let last = dfmeLearningRate(1, s, budget, 0);
+    for (let i = 1; i < Math.floor(budget / per); i++) {
+      const lr = dfmeLearningRate(1, s, budget, i);
+      if (lr !== last) at.push(i * per);
+      last = lr;
+    }
+    return { first: dfmeLearningRate(1, s, budget, 0), at };
+  };
+  // The default: at 10/30/50% of the 1116 iterations of 2M queries.
+  assert.deepEqual(decays({}, 2_000_000), { first: 1, at: [112, 335, 558].map((i) => i * 1792) });
+  // The reference: 23 epochs of 50 iterations (89,600 queries), milestones 2, 6, 11, stepped at each epoch's start.
+  assert.deepEqual(decays({ lr_schedule: "epochs" }, 2_000_000), { first: 1, at: [89_600, 448_000, 896_000] });
+  assert.deepEqual(decays({ lr_schedule: "epochs", epoch_itrs: 10 }, 2_000_000), {
+    first: 1,
+    at: [11, 33, 56].map((e) => (e - 1) * 10 * 1792), // epoch e starts at iteration 10·(e − 1)
+  });
+  // A small budget: 3 epochs, milestones 0, 0, 1: two decays from the start (PyTorch applies milestone 0 at
+  // construction), the third at epoch 1, i.e. also from the first iteration.
+  const small = decays({ lr_schedule: "epochs" }, 200_000);
+  assert.ok(Math.abs(small.first - 0.3 ** 3) < 1e-12 && small.at.length === 0, JSON.stringify(small));
+  assert.ok(
+    Math.abs(dfmeLearningRate(0.1, dfmeSettings({ lr_schedule: "epochs" }), 2_000_000, 500) - 0.1 * 0.3 ** 3) < 1e-12,
+  );
+  // Absent fields leave the parsed config as it was (cached cells keep their keys).
+  assert.ok(!("lr_schedule" in dfmeSettings()) && !("epoch_itrs" in dfmeSettings()));
 });
 
 Deno.test("each iteration spends exactly batch·(g_iter·(m+1) + d_iter) queries", () => {
@@ -295,7 +328,7 @@ Deno.test("the L1 clone steps run compiled (native kernels on) and match the eng
       Deno.env.delete("MECO_COMPILED_STEP");
     }
   });
-  if (runtime.dnnl !== undefined) assert.equal(runs[0].compiled, 6, "every clone step ran compiled");
+  if (onednn.available) assert.equal(runs[0].compiled, 6, "every clone step ran compiled");
   assert.equal(runs[1].compiled, 0);
   runs[0].stats.forEach((s, i) => {
     const ref = runs[1].stats[i].cloneLoss;
