@@ -8,6 +8,7 @@
  * @module
  */
 import { initBackend } from "../backend/mod.ts";
+import { onednnAdvice } from "../system/optional_parts.ts";
 import { parseCli } from "./args.ts";
 import { loadDataset, toSignedRange } from "../data/mod.ts";
 import { ensureResults } from "../experiments/ensure.ts";
@@ -45,6 +46,8 @@ if (import.meta.main) {
   const { values } = parseCli(CLI);
   const backend = await initBackend();
   console.log(`backend: ${backend.reason}`);
+  const advice = onednnAdvice();
+  if (advice !== "") console.log(advice);
   await quickLenet();
   if (!values.quick) {
     console.log("\nMNIST experiment (configs/mnist_dfme.yaml, profile local): victim, MeCo, DFME with 2M queries");

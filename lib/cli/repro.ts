@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { onednnAdvice } from "../system/optional_parts.ts";
 import { ConfigError, loadConfig, PROFILES } from "../config/mod.ts";
 import { resultsDirFor } from "../experiments/paths.ts";
 import { runExperiment } from "../experiments/runner.ts";
@@ -28,6 +29,8 @@ if (import.meta.main) {
   try {
     const loaded = await loadConfig(path, values.profile, { overrides: values.set });
     console.log(`config ${path} (profile ${loaded.profile}, hash ${loaded.hash.slice(0, 12)})`);
+    const advice = onednnAdvice();
+    if (advice !== "") console.log(advice);
     const summary = await runExperiment(loaded, { seeds: values.seeds, cachedOnly: values.cached });
     console.table(summary.rows);
     console.log(`wrote ${resultsDirFor(loaded)}/summary.json`);

@@ -14,6 +14,7 @@ import type { Dataset, Split } from "./dataset.ts";
 import { readIdxDataset } from "./idx_dataset.ts";
 import { resolveIdxFiles } from "./idx_dir.ts";
 import { pathExists } from "./read_bytes.ts";
+import { switchedOff } from "../system/optional_parts.ts";
 
 /** Where Debian's `dataset-fashion-mnist` package installs the files. */
 export const FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist";
@@ -67,6 +68,10 @@ export async function fashionMnistDir(
   opts: Pick<FashionMnistOptions, "dir" | "dataDir"> = {},
 ): Promise<string> {
   const userDir = join(opts.dataDir ?? defaultDataDir(), "fashion-mnist");
+  // MECO_WITHOUT=fashion-mnist (or all) hides the data set wherever it is, as on a machine without it.
+  if (opts.dir === undefined && switchedOff().has("fashion-mnist")) {
+    throw new DataError(userDir, "not_available", `Fashion-MNIST switched off by MECO_WITHOUT; ${howToGet(userDir)}`);
+  }
   const candidates = opts.dir !== undefined ? [opts.dir] : [userDir, FASHION_MNIST_SYSTEM_DIR];
   for (const dir of candidates) if (await pathExists(dir)) return dir;
   throw new DataError(

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { switchedOff } from "../system/optional_parts.ts";
 import { writeTextAtomic } from "../experiments/cache.ts";
 
 /** A Plotly figure: traces and layout, as plotly.js takes them. */
@@ -139,6 +140,7 @@ export async function figureHtml(spec: PlotlySpec, note = ""): Promise<string> {
 
 /** The headless Chromium binary, if installed (Debian: /usr/bin/chromium). */
 export async function findChromium(): Promise<string | undefined> {
+  if (switchedOff().has("chromium")) return undefined;
   for (const c of [Deno.env.get("MECO_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"]) {
     if (!c) continue;
     try {

@@ -21,9 +21,9 @@ import { softCrossEntropy } from "../../lib/attacks/transfer_set.ts";
 import { klPerSample } from "../../lib/attacks/maze.ts";
 import { makeTrainStep } from "../../lib/train/train_step.ts";
 import { makeOptimizer } from "../../lib/train/fit.ts";
+import { nativeTest } from "../_parts.ts";
 
 await readyBoth();
-const native = runtime.dnnl !== undefined;
 
 /** A small ResNet-18-8x (4..32 filters) and LeNet-5, each with a batch of its input. */
 function cases(): { name: string; model: () => tf.LayersModel; shape: number[] }[] {
@@ -94,15 +94,17 @@ async function checkAgainstCpu(
   x.dispose();
 }
 
-Deno.test("compiled step: gradients equal tfjs's on the cpu backend (ResNet-18-8x with BatchNorm, LeNet-5)", async () => {
-  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
-  for (const c of cases()) {
-    const { xs, labels } = inputs(c.shape, 1);
-    const model = c.model();
-    await checkAgainstCpu(model, c.shape, xs, labels, c.name);
-    model.dispose();
-  }
-});
+nativeTest(
+  "compiled step: gradients equal tfjs's on the cpu backend (ResNet-18-8x with BatchNorm, LeNet-5)",
+  async () => {
+    for (const c of cases()) {
+      const { xs, labels } = inputs(c.shape, 1);
+      const model = c.model();
+      await checkAgainstCpu(model, c.shape, xs, labels, c.name);
+      model.dispose();
+    }
+  },
+);
 
 /**
  * Trains `model` for `steps` steps of SGD (momentum, weight decay) through makeTrainStep; returns losses, weights
@@ -123,8 +125,7 @@ function train(model: tf.LayersModel, shape: number[], steps: number) {
   return { losses, weights, step, optimizer };
 }
 
-Deno.test("compiled step: training equals the engine path (losses, weights, BatchNorm moving statistics)", () => {
-  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+nativeTest("compiled step: training equals the engine path (losses, weights, BatchNorm moving statistics)", () => {
   for (const c of cases()) {
     const runs = ["1", "0"].map((flag) => {
       Deno.env.set("MECO_COMPILED_STEP", flag);
@@ -153,8 +154,7 @@ Deno.test("compiled step: training equals the engine path (losses, weights, Batc
   }
 });
 
-Deno.test("compiled step: memory stays flat over steps, batch sizes may change, dispose frees everything", () => {
-  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+nativeTest("compiled step: memory stays flat over steps, batch sizes may change, dispose frees everything", () => {
   const model = resnet8x({ depth: 18, seed: 0, width: 1 / 16 });
   const before = tf.memory().numTensors;
   const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
@@ -177,8 +177,7 @@ Deno.test("compiled step: memory stays flat over steps, batch sizes may change, 
   model.dispose();
 });
 
-Deno.test("compiled step: a label outside the classes is a clear error; shared tensors keep their values", () => {
-  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+nativeTest("compiled step: a label outside the classes is a clear error; shared tensors keep their values", () => {
   const model = resnet8x({ depth: 18, seed: 1, width: 1 / 16 });
   const { optimizer } = makeOptimizer({ optimizer: "adam", lr: 1e-2 });
   const step = makeTrainStep(model, optimizer);
@@ -246,102 +245,105 @@ Deno.test("compiled step losses: values and gradients equal tfjs's (cross-entrop
   assert.throws(() => crossEntropyLoss(labels).check?.(n + 1, k), /7 labels for a batch of 8/);
 });
 
-Deno.test("compiled step: DenseNet-121 and GoogLeNet (Concatenate, ZeroPadding2D, same-padded max pooling) gradients equal the engine path's", () => {
-  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
-  for (const arch of ["densenet121", "googlenet"]) {
-    const shape = [2, 32, 32, 3];
-    const { xs, labels } = inputs(shape, 2);
-    const model = buildClassifier(arch, { seed: 0, classes: 10, inputShape: [32, 32, 3], width: 0.25 });
-    assert.equal(compiledStepSupport(model), undefined, arch);
-    const x = tf.tensor(xs, shape);
-    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const { value, grads } = tf.variableGrads(
-      () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, tf.tensor1d(labels, "int32")),
-      vars,
+nativeTest(
+  "compiled step: DenseNet-121 and GoogLeNet (Concatenate, ZeroPadding2D, same-padded max pooling) gradients equal the engine path's",
+  () => {
+    for (const arch of ["densenet121", "googlenet"]) {
+      const shape = [2, 32, 32, 3];
+      const { xs, labels } = inputs(shape, 2);
+      const model = buildClassifier(arch, { seed: 0, classes: 10, inputShape: [32, 32, 3], width: 0.25 });
+      assert.equal(compiledStepSupport(model), undefined, arch);
+      const x = tf.tensor(xs, shape);
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(
+        () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, tf.tensor1d(labels, "int32")),
+        vars,
+      );
+      const compiled = compile(model, shape);
+      const frozen = tf.train.sgd(0);
+      const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
+      const ref = value.dataSync()[0];
+      assert.ok(Math.abs(loss - ref) < 1e-4 * ref, `${arch} loss ${loss} vs ${ref}`);
+      // A conv bias followed by BatchNorm has a zero gradient, which both paths compute as rounding noise of a sum
+      // (≈ 1e-6 of the largest gradient here): gradients are compared to 1e-4 of their own scale, or of a tenth of the
+      // largest gradient of the model where theirs is smaller.
+      const refs = vars.map((v) => grads[v.name].dataSync() as Float32Array);
+      const scale = Math.max(...refs.map((r) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+      compiled.gradients.forEach((g, i) => {
+        const a = g.tensor.dataSync() as Float32Array;
+        let diff = 0, own = 0;
+        for (let j = 0; j < a.length; j++) {
+          diff = Math.max(diff, Math.abs(a[j] - refs[i][j]));
+          own = Math.max(own, Math.abs(refs[i][j]));
+        }
+        assert.ok(diff < 1e-4 * Math.max(own, 0.1 * scale), `${arch} ${vars[i].name}: ${diff} (its scale ${own})`);
+      });
+      compiled.dispose();
+      frozen.dispose();
+      tf.dispose([x, value, ...Object.values(grads)]);
+      model.dispose();
+    }
+  },
+);
+
+nativeTest(
+  "compiled step: depthwise convolutions (same, and stride 2 after zero padding) match tfjs on cpu; MobileNetV2 compiles",
+  async () => {
+    type S = tf.SymbolicTensor;
+    const init = (seed: number) => tf.initializers.randomUniform({ minval: -1, maxval: 1, seed });
+    const build = (stride: number) => {
+      const x = tf.input({ shape: [8, 8, 16] });
+      let y: S = stride === 1 ? x : tf.layers.zeroPadding2d({ padding: 1 }).apply(x) as S;
+      y = tf.layers.depthwiseConv2d({
+        kernelSize: 3,
+        strides: stride,
+        padding: stride === 1 ? "same" : "valid",
+        useBias: true,
+        depthwiseInitializer: init(1),
+        biasInitializer: init(2),
+      }).apply(y) as S;
+      y = tf.layers.globalAveragePooling2d({}).apply(y) as S;
+      y = tf.layers.dense({ units: 10, kernelInitializer: init(3) }).apply(y) as S;
+      return tf.model({ inputs: x, outputs: y });
+    };
+    const shape = [4, 8, 8, 16];
+    const { xs, labels } = inputs(shape, 4);
+    for (const stride of [1, 2]) {
+      const model = build(stride);
+      assert.equal(compiledStepSupport(model), undefined);
+      await checkAgainstCpu(model, shape, xs, labels, `stride ${stride}`);
+      model.dispose();
+    }
+    // MobileNetV2 (depthwise blocks, zero padding, residual adds): compiled, with the engine path's loss. Its gradients
+    // are not compared here: with BatchNorm over a handful of rows (4×4 maps, batch 2) both paths and the cpu backend
+    // differ from one another by 1e-3..1e-2 of rounding, amplified by the small variances.
+    const mobile = mobilenetV2({ seed: 0, width: 0.25 });
+    assert.equal(compiledStepSupport(mobile), undefined);
+    const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+    const step = makeTrainStep(mobile, optimizer);
+    const mshape = [4, 32, 32, 3];
+    const m = inputs(mshape, 5);
+    const engineLoss = tf.tidy(() =>
+      crossEntropy(
+        mobile.apply(tf.tensor(m.xs, mshape), { training: true }) as tf.Tensor2D,
+        tf.tensor1d(m.labels, "int32"),
+      )
+        .dataSync()[0]
     );
-    const compiled = compile(model, shape);
-    const frozen = tf.train.sgd(0);
-    const loss = compiled.run(x, crossEntropyLoss(labels), frozen);
-    const ref = value.dataSync()[0];
-    assert.ok(Math.abs(loss - ref) < 1e-4 * ref, `${arch} loss ${loss} vs ${ref}`);
-    // A conv bias followed by BatchNorm has a zero gradient, which both paths compute as rounding noise of a sum
-    // (≈ 1e-6 of the largest gradient here): gradients are compared to 1e-4 of their own scale, or of a tenth of the
-    // largest gradient of the model where theirs is smaller.
-    const refs = vars.map((v) => grads[v.name].dataSync() as Float32Array);
-    const scale = Math.max(...refs.map((r) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
-    compiled.gradients.forEach((g, i) => {
-      const a = g.tensor.dataSync() as Float32Array;
-      let diff = 0, own = 0;
-      for (let j = 0; j < a.length; j++) {
-        diff = Math.max(diff, Math.abs(a[j] - refs[i][j]));
-        own = Math.max(own, Math.abs(refs[i][j]));
-      }
-      assert.ok(diff < 1e-4 * Math.max(own, 0.1 * scale), `${arch} ${vars[i].name}: ${diff} (its scale ${own})`);
-    });
-    compiled.dispose();
-    frozen.dispose();
-    tf.dispose([x, value, ...Object.values(grads)]);
-    model.dispose();
-  }
-});
+    const l = tf.tidy(() => step(tf.tensor(m.xs, mshape), tf.tensor1d(m.labels, "int32")));
+    assert.ok(
+      Math.abs(l.dataSync()[0] - engineLoss) < 1e-4 * engineLoss,
+      `MobileNetV2 loss ${l.dataSync()[0]} vs ${engineLoss}`,
+    );
+    assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 1);
+    l.dispose();
+    step.dispose();
+    optimizer.dispose();
+    mobile.dispose();
+  },
+);
 
-Deno.test("compiled step: depthwise convolutions (same, and stride 2 after zero padding) match tfjs on cpu; MobileNetV2 compiles", async () => {
-  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
-  type S = tf.SymbolicTensor;
-  const init = (seed: number) => tf.initializers.randomUniform({ minval: -1, maxval: 1, seed });
-  const build = (stride: number) => {
-    const x = tf.input({ shape: [8, 8, 16] });
-    let y: S = stride === 1 ? x : tf.layers.zeroPadding2d({ padding: 1 }).apply(x) as S;
-    y = tf.layers.depthwiseConv2d({
-      kernelSize: 3,
-      strides: stride,
-      padding: stride === 1 ? "same" : "valid",
-      useBias: true,
-      depthwiseInitializer: init(1),
-      biasInitializer: init(2),
-    }).apply(y) as S;
-    y = tf.layers.globalAveragePooling2d({}).apply(y) as S;
-    y = tf.layers.dense({ units: 10, kernelInitializer: init(3) }).apply(y) as S;
-    return tf.model({ inputs: x, outputs: y });
-  };
-  const shape = [4, 8, 8, 16];
-  const { xs, labels } = inputs(shape, 4);
-  for (const stride of [1, 2]) {
-    const model = build(stride);
-    assert.equal(compiledStepSupport(model), undefined);
-    await checkAgainstCpu(model, shape, xs, labels, `stride ${stride}`);
-    model.dispose();
-  }
-  // MobileNetV2 (depthwise blocks, zero padding, residual adds): compiled, with the engine path's loss. Its gradients
-  // are not compared here: with BatchNorm over a handful of rows (4×4 maps, batch 2) both paths and the cpu backend
-  // differ from one another by 1e-3..1e-2 of rounding, amplified by the small variances.
-  const mobile = mobilenetV2({ seed: 0, width: 0.25 });
-  assert.equal(compiledStepSupport(mobile), undefined);
-  const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const step = makeTrainStep(mobile, optimizer);
-  const mshape = [4, 32, 32, 3];
-  const m = inputs(mshape, 5);
-  const engineLoss = tf.tidy(() =>
-    crossEntropy(
-      mobile.apply(tf.tensor(m.xs, mshape), { training: true }) as tf.Tensor2D,
-      tf.tensor1d(m.labels, "int32"),
-    )
-      .dataSync()[0]
-  );
-  const l = tf.tidy(() => step(tf.tensor(m.xs, mshape), tf.tensor1d(m.labels, "int32")));
-  assert.ok(
-    Math.abs(l.dataSync()[0] - engineLoss) < 1e-4 * engineLoss,
-    `MobileNetV2 loss ${l.dataSync()[0]} vs ${engineLoss}`,
-  );
-  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 1);
-  l.dispose();
-  step.dispose();
-  optimizer.dispose();
-  mobile.dispose();
-});
-
-Deno.test("compiled step: training is bit-reproducible, with or without the helper thread", () => {
-  assert.ok(native, "oneDNN is loaded (libdnnl2 installed)");
+nativeTest("compiled step: training is bit-reproducible, with or without the helper thread", () => {
   const d = runtime.dnnl!;
   const run = (useHelper: boolean) => {
     d.useHelper = useHelper;

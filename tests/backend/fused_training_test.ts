@@ -15,9 +15,9 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { MecoBatchNorm } from "../../lib/models/batch_norm.ts";
 import { makeOptimizer } from "../../lib/train/fit.ts";
 import { loadModel, saveModel } from "../../lib/train/checkpoint.ts";
+import { nativeTest } from "../_parts.ts";
 
 await readyBoth();
-const native = tf.getKernel(BATCH_NORM_TRAIN, "wasm") !== undefined;
 
 /** A training-mode BatchNorm forward + backward: y, dx, dgamma, dbeta, moving mean, moving variance. */
 function bnStep(layer: tf.layers.Layer, shape: number[], xs: Float32Array, ws: Float32Array, p: Float32Array[]) {
@@ -37,48 +37,53 @@ function bnStep(layer: tf.layers.Layer, shape: number[], xs: Float32Array, ws: F
   };
 }
 
-Deno.test("MecoBatchNorm's fused training kernel (with and without ReLU) matches tfjs's BatchNormalization (+ relu) on cpu (values, gradients, moving stats)", async () => {
-  assert.ok(native, "oneDNN training kernels are registered (libdnnl2 installed)");
-  const rng = mulberry32(7);
-  for (const relu of [false, true]) {
-    for (const shape of [[8, 6, 6, 16], [64, 20], [16, 5, 5, 3], [32, 7, 7, 1]]) {
-      const c = shape[shape.length - 1], n = shape.reduce((a, b) => a * b, 1);
-      const xs = randomArray(rng, n).map((v) => 3 * v + 0.5), ws = randomArray(rng, n);
-      const p = [randomArray(rng, c).map((v) => 1 + 0.3 * v), randomArray(rng, c)];
-      const args = { epsilon: 1e-5, momentum: 0.9 };
-      const mine = await onBackend("wasm", bnStep(new MecoBatchNorm({ ...args, relu }), shape, xs, ws, p));
-      // On cpu there is no fused kernel: MecoBatchNorm is tfjs's BatchNormalization followed by tf.relu.
-      const refLayer = relu ? new MecoBatchNorm({ ...args, relu }) : tf.layers.batchNormalization(args);
-      const ref = await onBackend("cpu", bnStep(refLayer, shape, xs, ws, p));
-      const names = ["y", "dx", "dgamma", "dbeta", "moving mean", "moving variance"];
-      names.forEach((name, i) => {
-        const e = relativeError(mine[i], ref[i]);
-        assert.ok(e < 1e-4, `${shape} relu=${relu} ${name}: relative error ${e}`);
-      });
-      if (relu) assert.ok(mine[0].some((v) => v === 0) && mine[0].every((v) => v >= 0), `${shape}: not clamped`);
+nativeTest(
+  "MecoBatchNorm's fused training kernel (with and without ReLU) matches tfjs's BatchNormalization (+ relu) on cpu (values, gradients, moving stats)",
+  async () => {
+    const rng = mulberry32(7);
+    for (const relu of [false, true]) {
+      for (const shape of [[8, 6, 6, 16], [64, 20], [16, 5, 5, 3], [32, 7, 7, 1]]) {
+        const c = shape[shape.length - 1], n = shape.reduce((a, b) => a * b, 1);
+        const xs = randomArray(rng, n).map((v) => 3 * v + 0.5), ws = randomArray(rng, n);
+        const p = [randomArray(rng, c).map((v) => 1 + 0.3 * v), randomArray(rng, c)];
+        const args = { epsilon: 1e-5, momentum: 0.9 };
+        const mine = await onBackend("wasm", bnStep(new MecoBatchNorm({ ...args, relu }), shape, xs, ws, p));
+        // On cpu there is no fused kernel: MecoBatchNorm is tfjs's BatchNormalization followed by tf.relu.
+        const refLayer = relu ? new MecoBatchNorm({ ...args, relu }) : tf.layers.batchNormalization(args);
+        const ref = await onBackend("cpu", bnStep(refLayer, shape, xs, ws, p));
+        const names = ["y", "dx", "dgamma", "dbeta", "moving mean", "moving variance"];
+        names.forEach((name, i) => {
+          const e = relativeError(mine[i], ref[i]);
+          assert.ok(e < 1e-4, `${shape} relu=${relu} ${name}: relative error ${e}`);
+        });
+        if (relu) assert.ok(mine[0].some((v) => v === 0) && mine[0].every((v) => v >= 0), `${shape}: not clamped`);
+      }
     }
-  }
-});
+  },
+);
 
-Deno.test("MecoBatchNorm runs its training step (ReLU included) as one fused kernel on native wasm, and not with native off", async () => {
-  await tf.setBackend("wasm");
-  const model = tf.sequential({
-    layers: [new MecoBatchNorm({ epsilon: 1e-5, momentum: 0.9, inputShape: [3, 3, 16], relu: true })],
-  });
-  const x = tf.randomNormal([4, 3, 3, 16], 0, 1, "float32", 1);
-  const kernels = async () => (await tf.profile(() => model.apply(x, { training: true }) as tf.Tensor)).kernelNames;
-  const fused = await kernels();
-  assert.ok(fused.includes(BATCH_NORM_TRAIN) && !fused.includes("Relu"), `${fused}`);
-  setNativeEnabled(false);
-  try {
-    const plain = await kernels();
-    assert.ok(!plain.includes(BATCH_NORM_TRAIN) && plain.includes("Relu"), `${plain}`);
-  } finally {
-    setNativeEnabled(true);
-  }
-  tf.dispose(x);
-  model.dispose();
-});
+nativeTest(
+  "MecoBatchNorm runs its training step (ReLU included) as one fused kernel on native wasm, and not with native off",
+  async () => {
+    await tf.setBackend("wasm");
+    const model = tf.sequential({
+      layers: [new MecoBatchNorm({ epsilon: 1e-5, momentum: 0.9, inputShape: [3, 3, 16], relu: true })],
+    });
+    const x = tf.randomNormal([4, 3, 3, 16], 0, 1, "float32", 1);
+    const kernels = async () => (await tf.profile(() => model.apply(x, { training: true }) as tf.Tensor)).kernelNames;
+    const fused = await kernels();
+    assert.ok(fused.includes(BATCH_NORM_TRAIN) && !fused.includes("Relu"), `${fused}`);
+    setNativeEnabled(false);
+    try {
+      const plain = await kernels();
+      assert.ok(!plain.includes(BATCH_NORM_TRAIN) && plain.includes("Relu"), `${plain}`);
+    } finally {
+      setNativeEnabled(true);
+    }
+    tf.dispose(x);
+    model.dispose();
+  },
+);
 
 Deno.test("a model with MecoBatchNorm (+ ReLU) saves and loads (same class, same inference outputs)", async () => {
   await tf.setBackend("wasm");

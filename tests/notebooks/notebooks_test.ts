@@ -6,6 +6,7 @@
  * CI it is skipped (with a message) when Jupyter is absent.
  */
 import assert from "node:assert/strict";
+import { optionalPart } from "../../lib/system/optional_parts.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const notebooks = [...Deno.readDirSync(`${root}notebooks`)]
@@ -23,9 +24,14 @@ async function hasJupyter(): Promise<boolean> {
   }
 }
 
-const available = await hasJupyter();
-if (!available && Deno.env.get("CI")) throw new Error("CI: jupyter with the deno kernel is required (see .ci/run)");
-if (!available) console.warn("skipping notebook execution: jupyter or the deno kernel is not installed");
+// Skipped only where Jupyter is missing (or switched off by MECO_WITHOUT); where it is installed, the Deno kernel
+// must be there too.
+const jupyter = optionalPart("jupyter");
+const available = jupyter.available;
+if (available && !(await hasJupyter())) {
+  throw new Error(`Jupyter is installed but has no deno kernel; install it: ${jupyter.install}`);
+}
+if (!available) console.warn(`skipping notebook execution: ${jupyter.reason}`);
 
 // One cell cache for this file's tests, made before the first and removed after the last (whichever run).
 let cache = "";

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { switchedOff } from "../../system/optional_parts.ts";
 import * as tf from "@tensorflow/tfjs";
 import { ISA, openDnnl } from "./dnnl_ffi.ts";
 import { Dnnl } from "./dnnl.ts";
@@ -106,6 +107,7 @@ function errText(e: unknown): string {
  */
 export function registerNativeKernels(): NativeReport {
   if (envFlag("MECO_NATIVE") === "0") return { ok: false, reason: "native kernels disabled by MECO_NATIVE=0" };
+  if (switchedOff().has("onednn")) return { ok: false, reason: "native kernels disabled by MECO_WITHOUT" };
   const missing = install(HEAP_FACTORIES);
   if (missing !== undefined) return missing;
   registerMeanGradient();
