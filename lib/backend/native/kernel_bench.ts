@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { cliError, parseCli } from "../../cli/args.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, setNativeEnabled } from "../mod.ts";
 import { THRESHOLDS } from "./runtime.ts";
@@ -58,8 +59,17 @@ function conv(x: number[], f: number[], s: number, pad: "same" | "valid"): void 
   bench(`Conv2DBackpropFilter ${tag}`, "Conv2DBackpropFilter", { x, dy: info.outShape }, { ...common, filterShape: f });
 }
 
+const CLI = {
+  usage: "deno run -A lib/backend/native/kernel_bench.ts [all|conv|matmul|elementwise|activations]",
+  description: "Times single kernels natively and on the pure wasm kernels.",
+  positionals: { name: "WHICH", min: 0, max: 1 },
+  options: {},
+} as const;
+
 if (import.meta.main) {
-  const which = Deno.args[0] ?? "all";
+  const which = parseCli(CLI).positionals[0] ?? "all";
+  const groups = ["all", "conv", "matmul", "elementwise", "activations"];
+  if (!groups.includes(which)) cliError(CLI, `unknown kernel group "${which}" (expected ${groups.join(", ")})`);
   console.log((await initBackend("wasm")).reason);
   THRESHOLDS.minMacs = 0; // time every shape natively, even where the wasm kernel is kept by default
   if (which === "all" || which === "conv") {

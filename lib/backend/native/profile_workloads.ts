@@ -15,16 +15,24 @@ import { initBackend } from "../mod.ts";
 import { median, WORKLOADS } from "../../bench/workloads.ts";
 import { type KernelTimes, profileKernels } from "../../bench/kernel_profile.ts";
 import { runtime } from "./runtime.ts";
+import { parseCli } from "../../cli/args.ts";
 import { type OpTimes, profileCompiledOps } from "./compiled_step.ts";
 
-function flag(name: string, fallback: number): number {
-  const i = Deno.args.indexOf(name);
-  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
-}
+const CLI = {
+  usage: "deno run -A lib/backend/native/profile_workloads.ts [NAME_PREFIX] [--warmup N] [--reps N] [--top N]",
+  description: "Per-kernel time of the bench workloads (MECO_NATIVE=0 profiles the pure wasm kernels).",
+  positionals: { name: "NAME_PREFIX", min: 0, max: 1 },
+  options: {
+    warmup: { type: "integer", min: 0, default: 20, help: "untimed steps first" },
+    reps: { type: "integer", min: 1, default: 10, help: "timed steps" },
+    top: { type: "integer", min: 1, default: 14, help: "kernels listed per workload" },
+  },
+} as const;
 
 if (import.meta.main) {
-  const only = Deno.args[0]?.startsWith("--") ? "" : Deno.args[0] ?? "";
-  const warmup = flag("--warmup", 20), reps = flag("--reps", 10), top = flag("--top", 14);
+  const { values, positionals } = parseCli(CLI);
+  const only = positionals[0] ?? "";
+  const { warmup, reps, top } = values;
   const report = await initBackend();
   console.log(report.reason);
   for (const w of WORKLOADS) {
