@@ -8,7 +8,7 @@
  *
  * `MECO_WITHOUT` switches parts off as if they were missing: a comma-separated
  * list of part names, or `all` (`MECO_WITHOUT=all deno task test` is the test
- * run of a bare machine).
+ * run of a bare machine). `MECO_NATIVE=0` switches oneDNN off too.
  *
  * @example
  * ```ts
@@ -99,14 +99,19 @@ export function switchedOff(): Set<OptionalPartName> {
       throw new Error(`MECO_WITHOUT: unknown part "${r}" (expected all or ${OPTIONAL_PART_NAMES.join(", ")})`);
     }
   }
-  return new Set(raw as OptionalPartName[]);
+  const off = new Set(raw as OptionalPartName[]);
+  if (env("MECO_NATIVE") === "0") off.add("onednn"); // the native kernels' own switch
+  return off;
 }
 
 /** Whether the optional part `name` is available here (see the module documentation). */
 export function optionalPart(name: OptionalPartName): OptionalPart {
   const spec = SPECS[name];
   const base = { name, gives: spec.gives, install: spec.install };
-  if (switchedOff().has(name)) return { ...base, available: false, reason: `${name} switched off by MECO_WITHOUT` };
+  if (switchedOff().has(name)) {
+    const by = name === "onednn" && env("MECO_NATIVE") === "0" ? "MECO_NATIVE=0" : "MECO_WITHOUT";
+    return { ...base, available: false, reason: `${name} switched off by ${by}` };
+  }
   const files = spec.files();
   if (!files.some(exists)) return { ...base, available: false, reason: `${name} not installed (${files.join(", ")})` };
   return { ...base, available: true, reason: "" };

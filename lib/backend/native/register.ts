@@ -107,14 +107,16 @@ function errText(e: unknown): string {
  */
 export function registerNativeKernels(): NativeReport {
   if (envFlag("MECO_NATIVE") === "0") return { ok: false, reason: "native kernels disabled by MECO_NATIVE=0" };
-  if (switchedOff().has("onednn")) return { ok: false, reason: "native kernels disabled by MECO_WITHOUT" };
   const missing = install(HEAP_FACTORIES);
   if (missing !== undefined) return missing;
   registerMeanGradient();
   registerOptimizerKernels();
   runtime.enabled = true;
   if (last === undefined) {
-    const lib = openDnnl();
+    // MECO_WITHOUT=onednn: as on a machine without libdnnl2 (the kernels that need no library stay).
+    const lib: ReturnType<typeof openDnnl> = switchedOff().has("onednn")
+      ? { ok: false, reason: "libdnnl.so.2 switched off by MECO_WITHOUT" }
+      : openDnnl();
     if (!lib.ok) {
       last = { ok: false, reason: lib.reason };
     } else {
