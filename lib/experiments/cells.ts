@@ -20,6 +20,7 @@ import { loadModel, saveModel } from "../train/checkpoint.ts";
 import { fit } from "../train/fit.ts";
 import { cacheRoot, cellDir, cellKey, readJson, writeJson } from "./cache.ts";
 import type { ExperimentData } from "./data.ts";
+import { acquireLock, withLock } from "./lock.ts";
 import type { ProgressSink } from "./progress.ts";
 
 /** A line of progress. */
@@ -46,13 +47,32 @@ export async function victimCell(
   data: ExperimentData,
   log: Log,
 ): Promise<VictimCell> {
-  const key = await cellKey("victim", { dataset: cfg.dataset, victim: cfg.victim, seed });
-  const dir = `${cacheRoot()}/${key}`;
-  const meta = await readJson<{ acc: number; minutes: number }>(`${dir}/meta.json`);
-  if (meta !== undefined) {
+  const dir = await victimCellDir(cfg, seed);
+  const cached = async (): Promise<VictimCell | undefined> => {
+    const meta = await readJson<{ acc: number; minutes: number }>(`${dir}/meta.json`);
+    if (meta === undefined) return undefined;
     log(`victim seed ${seed}: cached (${dir})`);
     return { model: await loadModel(`${dir}/model`), ...meta };
-  }
+  };
+  // Another worker may be training it: wait for its lock, then use what it cached.
+  return await cached() ??
+    await withLock(`${dir}.lock`, async () => await cached() ?? await trainVictimInto(dir, cfg, seed, data, log), {
+      log,
+    });
+}
+
+/** The cache directory of the victim of `seed` (model/, meta.json). */
+export async function victimCellDir(cfg: ExperimentConfig, seed: number): Promise<string> {
+  return `${cacheRoot()}/${await cellKey("victim", { dataset: cfg.dataset, victim: cfg.victim, seed })}`;
+}
+
+async function trainVictimInto(
+  dir: string,
+  cfg: ExperimentConfig,
+  seed: number,
+  data: ExperimentData,
+  log: Log,
+): Promise<VictimCell> {
   const t0 = performance.now();
   const model = buildClassifier(cfg.victim.arch, {
     seed: deriveSeed(seed, 1),
@@ -180,76 +200,85 @@ async function mecoCell(
   const shape = imageShapeOf(data);
   let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
   let target: tf.LayersModel, perturb: tf.LayersModel;
-  if (meta !== undefined) {
-    log(`${defenseLabel(d)} seed ${seed}: cached (${dir})`);
-    target = await loadModel(`${dir}/target`);
-    perturb = await loadModel(`${dir}/perturb`);
-  } else {
-    const t0 = performance.now();
-    target = buildClassifier(cfg.victim.arch, {
-      seed: deriveSeed(seed, 1),
-      inputShape: shape,
-      classes: data.train.numClasses,
-      width: cfg.victim.width,
-    });
-    if (d.init === "pretrained") target.setWeights(victim.model.getWeights());
-    perturb = perturbationNet({ imageShape: shape, width: d.width, bound: d.bound, seed: deriveSeed(seed, 3) });
-    const train = d.train_subset !== undefined && d.train_subset < data.train.n
-      ? subset(data.train, d.train_subset, { seed: deriveSeed(seed, 8) })
-      : data.train;
-    const steps = Math.ceil(train.n / d.batch_size) * d.epochs;
-    const every = Math.max(1, Math.ceil(steps / 10));
-    const out = await trainMeco(target, perturb, train, {
-      gamma: d.gamma,
-      q: d.q,
-      alpha: d.alpha,
-      sigma: d.sigma,
-      bound: d.bound,
-      width: d.width,
-      epochs: d.epochs,
-      batchSize: d.batch_size,
-      lr: d.lr,
-      variant: d.variant,
-      seed: deriveSeed(seed, 4),
-      onStep: (s, total) => {
-        const task = {
-          label: `${defenseLabel(d)} training seed ${seed}`,
-          unit: "steps",
-          done: s,
-          total,
-          resumedFrom: 0,
-          sessionMs: performance.now() - t0,
-        };
-        if (progress !== undefined) {
-          // onStep is synchronous: a display that fails is reported, never left unhandled.
-          const shown = s === total
-            ? progress.end(task, `trained in ${(task.sessionMs / 60000).toFixed(1)} min`)
-            : progress.update(task);
-          Promise.resolve(shown).catch((e) => log(`progress display failed: ${e}`));
-        } else if (s % every === 0 || s === total) {
+  // Another worker may be training it: wait for its lock, then use what it cached.
+  const lock = meta === undefined ? await acquireLock(`${dir}.lock`, { log }) : undefined;
+  try {
+    if (lock !== undefined) meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
+    if (meta !== undefined) {
+      log(`${defenseLabel(d)} seed ${seed}: cached (${dir})`);
+      target = await loadModel(`${dir}/target`);
+      perturb = await loadModel(`${dir}/perturb`);
+    } else {
+      const t0 = performance.now();
+      target = buildClassifier(cfg.victim.arch, {
+        seed: deriveSeed(seed, 1),
+        inputShape: shape,
+        classes: data.train.numClasses,
+        width: cfg.victim.width,
+      });
+      if (d.init === "pretrained") target.setWeights(victim.model.getWeights());
+      perturb = perturbationNet({ imageShape: shape, width: d.width, bound: d.bound, seed: deriveSeed(seed, 3) });
+      const train = d.train_subset !== undefined && d.train_subset < data.train.n
+        ? subset(data.train, d.train_subset, { seed: deriveSeed(seed, 8) })
+        : data.train;
+      const steps = Math.ceil(train.n / d.batch_size) * d.epochs;
+      const every = Math.max(1, Math.ceil(steps / 10));
+      const out = await trainMeco(target, perturb, train, {
+        gamma: d.gamma,
+        q: d.q,
+        alpha: d.alpha,
+        sigma: d.sigma,
+        bound: d.bound,
+        width: d.width,
+        epochs: d.epochs,
+        batchSize: d.batch_size,
+        lr: d.lr,
+        variant: d.variant,
+        seed: deriveSeed(seed, 4),
+        onStep: (s, total) => {
+          const task = {
+            label: `${defenseLabel(d)} training seed ${seed}`,
+            unit: "steps",
+            done: s,
+            total,
+            resumedFrom: 0,
+            sessionMs: performance.now() - t0,
+          };
+          if (progress !== undefined) {
+            // onStep is synchronous: a display that fails is reported, never left unhandled.
+            const shown = s === total
+              ? progress.end(task, `trained in ${(task.sessionMs / 60000).toFixed(1)} min`)
+              : progress.update(task);
+            Promise.resolve(shown).catch((e) => log(`progress display failed: ${e}`));
+          } else if (s % every === 0 || s === total) {
+            log(
+              `${defenseLabel(d)} seed ${seed}: step ${s}/${total} (${
+                ((performance.now() - t0) / 60000).toFixed(1)
+              } min)`,
+            );
+          }
+        },
+        onEpoch: (e, s) =>
           log(
-            `${defenseLabel(d)} seed ${seed}: step ${s}/${total} (${
-              ((performance.now() - t0) / 60000).toFixed(1)
-            } min)`,
-          );
-        }
-      },
-      onEpoch: (e, s) =>
-        log(`${defenseLabel(d)} seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`),
-    });
-    perturb = out.perturb;
-    const defense = mecoDefense({ target, perturb }, {
-      seed: deriveSeed(seed, 5),
-      variant: d.variant,
-      width: d.width,
-      bound: d.bound,
-    });
-    const u = utility(defense.predict, undefended(target).predict, data.test, cfg.eval.batch_size);
-    meta = { acc: u.acc, l1: u.l1, minutes: (performance.now() - t0) / 60000 };
-    await saveModel(target, `${dir}/target`);
-    await saveModel(perturb, `${dir}/perturb`);
-    await writeJson(`${dir}/meta.json`, meta);
-    log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
+            `${defenseLabel(d)} seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`,
+          ),
+      });
+      perturb = out.perturb;
+      const defense = mecoDefense({ target, perturb }, {
+        seed: deriveSeed(seed, 5),
+        variant: d.variant,
+        width: d.width,
+        bound: d.bound,
+      });
+      const u = utility(defense.predict, undefended(target).predict, data.test, cfg.eval.batch_size);
+      meta = { acc: u.acc, l1: u.l1, minutes: (performance.now() - t0) / 60000 };
+      await saveModel(target, `${dir}/target`);
+      await saveModel(perturb, `${dir}/perturb`);
+      await writeJson(`${dir}/meta.json`, meta);
+      log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
+    }
+  } finally {
+    await lock?.release();
   }
   const defense = mecoDefense({ target, perturb }, {
     seed: deriveSeed(seed, 6),

@@ -25,8 +25,18 @@ import { BlackBox } from "../victim/mod.ts";
 import { buildAttack, checkpointQueries, labelModeOf } from "./attack_factory.ts";
 import { attackerData } from "./attacker_data.ts";
 import { CACHE_VERSION, cellDir, readJson, writeJson } from "./cache.ts";
-import { type DefenseCell, defenseCell, defenseLabel, type Log, unlabeled, victimCell } from "./cells.ts";
+import {
+  type DefenseCell,
+  defenseCell,
+  defenseLabel,
+  type Log,
+  mecoCellDir,
+  unlabeled,
+  victimCell,
+  victimCellDir,
+} from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
+import { withLock } from "./lock.ts";
 import { commandLine, gitCommit } from "./provenance.ts";
 import { resultsDirFor } from "./paths.ts";
 import { defaultProgress, type ProgressSink, type TaskProgress } from "./progress.ts";
@@ -123,9 +133,31 @@ async function attackRow(
   progress: ProgressSink,
 ): Promise<Row> {
   const dir = await attackCellDir(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
-  const cached = await readJson<Row>(`${dir}/row.json`);
   // A cell may have been computed under another config's labels: report it under this config's.
-  if (cached !== undefined) return { ...cached, defense: defLabel, attack: attackLabel(a) };
+  const cached = async () => {
+    const row = await readJson<Row>(`${dir}/row.json`);
+    return row === undefined ? undefined : { ...row, defense: defLabel, attack: attackLabel(a) };
+  };
+  // Another worker may be attacking it: wait for its lock, then use its row.
+  return await cached() ??
+    await withLock(
+      `${dir}.lock`,
+      async () => await cached() ?? await computeAttackRow(dir, cfg, a, defLabel, seed, cell, data, log, progress),
+      { log },
+    );
+}
+
+async function computeAttackRow(
+  dir: string,
+  cfg: ExperimentConfig,
+  a: AttackConfig,
+  defLabel: string,
+  seed: number,
+  cell: DefenseCell,
+  data: Awaited<ReturnType<typeof loadExperimentData>>,
+  log: Log,
+  progress: ProgressSink,
+): Promise<Row> {
   const ckpt = `${dir}/checkpoint`;
   const spent = await checkpointQueries(ckpt);
   const shape: [number, number, number] = [data.train.height, data.train.width, data.train.channels];
@@ -200,14 +232,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const log = opts.log ?? ((m: string) => console.log(m));
   const progress = opts.progress ?? defaultProgress(log);
   const compute = new Set(opts.cachedOnly ? [] : (opts.seeds ?? cfg.seeds));
-  const unknown = [...compute].filter((s) => !cfg.seeds.includes(s));
-  if (unknown.length > 0) {
-    throw new ConfigError(loaded.source, [{
-      path: "seeds",
-      message: `seeds ${unknown.join(", ")} asked for are not among the seeds of profile ${loaded.profile} ` +
-        `([${cfg.seeds.join(", ")}]); add them to the profile's seeds or pass --set 'seeds=[...]'`,
-    }]);
-  }
+  checkSeeds(loaded, [...compute]);
   const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
@@ -238,6 +263,67 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   return summary;
 }
 
+/** Refuses seeds that are not among the config's (at its profile). */
+function checkSeeds(loaded: LoadedConfig, seeds: number[]): void {
+  const cfg = loaded.config;
+  const unknown = seeds.filter((s) => !cfg.seeds.includes(s));
+  if (unknown.length > 0) {
+    throw new ConfigError(loaded.source, [{
+      path: "seeds",
+      message: `seeds ${unknown.join(", ")} asked for are not among the seeds of profile ${loaded.profile} ` +
+        `([${cfg.seeds.join(", ")}]); add them to the profile's seeds or pass --set 'seeds=[...]'`,
+    }]);
+  }
+}
+
+/** Options of {@linkcode runCell}. */
+export interface CellRunOptions {
+  /** Progress lines (default: console.log). */
+  log?: Log;
+  /** Live progress (default: {@linkcode defaultProgress} through `log`). */
+  progress?: ProgressSink;
+}
+
+/**
+ * Computes (or resumes) exactly one (config, seed) cell: the victim, every
+ * defense and every attack row of `seed`, each into the cache, and writes no
+ * summary. What a sweep's worker (a local process or a Slurm array task)
+ * runs; {@linkcode runExperiment} then assembles the summary from the cache.
+ * Cached parts are loaded, never recomputed, and a part another worker holds
+ * the lock of is waited for.
+ *
+ * @example
+ * ```ts ignore
+ * const rows = await runCell(await loadConfig("configs/mnist_dfme.yaml", "smoke"), 0);
+ * ```
+ */
+export async function runCell(loaded: LoadedConfig, seed: number, opts: CellRunOptions = {}): Promise<Row[]> {
+  checkSeeds(loaded, [seed]);
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const progress = opts.progress ?? defaultProgress(log);
+  const backend = await initBackend(loaded.config.backend);
+  log(`backend: ${backend.reason}`);
+  const data = await loadExperimentData(loaded.config);
+  return await collectSeed(loaded.config, seed, data, true, log, progress);
+}
+
+/**
+ * Whether the (config, seed) cell is complete in the cache, so that
+ * {@linkcode runCell} would compute nothing: every attack row of `seed`, or,
+ * for a config without attacks, its victim and every MeCo defense (the
+ * output-side defenses are not cached; they are rebuilt in seconds).
+ */
+export async function cellCached(cfg: ExperimentConfig, seed: number): Promise<boolean> {
+  if (cfg.attacks.length > 0) {
+    return (await cachedRows(cfg, seed)).length === cfg.defenses.length * cfg.attacks.length;
+  }
+  if (await readJson(`${await victimCellDir(cfg, seed)}/meta.json`) === undefined) return false;
+  for (const d of cfg.defenses) {
+    if (d.type === "meco" && await readJson(`${await mecoCellDir(cfg, d, seed)}/meta.json`) === undefined) return false;
+  }
+  return true;
+}
+
 async function collectSeed(
   cfg: ExperimentConfig,
   seed: number,
@@ -247,6 +333,11 @@ async function collectSeed(
   progress: ProgressSink,
 ): Promise<Row[]> {
   if (!compute) return await cachedRows(cfg, seed);
+  if (cfg.attacks.length > 0) {
+    // Every row cached: the same rows as below, without loading the victim and the defenses.
+    const cached = await cachedRows(cfg, seed);
+    if (cached.length === cfg.defenses.length * cfg.attacks.length) return cached;
+  }
   const victim = await victimCell(cfg, seed, data, log);
   const rows: Row[] = [];
   try {
