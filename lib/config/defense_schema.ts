@@ -23,10 +23,18 @@ export const NoDefenseSchema = z.object({ ...base, type: z.literal("none") })
  *
  * - `gamma`: weight of the L1 utility term (keeps benign outputs close to the clean ones);
  * - `q`: SVGD steps simulating the worst-case query distribution (Eq. 11); `0` is the no-DRO ablation;
- * - `alpha`: SVGD step size; `sigma`: RBF kernel bandwidth, a number or `median` (median heuristic);
+ * - `alpha`: SVGD step size, the RMS displacement per pixel of one step in image units ([−1, 1]):
+ *   Eq. 11's direction with its rate set per step to α/RMS(φ) (the literal rate moved images by
+ *   ~2e-6 per pixel); `sigma`: RBF kernel bandwidth, a number or `median` (median heuristic);
  * - `bound`: L∞ bound of the perturbation; `width`: filters of the perturbation network;
  * - `epochs`, `batch_size`, `lr`: defensive training (Alg. 1);
- * - `variant`: `paper` follows the paper's equations, `official` the authors' released code where they differ.
+ * - `variant`: `paper` follows the paper's Algorithm 1; `official` the authors' released code
+ *   (joey-wang123/DFME-DRO, see lib/meco/official.ts), with the fields read as that code's
+ *   arguments: `gamma` its `--gamma` (0.2, the transport penalty of the inner step), `q` its
+ *   `--T_step` (1), `alpha` its `--stepsize` (1e-4, the literal rate), `width` its `hidden_planes`
+ *   (2), `bound` its deployment `--scale` (in its normalised-input units), `sigma` ignored (its own
+ *   0.05·median rule), training from scratch (`init: scratch`) with Adam (`lr` 1e-3, `batch_size` 64,
+ *   49 MNIST epochs).
  */
 export const MecoDefenseSchema = z.object({
   ...base,

@@ -3,12 +3,20 @@
  * query (paper Sec. 4). Each call draws new noise from a seeded stream, so a
  * run is reproducible while no two queries share ε.
  *
+ * The `official` variant deploys as the official attack scripts do
+ * (DFME/dfme/train_cifar10.py `train`, see official.ts): for every query batch
+ * fresh per-image random weights of the `Res2Net_weight` network, fresh weight
+ * noise in its forward pass, its BatchNorms normalising each image on its own
+ * (training mode, as the official code leaves it), no ε factor, and
+ * y = T(x + s·h(x)) with s = `bound` (the official `--scale`), in the official
+ * code's normalised units converted to ours.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed } from "../data/rng.ts";
 import type { Defense } from "../defenses/defense.ts";
-import { perturbationNet } from "../models/perturbation.ts";
+import { disposeOfficialWeights, drawOfficialWeights, OFFICIAL, officialPerturbationOurUnits } from "./official.ts";
 
 /** A MeCo-defended victim: the target T and the perturbation generator h. */
 export interface MecoModels {
@@ -23,14 +31,13 @@ export interface MecoDeployOptions {
   /** Seed of the noise stream. */
   seed: number;
   /**
-   * "paper": the trained h. "official": the official code's variant, whose
-   * perturbation network is randomly re-initialised (never trained): a new
-   * random h for every query batch.
+   * "paper": the trained h. "official": the official attack scripts' random
+   * per-image `Res2Net_weight`, re-drawn for every query batch (`perturb` unused).
    */
   variant?: "paper" | "official";
-  /** Perturbation width and bound, needed to re-initialise h for the official variant. */
+  /** Official variant: `hidden_planes` of h (default 2). */
   width?: number;
-  /** L∞ bound of δ (official variant). */
+  /** Official variant: the `--scale` of h's output, in the official normalised units (default 0.27). */
   bound?: number;
 }
 
@@ -55,25 +62,27 @@ export function mecoDefense(models: MecoModels, opts: MecoDeployOptions): Defens
     name: "meco",
     predict: (x) => {
       const seed = deriveSeed(opts.seed, calls++);
-      let perturb = models.perturb;
       if (variant === "official") {
-        const [, h, w, c] = x.shape;
-        perturb = perturbationNet({
-          imageShape: [h, w, c],
-          width: opts.width ?? 64,
-          bound: opts.bound ?? 0.1,
-          seed: deriveSeed(seed, 1),
-        });
+        const [n, , , c] = x.shape;
+        const weights = drawOfficialWeights(n, c, opts.width ?? 2, deriveSeed(seed, 1));
+        try {
+          return tf.tidy(() => {
+            const delta = officialPerturbationOurUnits(x, weights, opts.bound ?? 0.27, {
+              epsilon: 1,
+              weightNoise: OFFICIAL.weightNoise,
+              seed: deriveSeed(seed, 2),
+            });
+            return tf.softmax(models.target.apply(tf.add(x, delta), { training: false }) as tf.Tensor2D);
+          });
+        } finally {
+          disposeOfficialWeights(weights);
+        }
       }
-      try {
-        return tf.tidy(() => {
-          const eps = tf.randomNormal(x.shape, 0, 1, "float32", seed) as tf.Tensor4D;
-          const logits = models.target.apply(perturbInput(perturb, x, eps), { training: false });
-          return tf.softmax(logits as tf.Tensor2D);
-        });
-      } finally {
-        if (perturb !== models.perturb) perturb.dispose();
-      }
+      return tf.tidy(() => {
+        const eps = tf.randomNormal(x.shape, 0, 1, "float32", seed) as tf.Tensor4D;
+        const logits = models.target.apply(perturbInput(models.perturb, x, eps), { training: false });
+        return tf.softmax(logits as tf.Tensor2D);
+      });
     },
     dispose: () => {},
   };

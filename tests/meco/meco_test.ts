@@ -50,6 +50,26 @@ Deno.test("the worst-case batch raises the loss; Q = 0 leaves the batch unchange
   h.dispose();
 });
 
+Deno.test("one DRO step moves the batch by a measurable RMS, up the inner objective", () => {
+  const T = lenet5({ seed: 0 });
+  const h = perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.5, seed: 0 });
+  const { x, y } = batch(64);
+  const eps = tf.randomNormal(x.shape, 0, 1, "float32", 4) as tf.Tensor4D;
+  const objective = (v: tf.Tensor) =>
+    crossEntropy(T.apply(tf.add(v, h.apply([v, eps]) as tf.Tensor), { training: false }) as tf.Tensor2D, y);
+  const x1 = worstCaseBatch(T, h, x, y, eps, { q: 1, alpha: 0.1, sigma: "median" });
+  const d = tf.sub(x1, x);
+  const moved = Math.sqrt(tf.mean(tf.square(d)).dataSync()[0]);
+  // α = 0.1 per pixel before clipping; MNIST's background sits at −1, so clipping takes some of it back.
+  assert.ok(moved > 0.02 && moved <= 0.1 + 1e-6, `moved by RMS ${moved}`);
+  const g = tf.grad(objective)(x);
+  assert.ok(tf.sum(tf.mul(d, g)).dataSync()[0] > 0, "the step does not go up the objective");
+  assert.ok(objective(x1).dataSync()[0] > objective(x).dataSync()[0]);
+  tf.dispose([x, y, eps, x1, d, g]);
+  T.dispose();
+  h.dispose();
+});
+
 Deno.test("MeCo training lowers its loss, keeps memory flat, and deploys with fresh ε per query", async () => {
   const T = lenet5({ seed: 0 });
   const h0 = perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.2, seed: 0 });
@@ -69,6 +89,23 @@ Deno.test("MeCo training lowers its loss, keeps memory flat, and deploys with fr
   });
   assert.equal(tf.memory().numTensors, before, "training leaked tensors");
   assert.ok(stats[2].loss < stats[0].loss, `loss ${stats.map((s) => s.loss.toFixed(3))}`);
+  // The SVGD displacement is recorded next to h's: a real fraction of α per pixel.
+  assert.ok(stats.every((s) => s.svgdRms > 0.002 && s.svgdRms <= 0.01 + 1e-6), `svgd ${stats.map((s) => s.svgdRms)}`);
+  assert.ok(stats.every((s) => s.hRms > 0.01), `h ${stats.map((s) => s.hRms)}`);
+  const noDro = await trainMeco(T, perturb, subset(data, 64, { seed: 3 }), {
+    gamma: 1,
+    q: 0,
+    alpha: 0.01,
+    sigma: "median",
+    bound: 0.2,
+    width: 4,
+    epochs: 1,
+    batchSize: 64,
+    lr: 2e-3,
+    variant: "paper",
+    seed: 1,
+  });
+  assert.equal(noDro.stats[0].svgdRms, 0, "Q = 0 moved the batch");
   const defense = mecoDefense({ target: T, perturb }, { seed: 0 });
   const { x, y } = batch(8);
   const p1 = defense.predict(x), p2 = defense.predict(x);

@@ -71,3 +71,30 @@ Deno.test("svgdStep keeps image shape and clips to the range", () => {
   assert.equal(tf.max(x1).dataSync()[0], 1);
   tf.dispose([x, g, x1]);
 });
+
+Deno.test("step 'rms': one step moves by an RMS of exactly α, along Eq. 11's direction", () => {
+  const x = tf.randomUniform([6, 10], -0.5, 0.5, "float32", 4) as tf.Tensor2D;
+  const g = tf.mul(tf.randomNormal([6, 10], 0, 1, "float32", 5), 1e-4) as tf.Tensor2D; // tiny gradients, as a trained target's
+  const phi = svgdDirection(x, g, "median");
+  const x1 = svgdStep(x, g, { alpha: 0.1, step: "rms", sigma: "median" });
+  const d = tf.sub(x1, x);
+  close([Math.sqrt(tf.mean(tf.square(d)).dataSync()[0])], [0.1], 1e-5, "rms");
+  const cos = tf.sum(tf.mul(d, phi)).dataSync()[0] /
+    Math.sqrt(tf.sum(tf.square(d)).dataSync()[0] * tf.sum(tf.square(phi)).dataSync()[0]);
+  close([cos], [1], 1e-5, "cosine with phi");
+  tf.dispose([x, g, phi, x1, d]);
+});
+
+Deno.test("step 'rms': the repulsion alone spreads particles apart; a lone particle with no gradient stays", () => {
+  const x = tf.tensor2d([[0, 0], [0.3, 0.1], [0.1, 0.4], [-0.2, 0.2]]);
+  const before = pairwiseSqDist(x).dataSync();
+  const x1 = svgdStep(x, tf.zerosLike(x), { alpha: 0.05, step: "rms", sigma: "median" });
+  const after = pairwiseSqDist(x1 as tf.Tensor2D).dataSync();
+  for (let i = 0; i < 4; i++) {
+    for (let j = i + 1; j < 4; j++) assert.ok(after[i * 4 + j] > before[i * 4 + j], `pair ${i},${j} moved closer`);
+  }
+  const one = tf.tensor2d([[0.2, -0.3]]);
+  const still = svgdStep(one, tf.zerosLike(one), { alpha: 0.05, step: "rms", sigma: "median" });
+  assert.deepEqual(Array.from(still.dataSync()), Array.from(one.dataSync()));
+  tf.dispose([x, x1, one, still]);
+});
