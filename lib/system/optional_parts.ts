@@ -1,7 +1,8 @@
 /**
  * The parts of a full installation that the workbench can do without: oneDNN
  * (the native kernels and compiled training steps), the Fashion-MNIST data
- * set, Jupyter (executing notebooks) and Chromium (figures as PNG). Each is a
+ * set, Jupyter (executing notebooks), Slurm (a single-node cluster for the
+ * sweep tests) and Chromium (figures as PNG). Each is a
  * Debian package; without it the workbench runs (slower, or with fewer
  * outputs) and the tests that need it are skipped with the reason and the
  * command that installs it.
@@ -21,7 +22,7 @@
  */
 
 /** Names of the optional parts. */
-export const OPTIONAL_PART_NAMES = ["onednn", "fashion-mnist", "jupyter", "chromium"] as const;
+export const OPTIONAL_PART_NAMES = ["onednn", "fashion-mnist", "jupyter", "slurm", "chromium"] as const;
 
 /** One optional part's name. */
 export type OptionalPartName = typeof OPTIONAL_PART_NAMES[number];
@@ -67,6 +68,11 @@ const SPECS: Record<OptionalPartName, PartSpec> = {
     gives: "figures rendered to PNG",
     install: "apt-get install chromium",
     files: () => [env("MECO_CHROMIUM") ?? "", "/usr/bin/chromium", "/usr/bin/chromium-browser"].filter((f) => f),
+  },
+  slurm: {
+    gives: "sweeps as Slurm job arrays tested on a single-node cluster",
+    install: "apt-get install --no-install-recommends slurmctld slurmd slurm-client munge",
+    files: () => ["/usr/sbin/slurmctld"],
   },
 };
 
