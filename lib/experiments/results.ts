@@ -4,18 +4,13 @@
  * @module
  */
 import type { Row, Summary } from "./runner.ts";
+import * as aq from "arquero";
 import { writeJson, writeTextAtomic } from "./cache.ts";
 
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? "" : String(v);
-  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
-
-/** Rows as CSV with a header line. */
+/** Rows as CSV with a header line (arquero's `toCSV`; the columns are the first row's keys). */
 export function toCsv(rows: Record<string, unknown>[]): string {
   if (rows.length === 0) return "";
-  const cols = Object.keys(rows[0]);
-  return [cols.join(","), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(","))].join("\n") + "\n";
+  return aq.from(rows, Object.keys(rows[0])).toCSV();
 }
 
 /** Writes the three artifacts into `dir` (each atomically). */

@@ -8,9 +8,17 @@
  */
 import type { CostRow, CostSummary } from "../bench/cost_report.ts";
 import { display, type Displayable } from "./display.ts";
-import { figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
+import { figureBundle, LEGEND_BELOW, type PlotlySpec, writeFigureFiles } from "./figure.ts";
 import { formatPaperCell, paperCell, paperCost, type PaperCostMetric, type PaperMetric, paperSource } from "./paper.ts";
-import { type AggregateRow, type Column, formatDelta, htmlTable, textTable } from "./table.ts";
+import { type AggregateRow, type Column, formatDelta, tableBundle } from "./table.ts";
+import {
+  type CellInput,
+  cellVerdict,
+  type ClaimSpec,
+  claimVerdict,
+  type TableVerdict,
+  verdictSentence,
+} from "./verdict.ts";
 
 /** Reads a cost experiment's summary.json from `dir`. */
 export async function loadCost(dir: string): Promise<CostSummary> {
@@ -59,7 +67,7 @@ function withPaperUtility(
 }
 
 function tableOf(rows: AggregateRow[], cols: Column[], caption: string): Displayable {
-  return display({ "text/html": htmlTable(rows, cols, caption), "text/plain": `${caption}\n${textTable(rows, cols)}` });
+  return display(tableBundle(rows, cols, caption));
 }
 
 function caption(s: CostSummary, what: string): string {
@@ -81,6 +89,7 @@ export function latencyTable(s: CostSummary): Displayable {
   })) as unknown as AggregateRow[];
   const cols: Column[] = [
     { header: "defense", cell: (r) => String(r.defense) },
+    { header: "n (timed calls b1 / b256)", cell: (r) => `${r.reps_b1} / ${r.reps_b256}` },
     ...withPaperUtility(name, "target acc %", "target_acc", 100, 2),
     ...withPaperUtility(name, "L1", "l1", 1, 4),
     ...withPaper(name, "ms/query b1", "ms_b1", num("ms_b1"), 3),
@@ -144,8 +153,9 @@ export function latencyFigure(s: CostSummary): PlotlySpec {
       title: { text: `${s.meta.name}: latency per query (${s.meta.profile} profile, ${s.meta.backend})` },
       barmode: "group",
       yaxis: { title: { text: "ms per query (log scale)" }, type: "log" },
+      legend: LEGEND_BELOW,
       width: 820,
-      height: 480,
+      height: 500,
     },
   };
 }
@@ -159,4 +169,59 @@ export async function costFigure(s: CostSummary, dir: string, base = "figure"): 
   const spec = latencyFigure(s);
   await writeFigureFiles(spec, dir, base, `commit ${s.meta.commit} — ${s.meta.command}`);
   return display(await figureBundle(spec, dir, base));
+}
+
+/**
+ * The verdict under the cost tables: every utility, latency and memory
+ * number against the paper's (one measurement per defense, so each Δ is a
+ * point), and the paper's efficiency claim that MeCo answers faster than the
+ * output-perturbation defenses that optimise each answer (MAD, GRAD), as a
+ * direction (one timing per defense gives no interval over seeds).
+ */
+export function costVerdict(s: CostSummary): TableVerdict {
+  const name = s.meta.name;
+  const one = (x: number | null | undefined) =>
+    x === null || x === undefined || !Number.isFinite(x) ? null : { mean: x, std: 0, n: 1 };
+  const inputs: CellInput[] = s.rows.flatMap((r) => {
+    const cell = (metric: CellInput["metric"], header: string, ours: number | null): CellInput => ({
+      defense: r.defense,
+      attack: "none",
+      metric,
+      header,
+      ours: one(ours),
+      paper: paperCell(name, r.defense, "none", metric),
+    });
+    return [
+      cell("target_acc", "target acc %", r.target_acc * 100),
+      cell("l1", "L1", r.l1),
+      cell("ms_b1", "ms/query b1", r.ms_b1),
+      cell("ms_per_query_b256", "ms/query b256", r.ms_per_query_b256),
+      cell("peak_mib_b256", "peak MiB b256", mib(r.peak_alone_bytes_b256)),
+    ];
+  });
+  const cells = inputs.map((c) => cellVerdict(c, s.meta.profile));
+  const table: AggregateRow[] = s.rows.map((r) => ({
+    defense: r.defense,
+    attack: "none",
+    ms_b1: one(r.ms_b1),
+    ms_per_query_b256: one(r.ms_per_query_b256),
+  }));
+  const claims: ClaimSpec[] = ["mad", "grad"].filter((d) => s.rows.some((r) => r.defense === d)).flatMap((d) =>
+    (["ms_b1", "ms_per_query_b256"] as const).map((metric) => ({
+      statement: `meco answers faster than ${d} (${metric === "ms_b1" ? "batch 1" : "batch 256"})`,
+      source: 'section 5: "MeCo substantially improves the test time running efficiency"',
+      metric,
+      a: { defense: "meco" },
+      b: { defense: d },
+      kind: "below" as const,
+    }))
+  );
+  const verdicts = s.rows.some((r) => r.defense === "meco") ? claims.map((c) => claimVerdict(c, table)) : [];
+  return {
+    experiment: name,
+    profile: s.meta.profile,
+    cells,
+    claims: verdicts,
+    sentence: verdictSentence(name, s.meta.profile, cells, verdicts),
+  };
 }

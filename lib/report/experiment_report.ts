@@ -9,16 +9,8 @@ import type { Summary } from "../experiments/runner.ts";
 import { display, type Displayable } from "./display.ts";
 import { barFigure, curveFigure, figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
 import { formatPaperCell, paperCell, paperSource } from "./paper.ts";
-import {
-  aggregate,
-  type AggregateRow,
-  type Column,
-  formatDelta,
-  formatStat,
-  htmlTable,
-  type Stat,
-  textTable,
-} from "./table.ts";
+import { aggregate, type AggregateRow, type Column, formatDelta, formatStat, type Stat, tableBundle } from "./table.ts";
+import { type TableVerdict, tableVerdict, unavailableVerdict, verdictDisplay } from "./verdict.ts";
 
 /** A loaded experiment result. */
 export interface ExperimentReport {
@@ -99,12 +91,23 @@ export function reportColumns(name: string, metrics: Metric[] = ["target_acc", "
 export function tableDisplay(rep: ExperimentReport, metrics?: Metric[]): Displayable {
   const m = rep.summary.meta;
   const cols = reportColumns(m.name, metrics);
-  const caption = `${m.name} — profile ${m.profile}, budget ${m.budget ?? "none"}, backend ${m.backend}, ` +
-    `commit ${m.commit.slice(0, 12)}, ${m.minutes.toFixed(1)} min of compute; paper: ${paperSource(m.name)}`;
-  return display({
-    "text/html": htmlTable(rep.table, cols, caption),
-    "text/plain": `${caption}\n${textTable(rep.table, cols)}`,
-  });
+  const seeds = [...new Set(rep.summary.rows.map((r) => r.seed))].length;
+  const caption = `${m.name} — profile ${m.profile}, ${seeds} seed${seeds === 1 ? "" : "s"}, budget ${
+    m.budget ?? "none"
+  }, backend ${m.backend}, commit ${m.commit.slice(0, 12)}, ${
+    m.minutes.toFixed(1)
+  } minutes of compute (meta.minutes); paper: ${paperSource(m.name)}`;
+  return display(tableBundle(rep.table, cols, caption));
+}
+
+/** The verdict of a report's table (cells against the paper, claims on our arms); `metrics` as in the table. */
+export function reportVerdict(rep: ExperimentReport, metrics?: Metric[]): TableVerdict {
+  return tableVerdict(rep.summary.meta.name, rep.summary.meta.profile, rep.table, metrics);
+}
+
+/** The verdict under a report's table, as a notebook display. */
+export function verdictOf(rep: ExperimentReport, metrics?: Metric[]): Displayable {
+  return verdictDisplay(reportVerdict(rep, metrics));
 }
 
 /**
@@ -136,7 +139,9 @@ export async function writeFigure(
 
 /**
  * Bars of one metric per table row (mean ± std over seeds): percent for
- * accuracies, raw for L1; rows without the metric are left out.
+ * accuracies, raw for L1; rows without the metric are left out. The value
+ * axis is fitted to the bars (see {@linkcode barFigure}), so that a
+ * difference of a few tenths of a point shows.
  */
 export function metricBars(rep: ExperimentReport, metric: Metric, title?: string): PlotlySpec {
   const { header, percent } = METRIC_HEADERS[metric];
@@ -152,7 +157,6 @@ export function metricBars(rep: ExperimentReport, metric: Metric, title?: string
     bars,
     title ?? `${m.name}: ${header} (${m.profile} profile, mean ± std over seeds)`,
     header,
-    percent ? [0, 105] : undefined,
   );
 }
 
@@ -175,6 +179,7 @@ export function budgetTable(rep: ExperimentReport, budgets: number[]): { rows: A
   const columns: Column[] = [
     { header: "defense", cell: (r) => String(r.defense) },
     { header: "attack", cell: (r) => String(r.attack) },
+    { header: "n", cell: (r) => String((r[keys[keys.length - 1]] as Stat | null)?.n ?? 0) },
     ...budgets.map((b, i) => ({
       header: `clone acc % @ ${b.toLocaleString("en-US")} queries`,
       cell: (r: AggregateRow) => formatStat(r[keys[i]] as Stat | null, true),
@@ -183,19 +188,23 @@ export function budgetTable(rep: ExperimentReport, budgets: number[]): { rows: A
   return { rows, columns };
 }
 
-/** A table of any rows and columns as a notebook display (HTML + text). */
+/** A table of any rows and columns as a notebook display (HTML, Markdown and text, through arquero). */
 export function rowsDisplay(rows: AggregateRow[], columns: Column[], caption: string): Displayable {
-  return display({
-    "text/html": htmlTable(rows, columns, caption),
-    "text/plain": `${caption}\n${textTable(rows, columns)}`,
-  });
+  return display(tableBundle(rows, columns, caption));
 }
 
-/** What a notebook shows when its config's data is not on this machine. */
+/**
+ * What a notebook shows when its config's results are not here (its data is
+ * absent, or nothing was computed): the reason, and the verdict that nothing
+ * could be compared.
+ */
 export function missingDisplay(name: string, missing: string): Displayable {
-  const text = `${name}: not run here. ${missing}`;
+  const v = unavailableVerdict(name, "not run here");
+  const text = `${name}: not run here. ${missing}\nVerdict — ${v.sentence}`;
   return display({
-    "text/markdown": `**${name}: not run on this machine.** ${missing.replaceAll("<", "&lt;")}`,
+    "text/markdown": `**${name}: not run on this machine.** ${
+      missing.replaceAll("<", "&lt;")
+    }\n\n**Verdict.** ${v.sentence}`,
     "text/plain": text,
   });
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import * as aq from "arquero";
 import { switchedOff } from "../system/optional_parts.ts";
 import { writeTextAtomic } from "../experiments/cache.ts";
 
@@ -26,44 +27,68 @@ export interface CurveSeries {
 }
 
 /**
- * Clone accuracy (%) against queries, one line per series; series sharing a
- * label are averaged point-wise (mean over seeds) with a ±std band.
+ * An axis range fitted to values with error bars: [min − err, max + err]
+ * padded by 8% of the span (at least `minSpan`), clamped to `clamp`.
+ */
+export function fittedRange(
+  values: { value: number; err: number }[],
+  minSpan: number,
+  clamp: [number, number] = [-Infinity, Infinity],
+): [number, number] | undefined {
+  const finite = values.filter((v) => Number.isFinite(v.value));
+  if (finite.length === 0) return undefined;
+  let lo = Math.min(...finite.map((v) => v.value - (Number.isFinite(v.err) ? v.err : 0)));
+  let hi = Math.max(...finite.map((v) => v.value + (Number.isFinite(v.err) ? v.err : 0)));
+  const span = Math.max(hi - lo, minSpan);
+  const mid = (lo + hi) / 2;
+  lo = mid - span / 2 - 0.08 * span;
+  hi = mid + span / 2 + 0.08 * span;
+  return [Math.max(lo, clamp[0]), Math.min(hi, clamp[1])];
+}
+
+/** A legend laid out horizontally under the plot, so that long labels wrap inside the image. */
+export const LEGEND_BELOW = { orientation: "h", x: 0, xanchor: "left", y: -0.18, yanchor: "top" } as const;
+
+/**
+ * Clone accuracy (%) against queries, one line per label: series sharing a
+ * label (seeds) are averaged point-wise with a ±std band (arquero
+ * `groupby` + `rollup`). The accuracy axis is fitted to the curves (so that
+ * two close curves stay apart) and the legend sits under the plot.
  */
 export function curveFigure(series: CurveSeries[], title: string): PlotlySpec {
-  const byLabel = new Map<string, CurveSeries[]>();
-  for (const s of series) byLabel.set(s.label, [...(byLabel.get(s.label) ?? []), s]);
-  const data: Record<string, unknown>[] = [];
-  for (const [label, group] of byLabel) {
-    const qs = [...new Set(group.flatMap((s) => s.points.map((p) => p.queries)))].sort((a, b) => a - b);
-    const mean: number[] = [], std: number[] = [], xs: number[] = [];
-    for (const q of qs) {
-      const vals = group.map((s) => s.points.find((p) => p.queries === q)?.cloneAcc).filter((v) =>
-        v !== undefined
-      ) as number[];
-      if (vals.length === 0) continue;
-      const m = vals.reduce((a, b) => a + b, 0) / vals.length;
-      const v = vals.length > 1 ? vals.reduce((a, b) => a + (b - m) ** 2, 0) / (vals.length - 1) : 0;
-      xs.push(q);
-      mean.push(100 * m);
-      std.push(100 * Math.sqrt(v));
-    }
-    data.push({
+  const labels = [...new Set(series.map((s) => s.label))];
+  const seeds = new Map(labels.map((l) => [l, series.filter((s) => s.label === l).length]));
+  const flat = series.flatMap((s) =>
+    s.points.map((p) => ({ label: s.label, queries: p.queries, acc: 100 * p.cloneAcc }))
+  );
+  const stats = flat.length === 0 ? [] : aq.from(flat)
+    .groupby("label", "queries")
+    .rollup({ mean: aq.op.mean("acc"), std: aq.op.stdev("acc"), n: aq.op.count() })
+    .derive({ std: (d: { std: number | undefined; n: number }) => (d.n > 1 ? d.std : 0) })
+    .orderby("queries")
+    .objects() as { label: string; queries: number; mean: number; std: number; n: number }[];
+  const data = labels.map((label) => {
+    const pts = stats.filter((p) => p.label === label);
+    const n = seeds.get(label) ?? 0;
+    return {
       type: "scatter",
       mode: "lines+markers",
-      name: `${label} (n=${group.length})`,
-      x: xs,
-      y: mean,
-      error_y: { type: "data", array: std, visible: group.length > 1 },
-    });
-  }
+      name: `${label} (n=${n})`,
+      x: pts.map((p) => p.queries),
+      y: pts.map((p) => p.mean),
+      error_y: { type: "data", array: pts.map((p) => p.std), visible: n > 1 },
+    };
+  });
+  const range = fittedRange(stats.map((p) => ({ value: p.mean, err: p.std })), 2, [0, 100]);
   return {
     data,
     layout: {
       title: { text: title },
       xaxis: { title: { text: "queries" } },
-      yaxis: { title: { text: "clone test accuracy (%)" }, range: [0, 100] },
+      yaxis: { title: { text: "clone test accuracy (%)" }, ...(range ? { range } : {}) },
+      legend: LEGEND_BELOW,
       width: 760,
-      height: 460,
+      height: 500,
     },
   };
 }
@@ -80,9 +105,12 @@ export interface Bar {
 
 /**
  * Bars with ±std error bars, e.g. final clone accuracy per defense; `yTitle`
- * names the unit, `range` fixes the axis (e.g. [0, 100] for percentages).
+ * names the unit. The value axis is fitted to the bars and their error bars
+ * (`range` overrides it), so that close values stay visibly apart; the
+ * numbers are printed on the bars.
  */
 export function barFigure(bars: Bar[], title: string, yTitle: string, range?: [number, number]): PlotlySpec {
+  const fitted = range ?? fittedRange(bars.map((b) => ({ value: b.mean, err: b.std })), 0.5);
   return {
     data: [{
       type: "bar",
@@ -90,11 +118,12 @@ export function barFigure(bars: Bar[], title: string, yTitle: string, range?: [n
       y: bars.map((b) => b.mean),
       error_y: { type: "data", array: bars.map((b) => b.std), visible: bars.some((b) => b.std > 0) },
       text: bars.map((b) => b.mean.toFixed(2)),
-      textposition: "inside",
+      textposition: "outside",
+      cliponaxis: false,
     }],
     layout: {
       title: { text: title },
-      yaxis: { title: { text: yTitle }, ...(range ? { range } : {}) },
+      yaxis: { title: { text: yTitle }, ...(fitted ? { range: fitted } : {}) },
       width: 760,
       height: 460,
     },
@@ -122,18 +151,44 @@ async function plotlyJs(): Promise<string> {
   throw new Error(`plotly.js-dist not found (tried ${candidates.join(", ")}); run 'deno install'`);
 }
 
-/** A self-contained HTML page (plotly.js inlined) showing `spec`; `note` is shown under it. */
+/** Height in pixels of the note line under a figure's plot. */
+export const NOTE_HEIGHT = 24;
+
+/** The page size a figure's HTML needs: the plot's layout size plus the note line. */
+export function pageSize(spec: PlotlySpec): [number, number] {
+  const w = Number(spec.layout.width ?? 760), h = Number(spec.layout.height ?? 460);
+  return [w, h + NOTE_HEIGHT];
+}
+
+/**
+ * A self-contained HTML page (plotly.js inlined) showing `spec` at its layout
+ * size, with `note` on one line under it; the page has no margins and no
+ * scrollbars. After plotting it records on `<body data-layout>` the legend's
+ * box and whether the page overflows, which {@linkcode figureLayout} reads.
+ */
 export async function figureHtml(spec: PlotlySpec, note = ""): Promise<string> {
   const js = await plotlyJs();
-  const esc = (s: string) => s.replaceAll("<", "&lt;");
+  const esc = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;");
+  const [w, h] = pageSize(spec);
   return `<!doctype html><html><head><meta charset="utf-8"><title>${
     esc(String((spec.layout.title as { text?: string })?.text ?? "figure"))
   }</title>
+<style>html,body{margin:0;padding:0;overflow:hidden;width:${w}px;height:${h}px;background:#fff}
+#note{font:11px monospace;height:${NOTE_HEIGHT}px;line-height:${NOTE_HEIGHT}px;margin:0 8px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}</style>
 <script>${js.replaceAll("</script", "<\\/script")}</script></head>
-<body><div id="fig"></div><p style="font:12px monospace">${esc(note)}</p>
+<body><div id="fig"></div><p id="note">${esc(note)}</p>
 <script>Plotly.newPlot("fig", ${JSON.stringify(spec.data)}, ${
     JSON.stringify(spec.layout)
-  }, {displayModeBar: false});</script>
+  }, {displayModeBar: false, staticPlot: true}).then(function () {
+  var r = function (el) { if (!el) return null; var b = el.getBoundingClientRect(); return {left: b.left, top: b.top, right: b.right, bottom: b.bottom}; };
+  var root = document.documentElement;
+  document.body.setAttribute("data-layout", JSON.stringify({
+    legend: r(document.querySelector("#fig .legend")),
+    plot: r(document.querySelector("#fig .main-svg")),
+    page: {width: ${w}, height: ${h}},
+    overflow: root.scrollWidth > ${w} || root.scrollHeight > ${h}
+  }));
+});</script>
 </body></html>
 `;
 }
@@ -152,32 +207,39 @@ export async function findChromium(): Promise<string | undefined> {
   return undefined;
 }
 
+function chromiumArgs(profile: string, size: [number, number]): string[] {
+  return [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    `--user-data-dir=${profile}`,
+    `--window-size=${size[0]},${size[1]}`,
+    "--virtual-time-budget=5000",
+  ];
+}
+
 /**
  * Renders an HTML file to PNG with headless Chromium; returns false (and
  * writes nothing) when no Chromium is installed.
  */
-export async function renderPng(htmlPath: string, pngPath: string, size = [800, 520]): Promise<boolean> {
+export async function renderPng(
+  htmlPath: string,
+  pngPath: string,
+  size: [number, number] = [800, 520],
+): Promise<boolean> {
   const chromium = await findChromium();
   if (chromium === undefined) return false;
   const profile = await Deno.makeTempDir({ prefix: "meco-chromium-" });
   try {
     const tmp = `${pngPath}.tmp-${crypto.randomUUID()}.png`;
     const out = await new Deno.Command(chromium, {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        `--user-data-dir=${profile}`,
-        `--window-size=${size[0]},${size[1]}`,
-        "--virtual-time-budget=5000",
-        `--screenshot=${tmp}`,
-        `file://${await Deno.realPath(htmlPath)}`,
-      ],
+      args: [...chromiumArgs(profile, size), `--screenshot=${tmp}`, `file://${await Deno.realPath(htmlPath)}`],
       stdout: "null",
       stderr: "piped",
     }).output();
@@ -202,7 +264,7 @@ export async function writeFigureFiles(
   const html = `${dir}/${base}.html`;
   await writeTextAtomic(html, await figureHtml(spec, note));
   const png = `${dir}/${base}.png`;
-  return (await renderPng(html, png)) ? { html, png } : { html };
+  return (await renderPng(html, png, pageSize(spec))) ? { html, png } : { html };
 }
 
 /**
@@ -212,7 +274,7 @@ export async function writeFigureFiles(
 export async function figureBundle(spec: PlotlySpec, dir: string, base: string): Promise<Record<string, unknown>> {
   const bundle: Record<string, unknown> = {
     "application/vnd.plotly.v1+json": spec,
-    "text/plain": `figure: ${dir}/${base}.html`,
+    "text/plain": `figure: ${relativeToRepo(`${dir}/${base}.html`)}`,
   };
   try {
     const png = await Deno.readFile(`${dir}/${base}.png`);
@@ -223,4 +285,59 @@ export async function figureBundle(spec: PlotlySpec, dir: string, base: string):
     if (!(e instanceof Deno.errors.NotFound)) throw e; // no PNG rendered
   }
   return bundle;
+}
+
+/** `path` relative to the repository root when it lies inside it (outputs never show this machine's paths). */
+export function relativeToRepo(path: string): string {
+  const root = new URL("../../", import.meta.url).pathname;
+  return path.startsWith(root) ? path.slice(root.length) : path;
+}
+
+/** What {@linkcode figureLayout} reads from a rendered figure page. */
+export interface FigureLayout {
+  /** The legend's box in page pixels (null without a legend). */
+  legend: { left: number; top: number; right: number; bottom: number } | null;
+  /** The plot's box. */
+  plot: { left: number; top: number; right: number; bottom: number } | null;
+  /** The page size the figure was laid out for. */
+  page: { width: number; height: number };
+  /** Whether the page overflows it (which would show scrollbars). */
+  overflow: boolean;
+}
+
+/**
+ * Lays out a figure page (from {@linkcode figureHtml}) in headless Chromium
+ * at its page size and reads where the legend went; undefined without
+ * Chromium.
+ */
+export async function figureLayout(htmlPath: string, size: [number, number]): Promise<FigureLayout | undefined> {
+  const chromium = await findChromium();
+  if (chromium === undefined) return undefined;
+  const profile = await Deno.makeTempDir({ prefix: "meco-chromium-" });
+  try {
+    const out = await new Deno.Command(chromium, {
+      args: [...chromiumArgs(profile, size), "--dump-dom", `file://${await Deno.realPath(htmlPath)}`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) throw new Error(`chromium failed: ${new TextDecoder().decode(out.stderr).slice(-500)}`);
+    const dom = new TextDecoder().decode(out.stdout);
+    const m = dom.match(/data-layout="([^"]*)"/);
+    if (m === null) throw new Error(`${htmlPath}: the page recorded no layout (plotly did not finish?)`);
+    const json = m[1].replaceAll("&quot;", '"').replaceAll("&amp;", "&").replaceAll("&lt;", "<").replaceAll(
+      "&gt;",
+      ">",
+    );
+    return JSON.parse(json) as FigureLayout;
+  } finally {
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The width and height of a PNG (from its IHDR chunk). */
+export function pngSize(png: Uint8Array): [number, number] {
+  const sig = [137, 80, 78, 71, 13, 10, 26, 10];
+  if (png.length < 24 || sig.some((b, i) => png[i] !== b)) throw new Error("not a PNG");
+  const v = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return [v.getUint32(16), v.getUint32(20)];
 }

@@ -11,4 +11,6 @@ export * from "./experiment_report.ts";
 export * from "./figure.ts";
 export * from "./paper.ts";
 export * from "./paper_display.ts";
+export * from "./stats.ts";
 export * from "./table.ts";
+export * from "./verdict.ts";

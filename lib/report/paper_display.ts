@@ -7,7 +7,7 @@
  */
 import { display, type Displayable } from "./display.ts";
 import { PAPER, paperCells, type PaperNumbers } from "./paper.ts";
-import { type AggregateRow, type Column, htmlTable, textTable } from "./table.ts";
+import { type AggregateRow, type Column, tableBundle } from "./table.ts";
 
 /**
  * The paper's table `table` as rows (one per printed row) and columns (one
@@ -63,7 +63,8 @@ export function paperTableDisplay(table: string, paper: PaperNumbers = PAPER): D
     `${c.row}, ${c.column}: ${c.note}`
   );
   const { rows, columns } = paperTableRows(table, paper);
-  const text = [caption, textTable(rows, columns), ...notes].join("\n");
-  const html = htmlTable(rows, columns, caption) + notes.map((n) => `<p>${n.replaceAll("<", "&lt;")}</p>`).join("");
+  const bundle = tableBundle(rows, columns, caption);
+  const text = [bundle["text/plain"], ...notes].join("\n");
+  const html = bundle["text/html"] + notes.map((n) => `<p>${n.replaceAll("<", "&lt;")}</p>`).join("");
   return display({ "text/html": html, "text/plain": text });
 }

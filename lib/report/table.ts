@@ -1,6 +1,7 @@
 /**
- * Result tables: rows grouped into mean ± std per setting (arquero), and
- * rendered as HTML or text, with the paper's numbers beside ours.
+ * Result tables through arquero end to end: rows grouped into mean ± std and
+ * n per setting (`groupby` + `rollup`), display columns derived from them
+ * (`derive`), rendered by arquero's `toHTML`, `toMarkdown` and `toCSV`.
  *
  * @module
  */
@@ -64,11 +65,14 @@ export function formatDelta(ours: number | null | undefined, paper: number | und
   return `${d >= 0 ? "+" : ""}${d.toFixed(digits)}`;
 }
 
-/** "98.91 ± 0.05" (percent when `percent`), or "—" for a missing stat. */
+/**
+ * "98.91 ± 0.05" (percent when `percent`); a single seed shows its value
+ * alone (no ± for n = 1); "—" for a missing stat.
+ */
 export function formatStat(s: Stat | null | undefined, percent: boolean, digits = 2): string {
   if (s === null || s === undefined || !Number.isFinite(s.mean)) return "—";
   const k = percent ? 100 : 1;
-  return `${(s.mean * k).toFixed(digits)} ± ${(s.std * k).toFixed(digits)}`;
+  return s.n > 1 ? `${(s.mean * k).toFixed(digits)} ± ${(s.std * k).toFixed(digits)}` : (s.mean * k).toFixed(digits);
 }
 
 /** A rendered column: header and how to format a row's cell. */
@@ -79,23 +83,56 @@ export interface Column {
   cell: (row: AggregateRow) => string;
 }
 
-function escapeHtml(s: string): string {
+/**
+ * The rows as an arquero table of display text: one column per
+ * {@linkcode Column}, derived from the rows by its `cell` function. Headers
+ * must be unique.
+ */
+export function displayTable(rows: AggregateRow[], cols: Column[]): aq.ColumnTable {
+  const headers = cols.map((c) => c.header);
+  const dup = headers.find((h, i) => headers.indexOf(h) !== i);
+  if (dup !== undefined) throw new Error(`displayTable: column header "${dup}" appears twice`);
+  const base = aq.from(rows.map((_, i) => ({ __row: i })));
+  const source = rows;
+  const derived: Record<string, unknown> = {};
+  for (const c of cols) derived[c.header] = aq.escape((d: { __row: number }) => c.cell(source[d.__row]));
+  return base.derive(derived as Record<string, string>).select(...headers);
+}
+
+function escapeText(s: string): string {
   return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
 
-/** An HTML table. */
-export function htmlTable(rows: AggregateRow[], cols: Column[], caption?: string): string {
-  const head = cols.map((c) => `<th>${escapeHtml(c.header)}</th>`).join("");
-  const body = rows.map((r) => `<tr>${cols.map((c) => `<td>${escapeHtml(c.cell(r))}</td>`).join("")}</tr>`).join(
-    "\n",
-  );
-  const cap = caption ? `<caption>${escapeHtml(caption)}</caption>` : "";
-  return `<table>${cap}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+/** The rows as GitHub-flavoured Markdown (arquero's `toMarkdown`, which escapes pipes in cells). */
+export function markdownTable(rows: AggregateRow[], cols: Column[]): string {
+  return displayTable(rows, cols).toMarkdown();
 }
 
-/** A fixed-width text table (for terminals and notebooks' text/plain). */
+/** The rows as an HTML table (arquero's `toHTML`, which escapes the cell text). */
+export function htmlTableOf(rows: AggregateRow[], cols: Column[]): string {
+  return displayTable(rows, cols).toHTML();
+}
+
+/** The rows as CSV (arquero's `toCSV`), as displayed. */
+export function csvTable(rows: AggregateRow[], cols: Column[]): string {
+  return displayTable(rows, cols).toCSV();
+}
+
+/**
+ * A captioned table as a notebook MIME bundle: HTML (the caption as a
+ * paragraph above arquero's table), Markdown and plain text (the caption,
+ * then the Markdown table).
+ */
+export function tableBundle(rows: AggregateRow[], cols: Column[], caption: string): Record<string, string> {
+  const md = markdownTable(rows, cols);
+  return {
+    "text/html": `<p><b>${escapeText(caption)}</b></p>${htmlTableOf(rows, cols)}`,
+    "text/markdown": `**${caption.replaceAll("*", "\\*")}**\n\n${md}`,
+    "text/plain": `${caption}\n${md}`,
+  };
+}
+
+/** The table as text for terminals and notebooks' text/plain (arquero's Markdown). */
 export function textTable(rows: AggregateRow[], cols: Column[]): string {
-  const cells = [cols.map((c) => c.header), ...rows.map((r) => cols.map((c) => c.cell(r)))];
-  const widths = cols.map((_, j) => Math.max(...cells.map((row) => row[j].length)));
-  return cells.map((row) => row.map((v, j) => v.padEnd(widths[j])).join("  ")).join("\n");
+  return markdownTable(rows, cols);
 }

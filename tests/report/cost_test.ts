@@ -70,14 +70,14 @@ Deno.test("cost tables: ours beside the paper's column, per defense, in the unit
   const lat = latencyTable(SUMMARY);
   assert.match(html(lat), /ms\/query b1 \(paper\)/);
   const lines = text(lat).split("\n");
-  const mad = lines.find((l) => l.startsWith("mad"))!;
+  const mad = lines.find((l) => l.startsWith("|mad|"))!;
   // 0.5 ms at batch 1, 51.2 / 256 = 0.2 ms per query at 256, 2.5× the undefended victim, MeCo's time over its: 0.25
   for (const v of ["0.500", "0.200", "2.50", "0.25"]) assert.ok(mad.includes(v), `${v} in ${mad}`);
-  assert.ok(lines.find((l) => l.startsWith("meco"))!.includes("—"), "no speed-up of MeCo over itself");
-  const mem = text(memoryTable(SUMMARY)).split("\n").find((l) => l.startsWith("mad"))!;
+  assert.ok(lines.find((l) => l.startsWith("|meco|"))!.includes("—"), "no speed-up of MeCo over itself");
+  const mem = text(memoryTable(SUMMARY)).split("\n").find((l) => l.startsWith("|mad|"))!;
   for (const v of ["1.000", "6.000", "7.50"]) assert.ok(mem.includes(v), `${v} in ${mem}`);
   const tr = text(trainingTable(SUMMARY));
-  assert.match(tr, /meco\s+128\s+1400\.0\s+28\.0\s+14\.5/);
+  assert.match(tr, /\|meco\|128\|1400\.0\|28\.0\|14\.5\|/);
   assert.match(html(trainingTable(SUMMARY)), /\(paper\)/);
   assert.match(text(trainingTable({ ...SUMMARY, training: null })), /no MeCo defense/);
 });
@@ -124,15 +124,15 @@ Deno.test("paper cost numbers: Tables 13–15 are mapped to defense_cost; a look
 
 Deno.test("cost tables: target accuracy and L1 beside the paper's Table 3 (MNIST) where the defense is in it", () => {
   const lines = text(latencyTable(SUMMARY)).split("\n");
-  const head = lines.find((l) => l.startsWith("defense"))!;
-  assert.match(head, /target acc % \(ours\)\s+target acc % \(paper\)\s+Δ target acc %\s+L1 \(ours\)\s+L1 \(paper\)/);
+  const head = lines.find((l) => l.startsWith("|defense|"))!;
+  assert.match(head, /target acc % \(ours\)\|target acc % \(paper\)\|Δ target acc %\|L1 \(ours\)\|L1 \(paper\)/);
   const cell = (defense: string, m: "target_acc" | "l1") => paperCell("defense_cost", defense, "none", m)!;
-  const mad = lines.find((l) => l.startsWith("mad"))!;
+  const mad = lines.find((l) => l.startsWith("|mad|"))!;
   const p = cell("mad", "target_acc");
   assert.ok(mad.includes(`${p.value.toFixed(2)} ± ${p.std!.toFixed(2)}`), mad);
   assert.ok(mad.includes(formatDelta(99, p.value, 2)), mad);
   assert.ok(mad.includes(formatDelta(0.5, cell("mad", "l1").value, 4)), mad);
-  const meco = lines.find((l) => l.startsWith("meco"))!;
+  const meco = lines.find((l) => l.startsWith("|meco|"))!;
   assert.ok(meco.includes(formatDelta(0.5, cell("meco", "l1").value, 4)), meco);
 });
 
