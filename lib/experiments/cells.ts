@@ -12,7 +12,7 @@ import { buildDefense } from "../defenses/build.ts";
 import type { Defense } from "../defenses/defense.ts";
 import { undefended } from "../defenses/undefended.ts";
 import { mecoDefense } from "../meco/deploy.ts";
-import { trainMeco } from "../meco/train.ts";
+import { type MecoEpochStats, trainMeco } from "../meco/train.ts";
 import { utility } from "../metrics/utility.ts";
 import { PERTURBATION_NET_VERSION, perturbationNet } from "../models/perturbation.ts";
 import { buildClassifier } from "../models/registry.ts";
@@ -23,6 +23,19 @@ import type { ExperimentData } from "./data.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import type { ProgressSink } from "./progress.ts";
 
+/** What a MeCo cell records besides its model files. */
+interface MecoCellMeta {
+  /** The defended victim's test accuracy. */
+  acc: number;
+  /** Mean L1 distance between defended and undefended answers. */
+  l1: number;
+  /** Training and evaluation time. */
+  minutes: number;
+  /** RMS per pixel of the last epoch's DRO (SVGD) displacement (absent in cells cached before it was recorded). */
+  svgd_rms?: number;
+  /** RMS per pixel of h's displacement in the last epoch. */
+  h_rms?: number;
+}
 /** A line of progress. */
 export type Log = (msg: string) => void;
 
@@ -115,6 +128,10 @@ export interface DefenseCell {
   l1: number;
   /** Minutes spent building it. */
   minutes: number;
+  /** MeCo: RMS per pixel of the last epoch's DRO (SVGD) displacement. */
+  svgd_rms?: number;
+  /** MeCo: RMS per pixel of h's displacement in the last epoch. */
+  h_rms?: number;
   /** Frees the models this cell owns. */
   dispose: () => void;
 }
@@ -198,12 +215,12 @@ async function mecoCell(
 ): Promise<DefenseCell> {
   const dir = await mecoCellDir(cfg, d, seed);
   const shape = imageShapeOf(data);
-  let meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
+  let meta = await readJson<MecoCellMeta>(`${dir}/meta.json`);
   let target: tf.LayersModel, perturb: tf.LayersModel;
   // Another worker may be training it: wait for its lock, then use what it cached.
   const lock = meta === undefined ? await acquireLock(`${dir}.lock`, { log }) : undefined;
   try {
-    if (lock !== undefined) meta = await readJson<{ acc: number; l1: number; minutes: number }>(`${dir}/meta.json`);
+    if (lock !== undefined) meta = await readJson<MecoCellMeta>(`${dir}/meta.json`);
     if (meta !== undefined) {
       log(`${defenseLabel(d)} seed ${seed}: cached (${dir})`);
       target = await loadModel(`${dir}/target`);
@@ -223,6 +240,7 @@ async function mecoCell(
         : data.train;
       const steps = Math.ceil(train.n / d.batch_size) * d.epochs;
       const every = Math.max(1, Math.ceil(steps / 10));
+      let lastEpoch: MecoEpochStats | undefined;
       const out = await trainMeco(target, perturb, train, {
         gamma: d.gamma,
         q: d.q,
@@ -258,10 +276,13 @@ async function mecoCell(
             );
           }
         },
-        onEpoch: (e, s) =>
+        onEpoch: (e, s) => {
+          lastEpoch = s;
           log(
-            `${defenseLabel(d)} seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)}`,
-          ),
+            `${defenseLabel(d)} seed ${seed}: epoch ${e + 1}/${d.epochs} ce ${s.ce.toFixed(4)} l1 ${s.l1.toFixed(4)} ` +
+              `SVGD step ${s.svgdRms.toExponential(2)} RMS/pixel, h ${s.hRms.toFixed(3)}`,
+          );
+        },
       });
       perturb = out.perturb;
       const defense = mecoDefense({ target, perturb }, {
@@ -271,7 +292,13 @@ async function mecoCell(
         bound: d.bound,
       });
       const u = utility(defense.predict, undefended(target).predict, data.test, cfg.eval.batch_size);
-      meta = { acc: u.acc, l1: u.l1, minutes: (performance.now() - t0) / 60000 };
+      meta = {
+        acc: u.acc,
+        l1: u.l1,
+        minutes: (performance.now() - t0) / 60000,
+        // How far the last epoch's DRO (SVGD) steps and h moved the images, RMS per pixel.
+        ...(lastEpoch ? { svgd_rms: lastEpoch.svgdRms, h_rms: lastEpoch.hRms } : {}),
+      };
       await saveModel(target, `${dir}/target`);
       await saveModel(perturb, `${dir}/perturb`);
       await writeJson(`${dir}/meta.json`, meta);

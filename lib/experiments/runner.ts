@@ -62,6 +62,15 @@ export interface Row {
   minutes: number;
   /** Clone accuracy along the query budget. */
   curve: { queries: number; cloneAcc: number }[];
+  /** MeCo only: RMS per pixel of the DRO (SVGD) step's displacement in the last training epoch. */
+  svgd_rms?: number;
+  /** MeCo only: RMS per pixel of h's displacement in the last training epoch. */
+  h_rms?: number;
+}
+
+/** A MeCo cell's recorded displacements, for its rows (nothing for other defenses). */
+function displacements(cell: DefenseCell): Pick<Row, "svgd_rms" | "h_rms"> {
+  return cell.svgd_rms === undefined ? {} : { svgd_rms: cell.svgd_rms, h_rms: cell.h_rms };
 }
 
 /** What the runner writes to results/<name>/summary.json. */
@@ -203,6 +212,7 @@ async function computeAttackRow(
     seed,
     target_acc: cell.acc,
     l1: cell.l1,
+    ...displacements(cell),
     clone_acc: final,
     queries: result.queries,
     // Wall time over all sessions of the attack (a resumed run adds to its checkpoint's).
@@ -352,6 +362,7 @@ async function collectSeed(
             seed,
             target_acc: cell.acc,
             l1: cell.l1,
+            ...displacements(cell),
             clone_acc: null,
             queries: 0,
             minutes: cell.minutes,

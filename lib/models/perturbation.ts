@@ -20,7 +20,7 @@ import * as tf from "@tensorflow/tfjs";
 import { batchNorm, frozenAffineBatchNorm, SeedStream, torchWeightInit } from "./init.ts";
 
 /** Version of h's layout; part of cached MeCo cells' keys, bumped whenever the layout changes. */
-export const PERTURBATION_NET_VERSION = 2;
+export const PERTURBATION_NET_VERSION = 3;
 
 /** Options for {@linkcode perturbationNet}. */
 export interface PerturbationOptions {
