@@ -19,7 +19,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { batchNorm, frozenAffineBatchNorm, SeedStream, torchWeightInit } from "./init.ts";
 
-/** Version of h's layout; part of cached MeCo cells' keys, bumped whenever the layout changes. */
+/** Version of h and of MeCo training; part of cached MeCo cells' keys, bumped whenever either changes. */
 export const PERTURBATION_NET_VERSION = 3;
 
 /** Options for {@linkcode perturbationNet}. */
