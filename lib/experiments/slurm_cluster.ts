@@ -167,6 +167,7 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
         // already gone
       }
     }
+    for (const d of daemons) d.ref(); // so that awaiting their exit keeps the event loop alive
     await Promise.all(daemons.map((d) => d.status));
     if (!keep) await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
