@@ -14,6 +14,8 @@ export interface CurvePoint {
   queries: number;
   /** The clone's accuracy (as returned by {@linkcode AttackContext.evaluate}). */
   cloneAcc: number;
+  /** Measurements an attack takes beside the accuracy, by name (e.g. DFME's estimate cosine), when asked to. */
+  diagnostics?: Record<string, number>;
 }
 
 /** What an attack reports as it goes. */

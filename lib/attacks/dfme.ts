@@ -40,7 +40,7 @@ import { deriveSeed } from "../data/rng.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer, stepLr } from "../train/fit.ts";
-import type { BlackBox } from "../victim/black_box.ts";
+import { BlackBox, type Oracle } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
 import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
 import {
@@ -144,6 +144,11 @@ export interface DfmeModelOptions {
   hardLabelGap?: number;
   /** Applied to every generated batch before it is queried (and shown to the clone); none by default. */
   queryTransform?: QueryTransform;
+  /**
+   * When given, every evaluation point of the curve also records {@linkcode dfmeDiagnostics} (outside the
+   * attack and its query count): `oracle` answers as the black box does, `victim` is the undefended model.
+   */
+  diagnostics?: { oracle: Oracle; victim: tf.LayersModel };
 }
 
 /**
@@ -198,6 +203,9 @@ export interface DfmeStateOptions extends DfmeModelOptions {
   /** DFME settings (see {@linkcode dfmeSettings}). */
   settings: DfmeSettings;
 }
+
+/** Salt of the side batches' seeds of {@linkcode dfmeDiagnostics} in a run (apart from the attack's own draws). */
+const DIAGNOSTICS_SALT = 0x64696167;
 
 /** Seeds of the clone's and the generator's initialisation, derived from the run's seed. */
 const INIT_SALT = { clone: 0x636c6f6e, generator: 0x67656e } as const;
@@ -321,6 +329,99 @@ export function zerothOrderGradient(
     const gradient = tf.div(tf.mean(tf.mul(tf.mul(diff, dim), u), 1), k * n);
     return { gradient: tf.reshape(gradient, pre.shape) as tf.Tensor4D, loss: tf.mean(base) as tf.Scalar };
   });
+}
+
+/** What {@linkcode dfmeDiagnostics} measures on one side batch. */
+export interface DfmeDiagnostics {
+  /**
+   * Cosine between the generator-parameter gradient the attack would step on (the vector-Jacobian product of
+   * the zeroth-order estimate from the oracle's answers) and the true one (the same product of the exact
+   * gradient of the per-sample loss, computed through the undefended victim's logits).
+   */
+  estimateCosine: number;
+  /** The same cosine at the pre-tanh images, all samples as one vector. */
+  imageCosine: number;
+  /** Fraction of the side batch's generated images whose top-1 class the oracle answers differently from the victim. */
+  top1Changed: number;
+}
+
+/**
+ * Diagnostics of a DFME run, outside the attack and its query count: on a side
+ * batch of `state.settings.batch_size` latents drawn from `seed`, the cosine
+ * between the estimated and the true generator gradient, and how often the
+ * oracle's top-1 differs from the undefended victim's. `oracle` answers what
+ * the black box would (the defended model, or the undefended one); `victim` is
+ * the undefended victim (logits), whose internals give the true gradient. The
+ * true loss uses the victim's own mean-corrected log-probabilities as targets,
+ * so a defense that perturbs answers lowers the cosine. Neither the attack's
+ * black box nor its models or optimizers change (the generator's BatchNorm
+ * moving statistics are restored).
+ *
+ * @example
+ * ```ts ignore
+ * const d = dfmeDiagnostics(state, { oracle: defense, victim, seed: 7 });
+ * console.log(d.estimateCosine, d.top1Changed);
+ * ```
+ */
+export function dfmeDiagnostics(
+  state: DfmeState,
+  opts: { oracle: Oracle; victim: tf.LayersModel; seed: number },
+): DfmeDiagnostics {
+  const s = state.settings;
+  const bb = state.blackBox;
+  const side = new BlackBox(opts.oracle, {
+    imageShape: bb.imageShape,
+    numClasses: bb.numClasses,
+    budget: Number.MAX_SAFE_INTEGER,
+    labels: bb.labels,
+  });
+  const sideState: DfmeState = { ...state, blackBox: side };
+  const k = bb.numClasses;
+  const frozen = state.generator.nonTrainableWeights.map((w) => [w, w.read().clone()] as const);
+  const vars = state.generator.trainableWeights.map((w) => w.read() as tf.Variable);
+  try {
+    return tf.tidy(() => {
+      const z = tf.randomNormal([s.batch_size, s.nz], 0, 1, "float32", deriveSeed(opts.seed, 0));
+      const pre = detach(state.generator.apply(z, { training: true }) as tf.Tensor4D);
+      const n = pre.shape[0];
+      const estimate = zerothOrderGradient(sideState, pre, deriveSeed(opts.seed, 1)).gradient;
+      const exact = tf.grad((p: tf.Tensor) => {
+        const x = tf.tanh(p) as tf.Tensor4D;
+        const logits = opts.victim.apply(x, { training: false }) as tf.Tensor2D;
+        let target: tf.Tensor2D;
+        if (s.loss === "kl") target = tf.softmax(logits);
+        else {
+          const logp = tf.logSoftmax(logits);
+          target = tf.sub(logp, tf.mean(logp, 1, true));
+        }
+        const clone = state.clone.apply(x, { training: false }) as tf.Tensor2D;
+        return tf.div(tf.neg(tf.sum(disagreement(s.loss, clone, target))), k * n);
+      })(pre);
+      const vjp = (g: tf.Tensor4D) => {
+        const { value, grads } = tf.variableGrads(
+          () => tf.sum(tf.mul(state.generator.apply(z, { training: true }) as tf.Tensor4D, g)),
+          vars,
+        );
+        value.dispose();
+        return tf.concat(vars.map((v) => grads[v.name].flatten()));
+      };
+      const cosine = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.div(tf.sum(tf.mul(a, b)), tf.add(tf.mul(tf.norm(a), tf.norm(b)), 1e-30)).dataSync()[0];
+      const x = tf.tanh(pre) as tf.Tensor4D;
+      const answered = tf.argMax(opts.oracle.predict(x), 1);
+      const truth = tf.argMax(opts.victim.apply(x, { training: false }) as tf.Tensor2D, 1);
+      return {
+        estimateCosine: cosine(vjp(estimate), vjp(exact as tf.Tensor4D)),
+        imageCosine: cosine(estimate, exact),
+        top1Changed: tf.mean(tf.notEqual(answered, truth).toFloat()).dataSync()[0],
+      };
+    });
+  } finally {
+    for (const [w, value] of frozen) {
+      w.write(value);
+      value.dispose();
+    }
+  }
 }
 
 /** Losses of one {@linkcode dfmeIteration}. */
@@ -538,9 +639,16 @@ export class DfmeAttack implements Attack {
       const elapsedMs = () => elapsedBefore + (performance.now() - t0);
       let nextEval = s.eval_every ? nextMultiple(blackBox.queries, s.eval_every) : Infinity;
       let nextSave = s.checkpoint_every ? nextMultiple(blackBox.queries, s.checkpoint_every) : Infinity;
+      const diagnose = this.#models.diagnostics;
       const evaluate = async () => {
         const cloneAcc = await ctx.evaluate!(state.clone);
-        curve.push({ queries: blackBox.queries, cloneAcc });
+        const point: CurvePoint = { queries: blackBox.queries, cloneAcc };
+        if (diagnose !== undefined) {
+          point.diagnostics = {
+            ...dfmeDiagnostics(state, { ...diagnose, seed: deriveSeed(state.seed, DIAGNOSTICS_SALT, state.iteration) }),
+          };
+        }
+        curve.push(point);
         return cloneAcc;
       };
       const save = async () => {

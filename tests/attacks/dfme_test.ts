@@ -7,6 +7,7 @@ import {
   DEFAULT_HARD_LABEL_GAP,
   DfmeAttack,
   type DfmeConfigInput,
+  dfmeDiagnostics,
   dfmeIteration,
   dfmeLearningRate,
   dfmeQueriesPerIteration,
@@ -19,7 +20,7 @@ import type { AttackProgress } from "../../lib/attacks/attack.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { onednn } from "../_parts.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type Oracle } from "../../lib/victim/mod.ts";
+import { BlackBox, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
@@ -309,6 +310,41 @@ Deno.test("a short DFME run lifts a clone of a trained LeNet-5 well above chance
   assert.deepEqual(r.curve.map((c) => c.queries), [10_080, 19_936]); // the first iteration at or past 10k, the end
   assert.ok(final.cloneAcc > 0.2, `clone accuracy ${final.cloneAcc}`);
   r.clone.dispose();
+  victim.dispose();
+});
+
+Deno.test("diagnostics: the estimate's cosine with the true gradient, and top-1 changes, outside the query count", async () => {
+  const victim = lenet5({ seed: 1 });
+  const settings = dfmeSettings({ ...TINY, batch_size: 64 });
+  const bb = boxOver(victim, 10_000);
+  const state = createDfmeState({ blackBox: bb, budget: 10_000, seed: 0, settings });
+  dfmeIteration(state);
+  const queries = bb.queries;
+  const before = [flatWeights(state.generator), flatWeights(state.clone)];
+  const tensors = tf.memory().numTensors;
+  const honest = dfmeDiagnostics(state, { oracle: undefendedOracle(victim), victim, seed: 3 });
+  // An oracle that answers noise: its estimate has nothing to do with the victim's gradient.
+  const noise: Oracle = { predict: (x) => tf.softmax(tf.randomNormal([x.shape[0], 10], 0, 3)) };
+  const noisy = dfmeDiagnostics(state, { oracle: noise, victim, seed: 3 });
+  console.log(`honest ${JSON.stringify(honest)}, noise ${JSON.stringify(noisy)}`);
+  assert.equal(honest.top1Changed, 0);
+  assert.ok(noisy.top1Changed > 0.5, `top-1 changed ${noisy.top1Changed}`);
+  // One direction per sample in 784 dimensions: each sample's term of the image-level product is (g·u)²·784 ≥ 0,
+  // so an honest estimate's image cosine is positive (≈ 0.03 per sample); the parameter-level one is noisier.
+  assert.ok(honest.imageCosine > 0.02, JSON.stringify(honest));
+  assert.ok(Math.abs(noisy.imageCosine) < honest.imageCosine / 2, JSON.stringify(noisy));
+  assert.ok(Math.abs(honest.estimateCosine) <= 1 && Math.abs(noisy.estimateCosine) <= 1);
+  assert.equal(bb.queries, queries, "diagnostics spent attack queries");
+  assert.deepEqual([flatWeights(state.generator), flatWeights(state.clone)], before, "diagnostics changed the models");
+  assert.equal(tf.memory().numTensors, tensors);
+  // In a run: every curve point carries them.
+  const r = await new DfmeAttack({ ...TINY, eval_every: 56 * 2 }, {
+    diagnostics: { oracle: undefendedOracle(victim), victim },
+  }).extract(boxOver(victim, 56 * 4), 56 * 4, { seed: 0, evaluate: () => 0.5 });
+  assert.equal(r.curve.length, 2);
+  assert.ok(r.curve.every((p) => p.diagnostics?.top1Changed === 0 && Number.isFinite(p.diagnostics.estimateCosine)));
+  r.clone.dispose();
+  disposeDfmeState(state);
   victim.dispose();
 });
 
