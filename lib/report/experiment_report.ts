@@ -96,7 +96,7 @@ export function tableDisplay(rep: ExperimentReport, metrics?: Metric[]): Display
     m.budget ?? "none"
   }, backend ${m.backend}, commit ${m.commit.slice(0, 12)}, ${
     m.minutes.toFixed(1)
-  } minutes of compute (meta.minutes); paper: ${paperSource(m.name)}`;
+  } attack-minutes (wall minutes of the attacks, summed over rows); paper: ${paperSource(m.name)}`;
   return display(tableBundle(rep.table, cols, caption));
 }
 
@@ -199,7 +199,7 @@ export function rowsDisplay(rows: AggregateRow[], columns: Column[], caption: st
  * could be compared.
  */
 export function missingDisplay(name: string, missing: string): Displayable {
-  const v = unavailableVerdict(name, "not run here");
+  const v = unavailableVerdict(name, "no results on this machine");
   const text = `${name}: not run here. ${missing}\nVerdict — ${v.sentence}`;
   return display({
     "text/markdown": `**${name}: not run on this machine.** ${

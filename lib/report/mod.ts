@@ -9,6 +9,7 @@ export * from "./cost.ts";
 export * from "./display.ts";
 export * from "./experiment_report.ts";
 export * from "./figure.ts";
+export * from "./glance.ts";
 export * from "./paper.ts";
 export * from "./paper_display.ts";
 export * from "./stats.ts";

@@ -448,13 +448,13 @@ export function verdictDisplay(v: TableVerdict): Displayable {
   });
 }
 
-/** The verdict of a notebook whose results are not here: nothing is compared. */
+/** The verdict of a table nothing of which can be compared, `why` saying why (e.g. "no results on this machine"). */
 export function unavailableVerdict(experiment: string, why: string): TableVerdict {
   return {
     experiment,
     profile: "—",
     cells: [],
     claims: [],
-    sentence: `${experiment}: not comparable, no results on this machine (${why}).`,
+    sentence: `${experiment}: not comparable (${why}).`,
   };
 }

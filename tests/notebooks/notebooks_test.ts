@@ -1,9 +1,12 @@
 /**
  * Executes every notebook in notebooks/ (new ones are picked up by
  * themselves) headlessly on the Deno kernel (jupyter nbconvert) at the
- * `smoke` profile, and fails on any error output. The notebooks share one
- * fresh cell cache, so two notebooks of one config compute it once. Outside
- * CI it is skipped (with a message) when Jupyter is absent.
+ * `smoke` profile with `MECO_RECOMPUTE=1` (notebooks compute nothing unless
+ * asked, so the test asks), and fails on any error output, on a notebook
+ * without a computed verdict, and on an output showing this machine's
+ * repository path. The notebooks share one fresh cell cache, so two notebooks
+ * of one config compute it once. Outside CI it is skipped (with a message)
+ * when Jupyter is absent.
  */
 import assert from "node:assert/strict";
 import { optionalPart } from "../../lib/system/optional_parts.ts";
@@ -81,7 +84,7 @@ async function executeAndCheck(nb: string): Promise<void> {
         "--output-dir",
         tmp,
       ],
-      env: { MECO_PROFILE: "smoke", MECO_CACHE_DIR: cache },
+      env: { MECO_PROFILE: "smoke", MECO_CACHE_DIR: cache, MECO_RECOMPUTE: "1" },
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -100,6 +103,14 @@ async function executeAndCheck(nb: string): Promise<void> {
       c.outputs.map((o) => o.data ?? {})
     ) as Record<string, unknown>[];
     const missing = bundles.some((b) => String(b["text/plain"] ?? "").includes("not run here"));
+    if (!bundles.some((b) => /^Verdict — |\nVerdict — /.test(String(b["text/plain"] ?? "")))) {
+      throw new DisplayMissing(`${nb}: no verdict output`);
+    }
+    const texts = code.flatMap((c: { outputs: { text?: string | string[]; data?: Record<string, unknown> }[] }) =>
+      c.outputs.map((o) => [o.text ?? "", String(o.data?.["text/plain"] ?? "")].flat().join(""))
+    ) as string[];
+    const leaked = texts.find((t) => t.includes(root));
+    assert.equal(leaked, undefined, `${nb}: an output shows the machine path ${root}`);
     if (!missing) {
       if (!bundles.some((b) => /\(paper\)/.test(String(b["text/html"] ?? "")))) {
         throw new DisplayMissing(`${nb}: no table with the paper's column`);
