@@ -121,10 +121,28 @@ export class DenseHead {
         const forward = tf.matMul(masked, this.#layers[l + 1].kernel.read() as tf.Tensor2D);
         t = tf.add(forward, tf.mul(weight(l + 1), deltas[l + 1]));
       }
-      return tf.sub(tf.sum(tf.mul(p, t), 1, true), t) as tf.Tensor2D;
+      return tf.mul(tf.sub(tf.sum(tf.mul(p, t), 1, true), t), gradientMask(p, y)) as tf.Tensor2D;
     });
   }
 }
+
+/**
+ * Where the surrogate's own probabilities `p` equal the answer `y` to within
+ * float32 rounding of two kernel paths (max |p − y| ≤ {@linkcode AGREEMENT_TOLERANCE}),
+ * the gradient of ℓ(x; y) vanishes in exact arithmetic and the coefficients
+ * are rounding noise: such rows get coefficients 0 (nothing to redirect).
+ * Returns the [n, 1] mask, 1 for rows with a gradient.
+ */
+function gradientMask(p: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D {
+  return tf.cast(tf.greater(tf.max(tf.abs(tf.sub(p, y)), 1, true), AGREEMENT_TOLERANCE), "float32") as tf.Tensor2D;
+}
+
+/**
+ * Probabilities closer than this are the same answer: the softmax of one model computed by two kernel paths (e.g.
+ * fused and unfused matmuls, native and wasm kernels) differs by up to ~1e-6; a surrogate that has learnt anything
+ * differs from the victim's answers by far more.
+ */
+export const AGREEMENT_TOLERANCE = 1e-5;
 
 /**
  * GRAD's coefficients over all of `model`'s trainable parameters, per sample:
@@ -156,5 +174,10 @@ export function fullCoefficients(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Te
   }
   const c = tf.stack(rows) as tf.Tensor2D;
   tf.dispose(rows);
-  return c;
+  return tf.tidy(() => {
+    const p = tf.softmax(model.apply(x, { training: false }) as tf.Tensor2D) as tf.Tensor2D;
+    const masked = tf.mul(c, gradientMask(p, y)) as tf.Tensor2D;
+    c.dispose();
+    return masked;
+  });
 }
