@@ -1,6 +1,7 @@
 /**
  * The benchmark workloads, each defined shape for shape as in the PyTorch peer
- * (shared/peer/torch_bench.py), so the two can be compared as a ratio.
+ * benchmark the project is compared with (`torch_bench.py --threads 2`), so
+ * the two can be compared as a ratio.
  *
  * @module
  */
