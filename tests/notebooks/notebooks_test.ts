@@ -103,11 +103,13 @@ async function executeAndCheck(nb: string): Promise<void> {
       c.outputs.map((o) => o.data ?? {})
     ) as Record<string, unknown>[];
     const missing = bundles.some((b) => String(b["text/plain"] ?? "").includes("not run here"));
-    if (!bundles.some((b) => /^Verdict — |\nVerdict — /.test(String(b["text/plain"] ?? "")))) {
+    // nbformat stores a text output as one string or as a list of lines.
+    const textOf = (v: unknown) => Array.isArray(v) ? v.join("") : String(v ?? "");
+    if (!bundles.some((b) => /^Verdict — |\nVerdict — /.test(textOf(b["text/plain"])))) {
       throw new DisplayMissing(`${nb}: no verdict output`);
     }
     const texts = code.flatMap((c: { outputs: { text?: string | string[]; data?: Record<string, unknown> }[] }) =>
-      c.outputs.map((o) => [o.text ?? "", String(o.data?.["text/plain"] ?? "")].flat().join(""))
+      c.outputs.map((o) => textOf(o.text) + textOf(o.data?.["text/plain"]))
     ) as string[];
     const leaked = texts.find((t) => t.includes(root));
     assert.equal(leaked, undefined, `${nb}: an output shows the machine path ${root}`);
