@@ -60,6 +60,7 @@ async function runToEnd(config: string, cache: string): Promise<string> {
 async function checkpointed(cache: string): Promise<number> {
   try {
     for await (const e of Deno.readDir(`${cache}/attack`)) {
+      if (!e.isDirectory) continue; // the cell's lock file sits beside it
       const meta = JSON.parse(await Deno.readTextFile(`${cache}/attack/${e.name}/checkpoint/latest/meta.json`));
       return meta.queries;
     }
