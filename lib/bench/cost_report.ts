@@ -197,6 +197,11 @@ export interface EnsuredCost {
   dir: string;
   /** True when this call ran the measurements. */
   recomputed: boolean;
+  /**
+   * Set when the stored results are missing or of another config version and measuring was not asked for: what is
+   * missing, how long measuring took last time, and the command that measures.
+   */
+  missing?: string;
 }
 
 /** Options of {@linkcode ensureCostResults}. */
@@ -207,12 +212,16 @@ export interface EnsureCostOptions {
   log?: Log;
   /** Where the results are kept (default: {@linkcode resultsDirFor}). */
   resultsDir?: string;
+  /** Measure when the stored results do not match (default: `MECO_RECOMPUTE=1` in the environment). */
+  recompute?: boolean;
 }
 
 /**
  * The cost results of `configs/<file>`: reused when the results folder holds a
- * summary for the same resolved config (its hash), measured and written
- * otherwise. Timings are of the machine and the moment they were taken; rerun
+ * summary for the same resolved config (its hash); otherwise measured and
+ * written only when asked (`opts.recompute`, or `MECO_RECOMPUTE=1`), and
+ * else reported as `missing` (the stored summary, if any, stays for display).
+ * Timings are of the machine and the moment they were taken; rerun
  * `deno task cost` to measure again.
  */
 export async function ensureCostResults(
@@ -224,6 +233,22 @@ export async function ensureCostResults(
   const stored = await readJson<CostSummary>(`${dir}/summary.json`);
   if (stored !== undefined && stored.meta?.config_hash === loaded.hash) return { loaded, dir, recomputed: false };
   const command = `deno task cost configs/${file} --profile ${loaded.profile}`;
+  if (!(opts.recompute ?? Deno.env.get("MECO_RECOMPUTE") === "1")) {
+    const what = stored === undefined
+      ? "no stored cost results"
+      : `the stored cost results are of another version of the config (hash ${
+        String(stored.meta?.config_hash).slice(0, 12)
+      }, now ${loaded.hash.slice(0, 12)}); they are shown as they are`;
+    const last = stored?.meta?.minutes !== undefined
+      ? ` Measuring took ${stored.meta.minutes.toFixed(1)} min last time.`
+      : "";
+    return {
+      loaded,
+      dir,
+      recomputed: false,
+      missing: `${what}.${last} Measure with \`${command}\`, or set MECO_RECOMPUTE=1 and run the notebook again.`,
+    };
+  }
   await runDefenseCost(loaded, { resultsDir: dir, log: opts.log, command });
   return { loaded, dir, recomputed: true };
 }
