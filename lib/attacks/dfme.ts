@@ -17,6 +17,11 @@
  *    gradient): the clone's logits regress the victim's target(x) with the L1
  *    loss (SGD, momentum, weight decay).
  *
+ * Both learning rates decay by `lr_gamma` at the `lr_decay_at` milestones
+ * ({@linkcode dfmeLearningRate}: fractions of the budget, or the reference's
+ * epochs of 50 iterations). {@linkcode dfmeDiagnostics} measures, outside the
+ * attack, how well the estimate matches the true generator gradient.
+ *
  * target(x) = log p − mean_k log p of the victim's probabilities p (clamped
  * at 1e-30 before the log): mean-corrected log-probabilities, the reference's
  * logit recovery. Queries per iteration: `batch_size · (g_iter·(m+1) + d_iter)`,
