@@ -8,15 +8,18 @@ import {
   switchedOff,
 } from "../../lib/system/optional_parts.ts";
 
-/** Runs `fn` with MECO_WITHOUT set to `value`, restoring it after. */
+/** Runs `fn` with MECO_WITHOUT set to `value` and MECO_NATIVE unset (its own switch), restoring both after. */
 function withWithout<T>(value: string, fn: () => T): T {
-  const saved = Deno.env.get("MECO_WITHOUT");
+  const saved = { MECO_WITHOUT: Deno.env.get("MECO_WITHOUT"), MECO_NATIVE: Deno.env.get("MECO_NATIVE") };
   Deno.env.set("MECO_WITHOUT", value);
+  Deno.env.delete("MECO_NATIVE");
   try {
     return fn();
   } finally {
-    if (saved === undefined) Deno.env.delete("MECO_WITHOUT");
-    else Deno.env.set("MECO_WITHOUT", saved);
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, v);
+    }
   }
 }
 
@@ -39,6 +42,11 @@ Deno.test("optional parts: MECO_WITHOUT switches parts off by name or all, and r
   });
   withWithout("onednn,cuda", () => assert.throws(() => switchedOff(), /MECO_WITHOUT: unknown part "cuda"/));
   withWithout("", () => assert.equal(switchedOff().size, 0));
+  withWithout("", () => {
+    Deno.env.set("MECO_NATIVE", "0");
+    assert.deepEqual([...switchedOff()], ["onednn"]);
+    assert.match(optionalPart("onednn").reason, /switched off by MECO_NATIVE=0/);
+  });
 });
 
 Deno.test("optional parts: a part is available exactly when one of its files exists", () => {
