@@ -24,6 +24,25 @@ export const OutputSchema = z.object({
   dir: z.string().min(1).optional(),
 }).strict();
 
+/**
+ * `scheduler:` — how `deno task sweep --scheduler slurm` submits this experiment's cells (sbatch options; the
+ * command's flags win). Not part of the config's hash: where cells run does not change what they compute.
+ */
+export const SchedulerSchema = z.object({
+  partition: z.string().min(1).optional(),
+  gres: z.string().min(1).optional(),
+  time: z.string().min(1).optional(),
+  cpus_per_task: positiveInt.optional(),
+  mem: z.string().min(1).optional(),
+  /** Further sbatch options, written as given (e.g. `--account=proj`). */
+  sbatch: z.array(z.string().min(1)).optional(),
+  /** Shell lines run before each array task (e.g. `module load deno`). */
+  setup: z.array(z.string().min(1)).optional(),
+}).strict();
+
+/** A validated `scheduler` section. */
+export type SchedulerConfig = z.infer<typeof SchedulerSchema>;
+
 const ExperimentObjectSchema = z.object({
   name: snakeCase,
   description: z.string(),
@@ -35,6 +54,7 @@ const ExperimentObjectSchema = z.object({
   attacks: z.array(AttackSchema).default([]),
   eval: EvalSchema.default({}),
   output: OutputSchema.default({}),
+  scheduler: SchedulerSchema.optional(),
 }).strict();
 
 type Checked = z.infer<typeof ExperimentObjectSchema>;

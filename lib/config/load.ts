@@ -87,10 +87,12 @@ export async function parseConfig(
     chosen,
     options.overrides ?? [],
   );
+  // Where cells run (the scheduler section) does not change what they compute: it is not hashed.
+  const { scheduler: _scheduler, ...determining } = config;
   return {
     config,
     profile: chosen,
-    hash: await configHash(config),
+    hash: await configHash(determining),
     source: name,
   };
 }

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { loadConfig, type LoadedConfig, type ProfileName } from "../config/mod.ts";
+import { loadConfig, type LoadedConfig, type ProfileName, type SchedulerConfig } from "../config/mod.ts";
 import { cacheRoot, readJson, writeJson } from "./cache.ts";
 import type { Log } from "./cells.ts";
 import { REPO_ROOT } from "./paths.ts";
@@ -445,6 +445,27 @@ function describeEvent(e: CellEvent): string {
 }
 
 /**
+ * The sbatch options of a sweep: the config's `scheduler:` section, with each option the command gives in
+ * `flags` taking its place (sbatch lines and setup lines from both, the config's first).
+ */
+export function slurmOptions(section: SchedulerConfig | undefined, flags: SlurmOptions = {}): SlurmOptions {
+  const s = section ?? {};
+  const pick = <T>(flag: T | undefined, cfg: T | undefined) => flag ?? cfg;
+  const lists = (a: string[] | undefined, b: string[] | undefined) =>
+    a === undefined && b === undefined ? undefined : [...(a ?? []), ...(b ?? [])];
+  const out: SlurmOptions = {
+    partition: pick(flags.partition, s.partition),
+    gres: pick(flags.gres, s.gres),
+    time: pick(flags.time, s.time),
+    cpusPerTask: pick(flags.cpusPerTask, s.cpus_per_task),
+    mem: pick(flags.mem, s.mem),
+    extra: lists(s.sbatch, flags.extra),
+    setup: lists(s.setup, flags.setup),
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as SlurmOptions;
+}
+
+/**
  * Runs a sweep: loads the config, lists its cells and which are cached,
  * dispatches the others (local workers or one Slurm job array), waits with
  * progress per cell, checks each dispatched cell is now cached, and, when
@@ -482,7 +503,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     };
     dir = await makeSweepDir(loaded, manifest);
     log(`sweep folder: ${dir}`);
-    outcomes = await dispatch(opts, dir, cells, log);
+    outcomes = await dispatch({ ...opts, slurm: slurmOptions(loaded.config.scheduler, opts.slurm) }, dir, cells, log);
     for (const o of outcomes) {
       const cached = await cellCached(loaded.config, o.cell.seed);
       if (o.ok && !cached) {

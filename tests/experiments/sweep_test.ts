@@ -6,7 +6,7 @@
  * cached and recomputes nothing).
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../lib/config/mod.ts";
+import { loadConfig, parseConfig } from "../../lib/config/mod.ts";
 import { REPO_ROOT } from "../../lib/experiments/paths.ts";
 import {
   type CellEvent,
@@ -15,6 +15,7 @@ import {
   type LocalJob,
   runLocal,
   runSweep,
+  slurmOptions,
   WORKER_SCRIPT,
 } from "../../lib/experiments/sweep.ts";
 
@@ -171,4 +172,33 @@ Deno.test("a local sweep runs the uncached cells on two workers; run again, it f
       else Deno.env.set("MECO_CACHE_DIR", prev);
     }
   });
+});
+
+Deno.test("sweep: sbatch options come from the config's scheduler section, each flag given taking its place", async () => {
+  assert.deepEqual(slurmOptions(undefined, {}), {});
+  const section = {
+    partition: "cpu",
+    time: "01:00:00",
+    cpus_per_task: 4,
+    sbatch: ["--account=a"],
+    setup: ["module load x"],
+  };
+  assert.deepEqual(slurmOptions(section, { partition: "gpu", gres: "gpu:1", extra: ["--qos=high"] }), {
+    partition: "gpu",
+    gres: "gpu:1",
+    time: "01:00:00",
+    cpusPerTask: 4,
+    extra: ["--account=a", "--qos=high"],
+    setup: ["module load x"],
+  });
+  // The section is validated, and where cells run is not part of what determines them: the hash is unchanged.
+  const text = await Deno.readTextFile(new URL("../../configs/mnist_dfme.yaml", import.meta.url));
+  const plain = await parseConfig(text, "plain", "smoke");
+  const withScheduler = await parseConfig(`${text}\nscheduler: { partition: gpu, gres: "gpu:1" }\n`, "s", "smoke");
+  assert.equal(withScheduler.hash, plain.hash);
+  assert.deepEqual(withScheduler.config.scheduler, { partition: "gpu", gres: "gpu:1" });
+  await assert.rejects(
+    () => parseConfig(`${text}\nscheduler: { partitoin: gpu }\n`, "bad", "smoke"),
+    /partitoin/,
+  );
 });
