@@ -230,6 +230,7 @@ export function createDfmeState(opts: DfmeStateOptions): DfmeState {
         nz: s.nz,
         width: s.gen_width,
         imageShape: [...bb.imageShape] as [number, number, number],
+        outputBn: s.gen_output_bn,
       }));
   const clone = makeClone(deriveSeed(opts.seed, INIT_SALT.clone));
   const generator = makeGenerator(deriveSeed(opts.seed, INIT_SALT.generator));

@@ -42,7 +42,8 @@ const decay = z.number().finite().gt(0).max(1);
  * `lr_schedule` says where the `lr_decay_at` milestones fall: `budget` (absent: the default) at
  * those fractions of the run's iterations; `epochs` as the reference code steps its MultiStepLR,
  * once per "epoch" of `epoch_itrs` iterations (absent: 50), at epoch ⌊f · E⌋ for each fraction f,
- * where E = ⌊budget / (epoch_itrs · queries per iteration)⌋ + 1.
+ * where E = ⌊budget / (epoch_itrs · queries per iteration)⌋ + 1. `gen_output_bn` is the generator's last
+ * BatchNorm: `fixed` (absent: the reference's, without affine parameters) or `learned`.
  */
 export const DfmeAttackSchema = z.object({
   ...common,
@@ -62,6 +63,7 @@ export const DfmeAttackSchema = z.object({
   lr_gamma: decay.default(0.3),
   lr_schedule: z.enum(["budget", "epochs"]).optional(),
   epoch_itrs: positiveInt.optional(),
+  gen_output_bn: z.enum(["fixed", "learned"]).optional(),
   loss: z.enum(["l1", "kl"]).default("l1"),
   label: LabelKindSchema.default("soft"),
 }).strict();

@@ -24,6 +24,12 @@ export interface DfmeGeneratorOptions {
   width?: number;
   /** Output image shape [h, w, c], h and w divisible by 4 (default [28, 28, 1]). */
   imageShape?: [number, number, number];
+  /**
+   * The last BatchNorm's affine parameters: `fixed` (default, the reference: gamma 1, beta 0, so every batch of
+   * pre-tanh images has mean 0 and variance 1 per channel) or `learned` (gamma and beta trained with the rest, so
+   * the generator can shift its images' brightness, e.g. towards the mostly dark images of MNIST in [-1, 1]).
+   */
+  outputBn?: "fixed" | "learned";
 }
 
 /**
@@ -77,6 +83,7 @@ export function dfmeGenerator(opts: DfmeGeneratorOptions): tf.LayersModel {
   y = batchNorm().apply(y) as tf.SymbolicTensor;
   y = lrelu().apply(batchNorm().apply(conv(2 * g, 2 * g).apply(up().apply(y)))) as tf.SymbolicTensor;
   y = lrelu().apply(batchNorm().apply(conv(g, 2 * g).apply(up().apply(y)))) as tf.SymbolicTensor;
-  y = frozenAffineBatchNorm().apply(conv(c, g).apply(y)) as tf.SymbolicTensor;
+  const outputBn = opts.outputBn === "learned" ? batchNorm() : frozenAffineBatchNorm();
+  y = outputBn.apply(conv(c, g).apply(y)) as tf.SymbolicTensor;
   return tf.model({ inputs: z, outputs: y, name: "dfme_generator" });
 }

@@ -61,3 +61,19 @@ Deno.test("generator init is seeded", () => {
 Deno.test("generator rejects image sizes not divisible by 4", () => {
   assert.throws(() => dfmeGenerator({ seed: 0, imageShape: [30, 30, 1] }), /multiples of 4/);
 });
+
+Deno.test("outputBn learned: the last BatchNorm's gamma and beta train; at initialisation the output is the fixed one's", () => {
+  const fixed = dfmeGenerator({ seed: 2, nz: 16, width: 4 });
+  const learned = dfmeGenerator({ seed: 2, nz: 16, width: 4, outputBn: "learned" });
+  assert.equal(count(learned.trainableWeights), count(fixed.trainableWeights) + 2);
+  assert.equal(count(learned.nonTrainableWeights), count(fixed.nonTrainableWeights) - 2);
+  const diff = tf.tidy(() => {
+    const z = tf.randomNormal([8, 16], 0, 1, "float32", 3);
+    const a = fixed.apply(z, { training: true }) as tf.Tensor;
+    const b = learned.apply(z, { training: true }) as tf.Tensor;
+    return tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+  });
+  assert.equal(diff, 0);
+  fixed.dispose();
+  learned.dispose();
+});
