@@ -27,6 +27,7 @@ import {
 } from "./dnnl_ffi.ts";
 import type { Threading } from "./runtime.ts";
 import { checkBuffers, offsetSized, sized } from "./sized_ptr.ts";
+import { alignedScratch } from "./scratch.ts";
 import { HelperThread } from "./helper_thread.ts";
 
 /** A oneDNN call that did not return `dnnl_success`. */
@@ -95,7 +96,31 @@ export class Plan {
     private readonly ownedPtrs: (Deno.PointerValue | undefined)[],
     /** What the plan computes (its cache key), for errors. */
     public name = "oneDNN plan",
-  ) {}
+    /** Per operand, whether the primitive writes it (copied back after a staged run). */
+    private readonly outputs: boolean[] = [],
+  ) {
+    this.alignment = /sse4/.test(impl) ? 16 : 0;
+  }
+
+  /**
+   * Byte alignment the implementation needs of its operands (0: none). oneDNN's
+   * SSE4.1 kernels use legacy SSE instructions whose memory operands must be
+   * 16-byte aligned (`addps (mem)` faults otherwise, e.g. its average pooling),
+   * and the wasm heap aligns tensors to 8 bytes only.
+   */
+  readonly alignment: number;
+
+  /** True when some operand pointer is not aligned as {@linkcode alignment} asks: `run` then stages them. */
+  needsStaging(ptrs: readonly Deno.PointerValue[]): boolean {
+    if (this.alignment === 0) return false;
+    for (let i = 0; i < this.userMems.length; i++) {
+      const p = ptrs[i];
+      if (this.userMems[i] !== null && p !== null && Number(BigInt(Deno.UnsafePointer.value(p)) % 16n) !== 0) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   /**
    * Checks `ptrs` against the bytes oneDNN reports for each operand's memory descriptor.
@@ -134,8 +159,37 @@ export class Plan {
 
   /** Runs the plan on the given data pointers (one per operand; owned operands' are ignored). */
   run(ptrs: Deno.PointerValue[]): void {
-    const d = this.dnnl, lib = d.lib;
     this.checkBuffers(ptrs);
+    if (this.needsStaging(ptrs)) this.runStaged(ptrs);
+    else this.runDirect(ptrs);
+  }
+
+  /**
+   * Runs on 64-byte aligned copies of the misaligned operands (see
+   * {@linkcode alignment}): each is copied in, the plan runs, and those it
+   * writes are copied back.
+   */
+  private runStaged(ptrs: Deno.PointerValue[]): void {
+    const moved: { i: number; off: number }[] = [];
+    let total = 0;
+    ptrs.forEach((p, i) => {
+      if (this.userMems[i] === null || p === null || Number(BigInt(Deno.UnsafePointer.value(p)) % 16n) === 0) return;
+      moved.push({ i, off: total });
+      total += Math.ceil(this.bytes[i] / 64) * 64;
+    });
+    const { ptr: base, view } = alignedScratch(total, "staging");
+    const staged = [...ptrs];
+    const userBytes = (i: number) => new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptrs[i]!, this.bytes[i]));
+    for (const { i, off } of moved) {
+      view.set(userBytes(i), off);
+      staged[i] = sized(Deno.UnsafePointer.offset(base, off), this.bytes[i]);
+    }
+    this.runDirect(staged);
+    for (const { i, off } of moved) if (this.outputs[i]) userBytes(i).set(view.subarray(off, off + this.bytes[i]));
+  }
+
+  private runDirect(ptrs: Deno.PointerValue[]): void {
+    const d = this.dnnl, lib = d.lib;
     this.runs++;
     d.runCount++;
     d.setThreads(this.threads);
@@ -236,6 +290,19 @@ function envThreads(): number | undefined {
   const n = Number(v?.split(",")[0]);
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
+
+/**
+ * Operands a primitive writes, by `DNNL_ARG_*` (besides those a spec marks `out`): destinations, gradients, and the
+ * workspace (written forward, read backward: copying it back after a backward run changes nothing).
+ */
+const WRITTEN = new Set<number>([
+  ARG.dst,
+  ARG.diffSrc,
+  ARG.diffWeights,
+  ARG.diffScale,
+  ARG.diffShift,
+  ARG.workspace,
+]);
 
 /** Bytes reached by each memory descriptor made by `Dnnl.mdStrides`. */
 const stridedExtent = new WeakMap<MemoryDesc, number>();
@@ -690,7 +757,8 @@ export class Dnnl {
       owned.prims.push(prim);
       const impl = this.implName(pd);
       const steps = [...before, this.step(prim, mainArgs), ...after];
-      return new Plan(this, userMems, steps, owned, threads, impl, bytes, mds, ownedPtrs);
+      const outputs = spec.operands.map((op) => op.out === true || WRITTEN.has(op.arg));
+      return new Plan(this, userMems, steps, owned, threads, impl, bytes, mds, ownedPtrs, "oneDNN plan", outputs);
     } catch (e) {
       for (const p of owned.prims) lib.dnnl_primitive_destroy(p);
       for (const m of owned.mems) lib.dnnl_memory_destroy(m);
@@ -748,7 +816,22 @@ export class Dnnl {
       }
       const step = this.step(prim, args);
       const bytes = [r.src, r.dst].map((md) => this.bytesOf(md));
-      return new Plan(this, mems, [step], owned, 1, this.implName(pd), bytes, [r.src, r.dst], [undefined, undefined]);
+      return new Plan(
+        this,
+        mems,
+        [step],
+        owned,
+        1,
+        this.implName(pd),
+        bytes,
+        [r.src, r.dst],
+        [undefined, undefined],
+        "reorder",
+        [
+          false,
+          true,
+        ],
+      );
     } catch (e) {
       for (const p of owned.prims) lib.dnnl_primitive_destroy(p);
       for (const m of owned.mems) lib.dnnl_memory_destroy(m);

@@ -119,7 +119,9 @@ export class HelperThread {
   post(plans: Plan[], ptrs: Deno.PointerValue[][]): void {
     this.finish();
     plans.forEach((p, i) => p.checkBuffers(ptrs[i]));
-    if (!this.ready || !this.encode(plans, ptrs)) {
+    // A plan whose operands must be staged (aligned copies, see Plan.alignment) runs here, where run() stages them.
+    const staged = plans.some((p, i) => p.needsStaging(ptrs[i]));
+    if (staged || !this.ready || !this.encode(plans, ptrs)) {
       plans.forEach((p, i) => p.run(ptrs[i]));
       this.counts.main++;
       return;
