@@ -53,6 +53,7 @@ Deno.test("mnist_dfme follows the paper: 2M DFME queries, LeNet-5, MeCo with med
     assert.equal(a.budget, 2_000_000);
     assert.equal(a.gen_width, width);
     assert.equal(a.gen_lr, 3e-3); // the generator must move enough to beat a frozen one (tests/attacks/dfme_test.ts)
+    assert.equal(a.gen_output_bn, "learned");
   }
   assert.ok(smoke.attacks[0].budget <= 10_000);
   assert.equal(smoke.victim.train.epochs, 1);
