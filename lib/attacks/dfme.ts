@@ -25,7 +25,12 @@
  * target(x) = log p − mean_k log p of the victim's probabilities p (clamped
  * at 1e-30 before the log): mean-corrected log-probabilities, the reference's
  * logit recovery. Queries per iteration: `batch_size · (g_iter·(m+1) + d_iter)`,
- * every one through `blackBox.query`, which counts them.
+ * every one through the black box, which counts them: the estimate's through
+ * `blackBox.queryForEstimation`, the clone's through `blackBox.query`. On a
+ * real black box both are answered by the defense; under the official MeCo
+ * evaluation protocol (`estimation: undefended`, which the runner sets up
+ * when building the black box) the estimate's are answered by the undefended
+ * target.
  *
  * Hard labels (`label: hard`, the black box answers top-1 classes only): the
  * same loop with target(x) = gap · (onehot(y) − 1/k), which is exactly
@@ -269,13 +274,15 @@ export function disposeDfmeState(state: DfmeState, opts: { keepClone?: boolean }
 /**
  * What the clone is trained towards for the black box's answer on `x`
  * (queries `x.shape[0]` images): for the L1 loss, logit-like targets [n, k];
- * for KL, probabilities [n, k].
+ * for KL, probabilities [n, k]. `estimation`: the queries of the
+ * zeroth-order estimate, which `BlackBox.queryForEstimation` answers (the
+ * defended oracle, or the undefended target under the official protocol).
  */
-export function victimTarget(state: DfmeState, x: tf.Tensor4D): tf.Tensor2D {
+export function victimTarget(state: DfmeState, x: tf.Tensor4D, estimation = false): tf.Tensor2D {
   return tf.tidy(() => {
     const bb = state.blackBox;
     const k = bb.numClasses;
-    const answer = bb.query(x);
+    const answer = estimation ? bb.queryForEstimation(x) : bb.query(x);
     if (bb.labels === "hard") {
       const onehot = tf.oneHot(answer as tf.Tensor1D, k).toFloat() as tf.Tensor2D;
       return state.settings.loss === "kl" ? onehot : tf.mul(tf.sub(onehot, 1 / k), state.hardLabelGap);
@@ -327,7 +334,7 @@ export function zerothOrderGradient(
     const points = tf.concat([tf.add(flat, tf.mul(u, eps)), flat], 1);
     const generated = tf.tanh(tf.reshape(points, [n * (m + 1), h, w, c])) as tf.Tensor4D;
     const x = state.queryTransform ? state.queryTransform(generated, m + 1, deriveSeed(seed, 1)) : generated;
-    const target = victimTarget(state, x);
+    const target = victimTarget(state, x, true);
     const logits = state.clone.apply(x, { training: false }) as tf.Tensor2D;
     const perSample = tf.reshape(tf.neg(disagreement(loss, logits, target)), [n, m + 1]);
     const base = tf.slice(perSample, [0, m], [n, 1]);

@@ -35,6 +35,15 @@ const momentum = z.number().finite().min(0).lt(1);
 const decay = z.number().finite().gt(0).max(1);
 
 /**
+ * Who answers the queries of a score-based attack's zeroth-order gradient estimate: `defended`
+ * (absent: the default, a real black box, where every query goes through the defense) or
+ * `undefended`, the official MeCo evaluation's protocol (the estimate queries the target without
+ * its perturbation; only the answers the clone trains on are defended), which no real black box
+ * offers. The black box counts every query either way.
+ */
+export const EstimationSchema = z.enum(["defended", "undefended"]).optional();
+
+/**
  * `type: dfme` — Data-Free Model Extraction (Truong et al., CVPR 2021): a generator synthesises
  * queries; its gradient through the black box is estimated by forward differences over `m`
  * random directions of step `eps`; `d_iter` clone steps per generator step.
@@ -64,6 +73,7 @@ export const DfmeAttackSchema = z.object({
   lr_schedule: z.enum(["budget", "epochs"]).optional(),
   epoch_itrs: positiveInt.optional(),
   gen_output_bn: z.enum(["fixed", "learned"]).optional(),
+  estimation: EstimationSchema,
   loss: z.enum(["l1", "kl"]).default("l1"),
   label: LabelKindSchema.default("soft"),
 }).strict();

@@ -122,6 +122,11 @@ async function trainVictimInto(
 export interface DefenseCell {
   /** The defense (its `predict` is the oracle). */
   defense: Defense;
+  /**
+   * The target behind the defense, undefended (the victim, or MeCo's trained target without h): what answers the
+   * zeroth-order estimate's queries under the official evaluation protocol (`estimation: undefended`) only.
+   */
+  undefended: Defense;
   /** Defended test accuracy. */
   acc: number;
   /** Mean L1 distance of the defended outputs from the same target's clean outputs. */
@@ -161,7 +166,8 @@ export async function defenseCell(
   progress?: ProgressSink,
 ): Promise<DefenseCell> {
   if (d.type === "none") {
-    return { defense: undefended(victim.model), acc: victim.acc, l1: 0, minutes: 0, dispose: () => {} };
+    const plain = undefended(victim.model);
+    return { defense: plain, undefended: plain, acc: victim.acc, l1: 0, minutes: 0, dispose: () => {} };
   }
   if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log, progress);
   return outputDefenseCell(cfg, d, seed, victim, data, log);
@@ -189,7 +195,14 @@ function outputDefenseCell(
   const defense = buildDefense(d, victim.model, { ...opts, arch: cfg.victim.arch });
   const minutes = (performance.now() - t0) / 60000;
   log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
-  return { defense, acc: u.acc, l1: u.l1, minutes, dispose: () => defense.dispose() };
+  return {
+    defense,
+    undefended: undefended(victim.model),
+    acc: u.acc,
+    l1: u.l1,
+    minutes,
+    dispose: () => defense.dispose(),
+  };
 }
 
 /** The cache directory of the MeCo cell (target/, perturb/, meta.json) of `d` and `seed`. */
@@ -315,6 +328,7 @@ async function mecoCell(
   });
   return {
     defense,
+    undefended: undefended(target),
     ...meta,
     dispose: () => {
       target.dispose();

@@ -62,6 +62,12 @@ export interface Row {
   minutes: number;
   /** Clone accuracy along the query budget. */
   curve: { queries: number; cloneAcc: number }[];
+  /**
+   * Who answered the attack's zeroth-order estimate: "real black box" (the defense; also attacks without an
+   * estimate) or "official (undefended estimation)" (the official MeCo evaluation's protocol). Absent in rows
+   * computed before it was recorded (they were all real black box).
+   */
+  protocol?: string;
   /** MeCo only: RMS per pixel of the DRO (SVGD) step's displacement in the last training epoch. */
   svgd_rms?: number;
   /** MeCo only: RMS per pixel of h's displacement in the last training epoch. */
@@ -176,6 +182,8 @@ async function computeAttackRow(
     budget: a.budget,
     labels: labelModeOf(a),
     spent,
+    // The official MeCo evaluation protocol, only when the attack's config names it (never a default).
+    ...("estimation" in a && a.estimation === "undefended" ? { estimationOracle: cell.undefended } : {}),
   });
   const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses, data: attackerData(data) });
   const t0 = performance.now();
@@ -213,6 +221,7 @@ async function computeAttackRow(
     target_acc: cell.acc,
     l1: cell.l1,
     ...displacements(cell),
+    protocol: bb.protocol,
     clone_acc: final,
     queries: result.queries,
     // Wall time over all sessions of the attack (a resumed run adds to its checkpoint's).

@@ -43,6 +43,15 @@ export interface BlackBoxOptions<M extends LabelMode> {
    * checkpoint, never by the attack; the count only ever grows.
    */
   spent?: number;
+  /**
+   * The official MeCo evaluation's protocol, which no real black box offers:
+   * the zeroth-order gradient estimate's queries ({@linkcode BlackBox.queryForEstimation})
+   * are answered by this oracle, the target without the defense. Set by the
+   * runner only when an attack's config asks for it (`estimation: undefended`),
+   * never by an attack. Absent (the default, a real black box): every query
+   * is answered by the defended oracle. Either way every query counts.
+   */
+  estimationOracle?: Oracle;
 }
 
 function isCount(v: number): boolean {
@@ -69,6 +78,7 @@ function isCount(v: number): boolean {
  */
 export class BlackBox<M extends LabelMode = LabelMode> {
   readonly #oracle: Oracle;
+  readonly #estimationOracle: Oracle | undefined;
   readonly #imageShape: readonly [number, number, number];
   readonly #numClasses: number;
   readonly #budget: number;
@@ -99,7 +109,11 @@ export class BlackBox<M extends LabelMode = LabelMode> {
       throw new RangeError(`BlackBox: labels must be "soft" or "hard", got ${JSON.stringify(labels)}`);
     }
     if (typeof oracle?.predict !== "function") throw new TypeError("BlackBox: oracle must have a predict(x) method");
+    if (opts.estimationOracle !== undefined && typeof opts.estimationOracle.predict !== "function") {
+      throw new TypeError("BlackBox: estimationOracle must have a predict(x) method");
+    }
     this.#oracle = oracle;
+    this.#estimationOracle = opts.estimationOracle;
     this.#imageShape = Object.freeze([h, w, c] as [number, number, number]);
     this.#numClasses = opts.numClasses;
     this.#budget = opts.budget;
@@ -142,6 +156,26 @@ export class BlackBox<M extends LabelMode = LabelMode> {
    * @throws {BudgetExceededError} when n more queries would exceed the budget
    */
   query(x: tf.Tensor4D): Answer<M> {
+    return this.#answer(x, this.#oracle);
+  }
+
+  /**
+   * Answers the queries of a zeroth-order gradient estimate: exactly as
+   * {@linkcode query} (counted, within the budget), except under the official
+   * evaluation protocol (`estimationOracle` set), where the undefended target
+   * answers them. Attacks call it for estimation queries and `query` for the
+   * rest, so the protocol is chosen where the black box is built.
+   */
+  queryForEstimation(x: tf.Tensor4D): Answer<M> {
+    return this.#answer(x, this.#estimationOracle ?? this.#oracle);
+  }
+
+  /** "real black box", or the official protocol's name when estimation queries see the undefended target. */
+  get protocol(): "real black box" | "official (undefended estimation)" {
+    return this.#estimationOracle === undefined ? "real black box" : "official (undefended estimation)";
+  }
+
+  #answer(x: tf.Tensor4D, oracle: Oracle): Answer<M> {
     const [h, w, c] = this.#imageShape;
     const expected = `[n, ${h}, ${w}, ${c}] float32 with n ≥ 1`;
     if (!(x instanceof tf.Tensor)) throw new QueryShapeError(expected, `a ${typeof x} (not a tensor)`);
@@ -153,7 +187,7 @@ export class BlackBox<M extends LabelMode = LabelMode> {
     if (this.#queries + n > this.#budget) throw new BudgetExceededError(this.#queries, n, this.#budget);
     const k = this.#numClasses;
     const answer = tf.tidy(() => {
-      const probs = this.#oracle.predict(x);
+      const probs = oracle.predict(x);
       if (!(probs instanceof tf.Tensor) || probs.rank !== 2 || probs.shape[0] !== n || probs.shape[1] !== k) {
         throw new OracleOutputError(`[${n}, ${k}]`, probs instanceof tf.Tensor ? `[${probs.shape}]` : typeof probs);
       }
@@ -165,8 +199,16 @@ export class BlackBox<M extends LabelMode = LabelMode> {
   }
 
   /** The public state only: mode, budget, count, shape, classes. */
-  toJSON(): { labels: M; budget: number; queries: number; imageShape: number[]; numClasses: number } {
+  toJSON(): {
+    labels: M;
+    budget: number;
+    queries: number;
+    imageShape: number[];
+    numClasses: number;
+    protocol: BlackBox["protocol"];
+  } {
     return {
+      protocol: this.protocol,
       labels: this.#labels,
       budget: this.#budget,
       queries: this.#queries,

@@ -410,3 +410,42 @@ Deno.test("the L1 clone steps run compiled (native kernels on) and match the eng
   assert.ok(worst < 1e-3 * scale, `clone weights differ by ${worst} (scale ${scale})`);
   victim.dispose();
 });
+
+Deno.test("estimation protocol: the official one sends exactly the estimate's queries to the undefended target", () => {
+  const victim = lenet5({ seed: 1 });
+  const settings = dfmeSettings({ ...TINY, d_iter: 3, m: 2 });
+  const seen = { defended: 0, undefended: 0 };
+  const counting = (name: keyof typeof seen, inner: Oracle): Oracle => ({
+    predict: (x: tf.Tensor4D) => {
+      seen[name] += x.shape[0];
+      return inner.predict(x);
+    },
+  });
+  const plain = undefendedOracle(victim);
+  const shape = [28, 28, 1] as const;
+  for (const official of [false, true]) {
+    seen.defended = seen.undefended = 0;
+    const bb = new BlackBox(counting("defended", plain), {
+      imageShape: shape,
+      numClasses: 10,
+      budget: 10_000,
+      ...(official ? { estimationOracle: counting("undefended", plain) } : {}),
+    });
+    const state = createDfmeState({ blackBox: bb, budget: 10_000, seed: 0, settings });
+    dfmeIteration(state);
+    dfmeIteration(state);
+    disposeDfmeState(state);
+    const estimate = 2 * settings.batch_size * settings.g_iter * (settings.m + 1), clone = 2 * settings.batch_size * 3;
+    assert.equal(bb.queries, estimate + clone, "every query counts either way");
+    assert.deepEqual(
+      seen,
+      official ? { defended: clone, undefended: estimate } : { defended: estimate + clone, undefended: 0 },
+    );
+    assert.equal(bb.protocol, official ? "official (undefended estimation)" : "real black box");
+  }
+  // The setting is explicit in the config: absent means a real black box.
+  assert.equal(dfmeSettings({}).estimation, undefined);
+  assert.equal(dfmeSettings({ estimation: "undefended" }).estimation, "undefended");
+  assert.throws(() => dfmeSettings({ estimation: "raw" as never }));
+  victim.dispose();
+});

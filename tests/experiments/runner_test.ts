@@ -41,12 +41,15 @@ Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifa
       assert.ok(r.clone_acc !== null && r.clone_acc >= 0 && r.clone_acc <= 1);
     }
     assert.equal(s.rows[0].l1, 0);
+    for (const r of s.rows) {
+      assert.equal(r.protocol, "real black box", "a real black box unless the config says otherwise");
+    }
     assert.ok(s.rows[1].l1 > 0, "MeCo outputs must differ from the clean ones");
     assert.equal(s.meta.config_hash, loaded.hash);
     assert.equal(s.meta.command, "test");
     assert.match(s.meta.commit, /^([0-9a-f]{40}(\+dirty)?|unknown)$/);
     const csv = await Deno.readTextFile(`${out}/rows.csv`);
-    assert.match(csv.split("\n")[0], /^defense,attack,seed,target_acc,l1,clone_acc,queries,minutes$/);
+    assert.match(csv.split("\n")[0], /^defense,attack,seed,target_acc,l1,protocol,clone_acc,queries,minutes$/);
     assert.equal(csv.trim().split("\n").length, 3);
     const rep = await loadReport(out);
     assert.equal(rep.table.length, 2);

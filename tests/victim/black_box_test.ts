@@ -155,6 +155,7 @@ Deno.test("an attack cannot reach the model behind a BlackBox", () => {
     }
     const json = JSON.stringify(bb);
     assert.deepEqual(JSON.parse(json), {
+      protocol: "real black box",
       labels: "soft",
       budget: 1000,
       queries: 0,
@@ -170,8 +171,10 @@ Deno.test("an attack cannot reach the model behind a BlackBox", () => {
       "imageShape",
       "labels",
       "numClasses",
+      "protocol",
       "queries",
       "query",
+      "queryForEstimation",
       "remaining",
       "toJSON",
     ]);
@@ -225,4 +228,42 @@ Deno.test("detach shares values and blocks gradients", () => {
   b.dispose();
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, dx]);
+});
+
+Deno.test("the official protocol: estimation queries see the undefended target, every query counts, and it is named", () => {
+  const model = lenet5({ seed: 0 });
+  try {
+    const undefendedAnswer = undefendedOracle(model);
+    // A defense that answers uniform probabilities whatever the input: easy to tell from the target's answers.
+    const uniform = { name: "uniform", predict: (x: tf.Tensor4D) => tf.fill([x.shape[0], 10], 0.1) as tf.Tensor2D };
+    const x = images(5);
+    const real = new BlackBox(uniform, { imageShape: SHAPE, numClasses: 10, budget: 12 });
+    const official = new BlackBox(uniform, {
+      imageShape: SHAPE,
+      numClasses: 10,
+      budget: 12,
+      estimationOracle: undefendedAnswer,
+    });
+    assert.equal(real.protocol, "real black box");
+    assert.equal(official.protocol, "official (undefended estimation)");
+    const clean = undefendedAnswer.predict(x);
+    const read = (t: tf.Tensor) => {
+      const v = Array.from(t.dataSync());
+      t.dispose();
+      return v;
+    };
+    // A real black box answers estimation queries through the defense, like any other query.
+    assert.deepEqual(read(real.queryForEstimation(x)), read(real.query(x)));
+    // The official protocol answers them with the target's own probabilities, and the rest through the defense.
+    const est = read(official.queryForEstimation(x)), cleanValues = read(clean);
+    assert.ok(est.every((v, i) => Math.abs(v - cleanValues[i]) < 1e-6));
+    assert.ok(read(official.query(x)).every((v) => Math.abs(v - 0.1) < 1e-7));
+    assert.equal(official.queries, 10, "both kinds of query count");
+    assert.throws(() => official.queryForEstimation(x), /budget/i, "and both are held to the budget");
+    assert.equal(official.queries, 10);
+    assert.equal(JSON.parse(JSON.stringify(official)).protocol, "official (undefended estimation)");
+    tf.dispose(x);
+  } finally {
+    model.dispose();
+  }
 });
