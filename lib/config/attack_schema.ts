@@ -29,6 +29,8 @@ const common = {
   clone_width: positive.optional(),
   eval_every: positiveInt.optional(),
   checkpoint_every: positiveInt.optional(),
+  /** Run only against these defenses (their labels: `name`, else the type; `undefended` for `none`); all when absent. */
+  defenses: z.array(z.string().min(1)).min(1).optional(),
 };
 
 const momentum = z.number().finite().min(0).lt(1);

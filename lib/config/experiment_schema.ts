@@ -82,7 +82,16 @@ function crossCheck(c: Checked, ctx: z.RefinementCtx): void {
       }
     });
   }
+  const defenseLabels = c.defenses.map((d) => d.name ?? (d.type === "none" ? "undefended" : d.type));
   c.attacks.forEach((a, i) => {
+    a.defenses?.forEach((label, j) => {
+      if (!defenseLabels.includes(label)) {
+        issue(
+          ["attacks", i, "defenses", j],
+          `expected one of the defenses (${defenseLabels.join(", ")}), received ${JSON.stringify(label)}`,
+        );
+      }
+    });
     // Refinements also run on data with range errors; compare only against a usable budget.
     if (!Number.isInteger(a.budget) || a.budget <= 0) return;
     for (const k of ["eval_every", "checkpoint_every"] as const) {

@@ -19,7 +19,7 @@ import { CACHE_VERSION, readJson } from "./cache.ts";
 import { missingData } from "./data.ts";
 import { formatDuration } from "./progress.ts";
 import { REPO_ROOT, repoPath, resultsDirFor } from "./paths.ts";
-import { runExperiment, type Summary } from "./runner.ts";
+import { attacksAgainst, runExperiment, type Summary } from "./runner.ts";
 
 /** What is missing for a config and how to compute it. */
 export interface Pending {
@@ -137,7 +137,8 @@ export async function estimateMinutes(
   for (const a of cfg.attacks) {
     const own = median(withQueries.filter((r) => r.attack === attackLabel(a)).map((r) => r.minutes / r.queries));
     if (own === undefined) fallback.push(attackLabel(a));
-    total += a.budget * (own ?? any) * cfg.defenses.length * seeds;
+    const against = cfg.defenses.filter((d) => attacksAgainst(cfg, d).includes(a)).length;
+    total += a.budget * (own ?? any) * against * seeds;
   }
   return {
     minutes: total,
@@ -199,7 +200,10 @@ export async function ensureResults(
   const command = `deno task repro configs/${file} --profile ${loaded.profile}`;
   if (!(options.recompute ?? envRecompute())) {
     const cfg = loaded.config;
-    const rows = Math.max(1, cfg.attacks.length) * cfg.defenses.length * stale.seeds.length;
+    const perSeed = cfg.attacks.length === 0
+      ? cfg.defenses.length
+      : cfg.defenses.reduce((n, d) => n + attacksAgainst(cfg, d).length, 0);
+    const rows = perSeed * stale.seeds.length;
     const est = await estimateMinutes(cfg, stale.seeds.length);
     const pending: Pending = { what: stale.what, rows, minutes: est.minutes, basis: est.basis, command };
     const time = est.minutes === undefined ? "time unknown" : `≈ ${formatDuration(est.minutes * 60)}`;

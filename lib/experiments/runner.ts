@@ -129,8 +129,10 @@ function attackCellDir(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig,
     eval: cfg.eval,
     seed,
   });
+  // Which defenses an attack runs against does not change what one of its cells computes.
+  const { defenses: _against, ...attack } = a;
   const labeled = d.name !== undefined || a.name !== undefined;
-  return cellDir("attack", parts(unlabeled(d), unlabeled(a)), "row.json", labeled ? parts(d, a) : undefined);
+  return cellDir("attack", parts(unlabeled(d), unlabeled(attack)), "row.json", labeled ? parts(d, attack) : undefined);
 }
 
 function attackLabel(a: AttackConfig): string {
@@ -334,7 +336,7 @@ export async function runCell(loaded: LoadedConfig, seed: number, opts: CellRunO
  */
 export async function cellCached(cfg: ExperimentConfig, seed: number): Promise<boolean> {
   if (cfg.attacks.length > 0) {
-    return (await cachedRows(cfg, seed)).length === cfg.defenses.length * cfg.attacks.length;
+    return (await cachedRows(cfg, seed)).length === rowsPerSeed(cfg);
   }
   if (await readJson(`${await victimCellDir(cfg, seed)}/meta.json`) === undefined) return false;
   for (const d of cfg.defenses) {
@@ -355,7 +357,7 @@ async function collectSeed(
   if (cfg.attacks.length > 0) {
     // Every row cached: the same rows as below, without loading the victim and the defenses.
     const cached = await cachedRows(cfg, seed);
-    if (cached.length === cfg.defenses.length * cfg.attacks.length) return cached;
+    if (cached.length === rowsPerSeed(cfg)) return cached;
   }
   const victim = await victimCell(cfg, seed, data, log);
   const rows: Row[] = [];
@@ -378,7 +380,9 @@ async function collectSeed(
             curve: [],
           });
         }
-        for (const a of cfg.attacks) rows.push(await attackRow(cfg, a, label, seed, cell, data, log, progress));
+        for (const a of attacksAgainst(cfg, d)) {
+          rows.push(await attackRow(cfg, a, label, seed, cell, data, log, progress));
+        }
       } finally {
         cell.dispose();
       }
@@ -390,11 +394,22 @@ async function collectSeed(
   return rows;
 }
 
+/** The attacks run against defense `d`: every attack, or those whose `defenses:` list names it. */
+export function attacksAgainst(cfg: ExperimentConfig, d: DefenseConfig): AttackConfig[] {
+  const label = defenseLabel(d);
+  return cfg.attacks.filter((a) => a.defenses === undefined || a.defenses.includes(label));
+}
+
+/** The number of attack rows one seed of `cfg` has. */
+function rowsPerSeed(cfg: ExperimentConfig): number {
+  return cfg.defenses.reduce((n, d) => n + attacksAgainst(cfg, d).length, 0);
+}
+
 /** Rows of `seed` that are already cached (attack rows only; nothing is computed). */
 async function cachedRows(cfg: ExperimentConfig, seed: number): Promise<Row[]> {
   const rows: Row[] = [];
   for (const d of cfg.defenses) {
-    for (const a of cfg.attacks) {
+    for (const a of attacksAgainst(cfg, d)) {
       const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
       if (row !== undefined) rows.push({ ...row, defense: defenseLabel(d), attack: attackLabel(a) });
     }

@@ -342,3 +342,13 @@ Deno.test("validateConfig checks a config built in code and names the source", (
       e.issues[0].path === "seeds",
   );
 });
+
+Deno.test("an attack's defenses list names defenses of the config, and is optional", async () => {
+  const text = await Deno.readTextFile(new URL("../../configs/mnist_threat_model.yaml", import.meta.url));
+  const ok = await parseConfig(text, "tm", "smoke");
+  assert.deepEqual(ok.config.attacks.map((a) => a.defenses), [undefined, ["meco"], ["undefended"]]);
+  await assert.rejects(
+    () => parseConfig(text.replace("defenses: [meco] }", "defenses: [mecco] }"), "bad", "smoke"),
+    /attacks\.1\.defenses\.0.*expected one of the defenses \(undefended, meco\), received "mecco"/s,
+  );
+});

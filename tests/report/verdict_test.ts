@@ -123,3 +123,24 @@ Deno.test("the verdict sentence and display are generated from the numbers", () 
   assert.ok(smoke.cells.every((c) => c.outcome === "not comparable"));
   assert.match(smoke.sentence, /smoke profile/);
 });
+
+Deno.test("threat-model claims: each protocol's MeCo arm against the undefended DFME clone, and the frozen control", () => {
+  const tm = aggregate(
+    [0, 1, 2, 3, 4].flatMap((seed) => [
+      { defense: "undefended", attack: "dfme", seed, clone_acc: 0.97 + seed * 0.002 },
+      { defense: "undefended", attack: "dfme_frozen_generator", seed, clone_acc: 0.93 + seed * 0.003 },
+      { defense: "meco", attack: "dfme", seed, clone_acc: 0.965 + seed * 0.004 }, // no effect on a real black box
+      { defense: "meco", attack: "dfme_official", seed, clone_acc: 0.6 + seed * 0.02 }, // a large one officially
+    ]),
+    ["defense", "attack"],
+    ["clone_acc"],
+  );
+  const claims = claimsFor("mnist_threat_model", tm);
+  const verdict = (t: RegExp) => claimVerdict(claims.find((c) => t.test(c.statement))!, tm);
+  assert.equal(verdict(/^meco lowers the DFME clone's accuracy vs undefended under the official/).outcome, "holds");
+  assert.equal(verdict(/learning generator/).outcome, "holds");
+  const real = verdict(/^meco lowers the dfme clone's accuracy vs undefended$/);
+  assert.notEqual(real.outcome, "holds", "no effect on a real black box is not a protection");
+  // meco_official has no rows here: its claim cannot be shown.
+  assert.ok(claims.some((c) => /meco_official .*official protocol/.test(c.statement)));
+});
