@@ -32,10 +32,12 @@ export async function loadExperimentData(cfg: ExperimentConfig): Promise<Experim
 }
 
 /**
- * Whether the config's dataset can be had on this machine (on disk, or
- * downloaded when `dataset.download` and the loader allow it): undefined when
- * it can, else a sentence saying what is missing and where it is looked for. Notebooks of datasets that are not here (CIFAR,
- * MiniImageNet) use it to say so instead of failing.
+ * Whether the config's datasets can be had on this machine (on disk, or
+ * downloaded when `dataset.download` and the loader allow it): the
+ * experiment's dataset and every attack's own surrogate dataset (Knockoff's
+ * `surrogate_dataset`). Undefined when they can, else a sentence saying what
+ * is missing and where it is looked for. Notebooks of datasets that are not
+ * here (CIFAR, MiniImageNet) use it to say so instead of failing.
  *
  * @example
  * ```ts ignore
@@ -51,9 +53,20 @@ export async function missingData(cfg: ExperimentConfig): Promise<string | undef
       download: cfg.dataset.download,
       imageSize: cfg.dataset.image_size,
     });
-    return undefined;
   } catch (e) {
     if (e instanceof DataError) return `dataset '${name}' is not on this machine: ${e.message}`;
     throw e;
   }
+  const surrogates = new Set(
+    cfg.attacks.flatMap((a) => "surrogate_dataset" in a && a.surrogate_dataset !== name ? [a.surrogate_dataset] : []),
+  );
+  for (const s of surrogates) {
+    try {
+      await loadDataset(s, "test");
+    } catch (e) {
+      if (e instanceof DataError) return `the attacker's dataset '${s}' is not on this machine: ${e.message}`;
+      throw e;
+    }
+  }
+  return undefined;
 }

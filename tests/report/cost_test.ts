@@ -143,10 +143,20 @@ Deno.test("ensureCostResults measures once, then reuses the stored results of th
   Deno.env.set("MECO_CACHE_DIR", cache);
   try {
     const lines: string[] = [];
+    const notAsked = await ensureCostResults("defense_cost.yaml", {
+      profile: "smoke",
+      resultsDir: dir,
+      recompute: false,
+    });
+    assert.ok(
+      !notAsked.recomputed &&
+        /no stored cost results.*deno task cost configs\/defense_cost.yaml/.test(notAsked.missing!),
+    );
     const first = await ensureCostResults("defense_cost.yaml", {
       profile: "smoke",
       resultsDir: dir,
       log: (m) => lines.push(m),
+      recompute: true,
     });
     assert.ok(first.recomputed);
     const s = await loadCost(dir);
