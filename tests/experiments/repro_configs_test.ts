@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { missingData } from "../../lib/experiments/data.ts";
+import { attacksAgainst } from "../../lib/experiments/runner.ts";
 import { parse } from "yaml";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -66,7 +67,11 @@ for (const file of configs) {
         assert.equal(summary.meta.profile, "smoke");
         const expected = await loadConfig(`${root}configs/${file}`, "smoke", { overrides: [`output.dir=${out}`] });
         assert.equal(summary.meta.config_hash, expected.hash);
-        const perSeed = loaded.config.defenses.length * Math.max(1, loaded.config.attacks.length);
+        // Every attack against every defense its `defenses:` list allows (all when absent); one row per defense
+        // without attacks.
+        const perSeed = loaded.config.attacks.length === 0
+          ? loaded.config.defenses.length
+          : loaded.config.defenses.reduce((n, d) => n + attacksAgainst(loaded.config, d).length, 0);
         assert.equal(summary.rows.length, perSeed * loaded.config.seeds.length, log.slice(-2000));
         const csv = (await Deno.readTextFile(`${out}/rows.csv`)).trim().split("\n");
         assert.equal(csv.length, summary.rows.length + 1);
