@@ -15,7 +15,7 @@ import { loadConfig, type LoadedConfig, type MecoDefenseConfig, type ProfileName
 import { readJson, writeJson, writeTextAtomic } from "../experiments/cache.ts";
 import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
 import { loadExperimentData } from "../experiments/data.ts";
-import { repoPath, resultsDirFor } from "../experiments/paths.ts";
+import { REPO_ROOT, repoPath, resultsDirFor } from "../experiments/paths.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
 import { toCsv } from "../experiments/results.ts";
 import { type CostReps, DEFAULT_REPS, type DefenseCost, measureDefenses } from "./defense_cost.ts";
@@ -185,7 +185,8 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
   await Deno.mkdir(dir, { recursive: true });
   await writeJson(`${dir}/summary.json`, summary);
   await writeTextAtomic(`${dir}/rows.csv`, toCsv(rows as unknown as Record<string, unknown>[]));
-  log(`wrote ${dir}/summary.json`);
+  // Relative to the repository: logs reach notebook outputs, which never show this machine's paths.
+  log(`wrote ${dir.startsWith(REPO_ROOT) ? dir.slice(REPO_ROOT.length) : dir}/summary.json`);
   return summary;
 }
 
