@@ -19,7 +19,7 @@ import { CACHE_VERSION, readJson } from "./cache.ts";
 import { missingData } from "./data.ts";
 import { formatDuration } from "./progress.ts";
 import { REPO_ROOT, repoPath, resultsDirFor } from "./paths.ts";
-import { attacksAgainst, runExperiment, type Summary } from "./runner.ts";
+import { attacksAgainst, rowsPerSeed, runExperiment, type Summary } from "./runner.ts";
 
 /** What is missing for a config and how to compute it. */
 export interface Pending {
@@ -200,10 +200,7 @@ export async function ensureResults(
   const command = `deno task repro configs/${file} --profile ${loaded.profile}`;
   if (!(options.recompute ?? envRecompute())) {
     const cfg = loaded.config;
-    const perSeed = cfg.attacks.length === 0
-      ? cfg.defenses.length
-      : cfg.defenses.reduce((n, d) => n + attacksAgainst(cfg, d).length, 0);
-    const rows = perSeed * stale.seeds.length;
+    const rows = (cfg.attacks.length === 0 ? cfg.defenses.length : rowsPerSeed(cfg)) * stale.seeds.length;
     const est = await estimateMinutes(cfg, stale.seeds.length);
     const pending: Pending = { what: stale.what, rows, minutes: est.minutes, basis: est.basis, command };
     const time = est.minutes === undefined ? "time unknown" : `≈ ${formatDuration(est.minutes * 60)}`;

@@ -401,7 +401,7 @@ export function attacksAgainst(cfg: ExperimentConfig, d: DefenseConfig): AttackC
 }
 
 /** The number of attack rows one seed of `cfg` has. */
-function rowsPerSeed(cfg: ExperimentConfig): number {
+export function rowsPerSeed(cfg: ExperimentConfig): number {
   return cfg.defenses.reduce((n, d) => n + attacksAgainst(cfg, d).length, 0);
 }
 

@@ -110,14 +110,18 @@ export class Plan {
    */
   readonly alignment: number;
 
+  /** True when `p` is not aligned as {@linkcode alignment} asks (never when no alignment is needed). */
+  private misaligned(p: Deno.PointerValue): boolean {
+    return this.alignment > 0 && p !== null &&
+      BigInt(Deno.UnsafePointer.value(p)) % BigInt(this.alignment) !== 0n;
+  }
+
   /** True when some operand pointer is not aligned as {@linkcode alignment} asks: `run` then stages them. */
   needsStaging(ptrs: readonly Deno.PointerValue[]): boolean {
     if (this.alignment === 0) return false;
     for (let i = 0; i < this.userMems.length; i++) {
       const p = ptrs[i];
-      if (this.userMems[i] !== null && p !== null && Number(BigInt(Deno.UnsafePointer.value(p)) % 16n) !== 0) {
-        return true;
-      }
+      if (this.userMems[i] !== null && this.misaligned(p)) return true;
     }
     return false;
   }
@@ -173,7 +177,7 @@ export class Plan {
     const moved: { i: number; off: number }[] = [];
     let total = 0;
     ptrs.forEach((p, i) => {
-      if (this.userMems[i] === null || p === null || Number(BigInt(Deno.UnsafePointer.value(p)) % 16n) === 0) return;
+      if (this.userMems[i] === null || !this.misaligned(p)) return;
       moved.push({ i, off: total });
       total += Math.ceil(this.bytes[i] / 64) * 64;
     });
