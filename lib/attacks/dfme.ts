@@ -158,7 +158,7 @@ export interface DfmeModelOptions {
    * When given, every evaluation point of the curve also records {@linkcode dfmeDiagnostics} (outside the
    * attack and its query count): `oracle` answers as the black box does, `victim` is the undefended model.
    */
-  diagnostics?: { oracle: Oracle; victim: tf.LayersModel };
+  diagnostics?: { oracle: Oracle; estimationOracle?: Oracle; victim: tf.LayersModel };
 }
 
 /**
@@ -363,8 +363,10 @@ export interface DfmeDiagnostics {
  * batch of `state.settings.batch_size` latents drawn from `seed`, the cosine
  * between the estimated and the true generator gradient, and how often the
  * oracle's top-1 differs from the undefended victim's. `oracle` answers what
- * the black box would (the defended model, or the undefended one); `victim` is
- * the undefended victim (logits), whose internals give the true gradient. The
+ * the black box would (the defended model, or the undefended one), and
+ * `estimationOracle`, when given, the estimate's queries (the official MeCo
+ * protocol: the target without its perturbation); `victim` is the model
+ * behind the defense (logits), whose internals give the true gradient. The
  * true loss uses the victim's own mean-corrected log-probabilities as targets,
  * so a defense that perturbs answers lowers the cosine. Neither the attack's
  * black box nor its models or optimizers change (the generator's BatchNorm
@@ -378,7 +380,7 @@ export interface DfmeDiagnostics {
  */
 export function dfmeDiagnostics(
   state: DfmeState,
-  opts: { oracle: Oracle; victim: tf.LayersModel; seed: number },
+  opts: { oracle: Oracle; estimationOracle?: Oracle; victim: tf.LayersModel; seed: number },
 ): DfmeDiagnostics {
   const s = state.settings;
   const bb = state.blackBox;
@@ -387,6 +389,7 @@ export function dfmeDiagnostics(
     numClasses: bb.numClasses,
     budget: Number.MAX_SAFE_INTEGER,
     labels: bb.labels,
+    ...(opts.estimationOracle !== undefined ? { estimationOracle: opts.estimationOracle } : {}),
   });
   const sideState: DfmeState = { ...state, blackBox: side };
   const k = bb.numClasses;

@@ -10,6 +10,7 @@ import {
   type Attack,
   checkpointQueries,
   DfmeAttack,
+  type DfmeModelOptions,
   DfmsHlAttack,
   JbdaAttack,
   KnockoffAttack,
@@ -29,6 +30,12 @@ export interface AttackSpec {
   numClasses: number;
   /** The attacker's own data (surrogate sets, seed pool), for the data-based attacks. */
   data?: AttackerData;
+  /**
+   * DFME: measure {@linkcode dfmeDiagnostics} at every evaluation point (outside the attack and its query count).
+   * `oracle` answers as the black box does, `estimationOracle` as it answers the estimate's queries when that
+   * differs (the official protocol), `victim` is the model behind the defense (logits).
+   */
+  diagnostics?: DfmeModelOptions["diagnostics"];
 }
 
 function needData(a: AttackConfig, spec: AttackSpec): AttackerData {
@@ -47,7 +54,7 @@ export function buildAttack(a: AttackConfig, spec: AttackSpec): Attack {
     });
   switch (a.type) {
     case "dfme":
-      return new DfmeAttack(a, { makeClone });
+      return new DfmeAttack(a, { makeClone, diagnostics: spec.diagnostics });
     case "maze":
       return new MazeAttack(a, { makeClone });
     case "dfms_hl":

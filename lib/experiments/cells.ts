@@ -127,6 +127,8 @@ export interface DefenseCell {
    * zeroth-order estimate's queries under the official evaluation protocol (`estimation: undefended`) only.
    */
   undefended: Defense;
+  /** The model behind the defense (the victim, or MeCo's trained target), logits; the cell owns or borrows it. */
+  target: tf.LayersModel;
   /** Defended test accuracy. */
   acc: number;
   /** Mean L1 distance of the defended outputs from the same target's clean outputs. */
@@ -167,7 +169,15 @@ export async function defenseCell(
 ): Promise<DefenseCell> {
   if (d.type === "none") {
     const plain = undefended(victim.model);
-    return { defense: plain, undefended: plain, acc: victim.acc, l1: 0, minutes: 0, dispose: () => {} };
+    return {
+      defense: plain,
+      undefended: plain,
+      target: victim.model,
+      acc: victim.acc,
+      l1: 0,
+      minutes: 0,
+      dispose: () => {},
+    };
   }
   if (d.type === "meco") return await mecoCell(cfg, d, seed, victim, data, log, progress);
   return outputDefenseCell(cfg, d, seed, victim, data, log);
@@ -198,6 +208,7 @@ function outputDefenseCell(
   return {
     defense,
     undefended: undefended(victim.model),
+    target: victim.model,
     acc: u.acc,
     l1: u.l1,
     minutes,
@@ -329,6 +340,7 @@ async function mecoCell(
   return {
     defense,
     undefended: undefended(target),
+    target,
     ...meta,
     dispose: () => {
       target.dispose();

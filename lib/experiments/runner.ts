@@ -178,6 +178,7 @@ async function computeAttackRow(
   const ckpt = `${dir}/checkpoint`;
   const spent = await checkpointQueries(ckpt);
   const shape: [number, number, number] = [data.train.height, data.train.width, data.train.channels];
+  const official = "estimation" in a && a.estimation === "undefended";
   const bb = new BlackBox(cell.defense, {
     imageShape: shape,
     numClasses: data.train.numClasses,
@@ -185,9 +186,19 @@ async function computeAttackRow(
     labels: labelModeOf(a),
     spent,
     // The official MeCo evaluation protocol, only when the attack's config names it (never a default).
-    ...("estimation" in a && a.estimation === "undefended" ? { estimationOracle: cell.undefended } : {}),
+    ...(official ? { estimationOracle: cell.undefended } : {}),
   });
-  const attack = buildAttack(a, { imageShape: shape, numClasses: data.train.numClasses, data: attackerData(data) });
+  const attack = buildAttack(a, {
+    imageShape: shape,
+    numClasses: data.train.numClasses,
+    data: attackerData(data),
+    // Every DFME curve point records the estimate's cosine with the true gradient and the top-1 changes.
+    diagnostics: {
+      oracle: cell.defense,
+      ...(official ? { estimationOracle: cell.undefended } : {}),
+      victim: cell.target,
+    },
+  });
   const t0 = performance.now();
   const label = `${defLabel}/${attackLabel(a)} seed ${seed}`;
   let cloneAcc: number | undefined;
