@@ -13,4 +13,10 @@
 export { BACKEND_NAMES, BackendError, initBackend } from "./init_backend.ts";
 export type { BackendName, BackendReport } from "./init_backend.ts";
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from "./wasm_kernels/register.ts";
-export { type NativeReport, registerNativeKernels, replacedKernel, setNativeEnabled } from "./native/mod.ts";
+export {
+  type NativeReport,
+  nativeReport,
+  registerNativeKernels,
+  replacedKernel,
+  setNativeEnabled,
+} from "./native/mod.ts";

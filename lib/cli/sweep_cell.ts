@@ -43,7 +43,7 @@ if (import.meta.main) {
       );
       Deno.exit(1);
     }
-    const rows = await runCell(loaded, cell.seed);
+    const rows = await runCell(loaded, cell.seed, { command: manifest.command });
     console.log(`== cell ${cell.index} (seed ${cell.seed}) done: ${rows.length} row(s)`);
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -22,6 +22,7 @@ import { cacheRoot, cellDir, cellKey, readJson, writeJson } from "./cache.ts";
 import type { ExperimentData } from "./data.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import type { ProgressSink } from "./progress.ts";
+import { provenanceNow, type RunProvenance } from "./provenance.ts";
 
 /** What a MeCo cell records besides its model files. */
 interface MecoCellMeta {
@@ -35,6 +36,8 @@ interface MecoCellMeta {
   svgd_rms?: number;
   /** RMS per pixel of h's displacement in the last epoch. */
   h_rms?: number;
+  /** The run that trained it (absent in cells cached before it was recorded). */
+  provenance?: RunProvenance;
 }
 /** A line of progress. */
 export type Log = (msg: string) => void;
@@ -139,6 +142,8 @@ export interface DefenseCell {
   svgd_rms?: number;
   /** MeCo: RMS per pixel of h's displacement in the last epoch. */
   h_rms?: number;
+  /** MeCo: the run that trained it, when recorded (other defenses are built by the run that uses them). */
+  provenance?: RunProvenance;
   /** Frees the models this cell owns. */
   dispose: () => void;
 }
@@ -322,6 +327,7 @@ async function mecoCell(
         minutes: (performance.now() - t0) / 60000,
         // How far the last epoch's DRO (SVGD) steps and h moved the images, RMS per pixel.
         ...(lastEpoch ? { svgd_rms: lastEpoch.svgdRms, h_rms: lastEpoch.hRms } : {}),
+        provenance: provenanceNow(),
       };
       await saveModel(target, `${dir}/target`);
       await saveModel(perturb, `${dir}/perturb`);

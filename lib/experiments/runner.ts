@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../backend/mod.ts";
+import { initBackend, nativeReport } from "../backend/mod.ts";
 import {
   type AttackConfig,
   ConfigError,
@@ -37,7 +37,15 @@ import {
 } from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
 import { withLock } from "./lock.ts";
-import { commandLine, gitCommit } from "./provenance.ts";
+import {
+  commandLine,
+  gitCommit,
+  provenanceNow,
+  type ProvenanceSummary,
+  recordProcessProvenance,
+  type RunProvenance,
+  summariseProvenance,
+} from "./provenance.ts";
 import { resultsDirFor } from "./paths.ts";
 import { defaultProgress, type ProgressSink, type TaskProgress } from "./progress.ts";
 import { writeResults } from "./results.ts";
@@ -72,6 +80,11 @@ export interface Row {
   svgd_rms?: number;
   /** MeCo only: RMS per pixel of h's displacement in the last training epoch. */
   h_rms?: number;
+  /**
+   * The run that computed the row: commit, command, date, backend, oneDNN version and ISA, Deno and tfjs versions,
+   * CPU and load. Absent in rows cached before it was recorded.
+   */
+  provenance?: RunProvenance;
 }
 
 /** A MeCo cell's recorded displacements, for its rows (nothing for other defenses). */
@@ -94,6 +107,11 @@ export interface Summary {
     seeds: number[];
     minutes: number;
     generated: string;
+    /**
+     * The rows' runs: how many, the distinct commits, ISAs, CPUs, … and the fields on which they disagree (absent
+     * in summaries written before rows recorded their runs).
+     */
+    provenance?: ProvenanceSummary;
   };
   /** One row per (defense, attack, seed). */
   rows: Omit<Row, "curve">[];
@@ -240,6 +258,7 @@ async function computeAttackRow(
     // Wall time over all sessions of the attack (a resumed run adds to its checkpoint's).
     minutes: Math.max(elapsedMs, performance.now() - t0) / 60000,
     curve: result.curve,
+    provenance: provenanceNow(),
   };
   await writeJson(`${dir}/row.json`, row);
   cloneAcc = final;
@@ -268,6 +287,8 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
+  const command = opts.command ?? commandLine();
+  await recordProcessProvenance(backend.name, nativeReport(), command);
   const data = await loadExperimentData(cfg);
   const rows: Row[] = [];
   for (const seed of cfg.seeds) {
@@ -279,7 +300,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
     meta: {
       name: cfg.name,
       commit,
-      command: opts.command ?? commandLine(),
+      command,
       backend: backend.name,
       profile: loaded.profile,
       config_hash: loaded.hash,
@@ -288,6 +309,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
       seeds: [...new Set(rows.map((r) => r.seed))],
       minutes: rows.reduce((s, r) => s + r.minutes, 0),
       generated: new Date().toISOString(),
+      provenance: summariseProvenance(rows),
     },
     rows: rows.map(({ curve: _curve, ...r }) => r),
   };
@@ -314,6 +336,8 @@ export interface CellRunOptions {
   log?: Log;
   /** Live progress (default: {@linkcode defaultProgress} through `log`). */
   progress?: ProgressSink;
+  /** Command recorded in the rows' provenance (a sweep's worker: the sweep's; default this process's). */
+  command?: string;
 }
 
 /**
@@ -335,6 +359,7 @@ export async function runCell(loaded: LoadedConfig, seed: number, opts: CellRunO
   const progress = opts.progress ?? defaultProgress(log);
   const backend = await initBackend(loaded.config.backend);
   log(`backend: ${backend.reason}`);
+  await recordProcessProvenance(backend.name, nativeReport(), opts.command);
   const data = await loadExperimentData(loaded.config);
   return await collectSeed(loaded.config, seed, data, true, log, progress);
 }
@@ -389,6 +414,8 @@ async function collectSeed(
             queries: 0,
             minutes: cell.minutes,
             curve: [],
+            // A MeCo cell's is the run that trained it; an output defense is built by this run.
+            provenance: cell.provenance ?? provenanceNow(),
           });
         }
         for (const a of attacksAgainst(cfg, d)) {

@@ -25,6 +25,7 @@ import { loadConfig, type LoadedConfig, type ProfileName, type SchedulerConfig }
 import { cacheRoot, readJson, writeJson } from "./cache.ts";
 import type { Log } from "./cells.ts";
 import { REPO_ROOT } from "./paths.ts";
+import { commandLine } from "./provenance.ts";
 import { cellCached, runExperiment, type Summary } from "./runner.ts";
 
 /** The schedulers a sweep dispatches to. */
@@ -57,6 +58,8 @@ export interface SweepManifest {
   cache_dir: string;
   /** When the sweep was made (ISO time). */
   created: string;
+  /** The sweep's command, which the workers record in their rows' provenance (absent in older manifests). */
+  command?: string;
 }
 
 /** A cell's state as a sweep follows it. */
@@ -500,6 +503,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       cells,
       cache_dir: absolute(cacheRoot()),
       created: new Date().toISOString(),
+      command: opts.command ?? commandLine(),
     };
     dir = await makeSweepDir(loaded, manifest);
     log(`sweep folder: ${dir}`);

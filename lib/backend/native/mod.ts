@@ -34,6 +34,7 @@ export {
   NATIVE_KERNEL_NAMES,
   nativeActive,
   type NativeReport,
+  nativeReport,
   registerNativeKernels,
   replacedKernel,
   setNativeEnabled,

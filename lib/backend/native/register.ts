@@ -72,6 +72,10 @@ export interface NativeReport {
   ok: boolean;
   /** One line: what is in use, or why not. */
   reason: string;
+  /** The oneDNN library's version, when it opened. */
+  version?: string;
+  /** The instruction set oneDNN's kernels use (`dnnl_get_effective_cpu_isa`), when it opened. */
+  isa?: string;
 }
 
 const installed = new Map<string, { mine: tf.KernelConfig; prev: tf.KernelConfig }>();
@@ -135,7 +139,12 @@ export function registerNativeKernels(): NativeReport {
           : runtime.dnnl.splitReductions && runtime.dnnl.helperPath !== undefined && t > 1
           ? ", weight gradients split with a helper thread"
           : "";
-        last = { ok: true, reason: `oneDNN ${lib.version} (${isa}, ${threads}, ${lib.wait}${split})` };
+        last = {
+          ok: true,
+          reason: `oneDNN ${lib.version} (${isa}, ${threads}, ${lib.wait}${split})`,
+          version: lib.version,
+          isa,
+        };
       } catch (e) {
         last = { ok: false, reason: `oneDNN ${lib.version} unusable: ${errText(e)}` };
       }
@@ -147,6 +156,11 @@ export function registerNativeKernels(): NativeReport {
   registerBatchNormGradient();
   registerBatchNormTraining();
   registerEltwiseGradients();
+  return last;
+}
+
+/** What {@linkcode registerNativeKernels} found when it opened oneDNN; undefined before it ran. */
+export function nativeReport(): NativeReport | undefined {
   return last;
 }
 
