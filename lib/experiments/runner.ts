@@ -123,6 +123,11 @@ export interface RunOptions {
   seeds?: number[];
   /** Only gather cached cells; compute nothing. */
   cachedOnly?: boolean;
+  /**
+   * Compute only these cells, `defense/attack` labels (`*` for any, e.g. `meco/*`); the other cells are read from
+   * the cache when they are there. Default: every cell. See {@linkcode parseOnly}.
+   */
+  only?: string[];
   /** Where to write summary.json etc. (default: {@linkcode resultsDirFor}). */
   resultsDir?: string;
   /** Command recorded in meta (default: this process's command line). */
@@ -284,6 +289,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const progress = opts.progress ?? defaultProgress(log);
   const compute = new Set(opts.cachedOnly ? [] : (opts.seeds ?? cfg.seeds));
   checkSeeds(loaded, [...compute]);
+  const selected = parseOnly(loaded, opts.only);
   const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
@@ -292,7 +298,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const data = await loadExperimentData(cfg);
   const rows: Row[] = [];
   for (const seed of cfg.seeds) {
-    const cells = await collectSeed(cfg, seed, data, compute.has(seed), log, progress);
+    const cells = await collectSeed(cfg, seed, data, compute.has(seed), log, progress, selected);
     rows.push(...cells);
   }
   const budgets = [...new Set(cfg.attacks.map((a) => a.budget))];
@@ -388,18 +394,36 @@ async function collectSeed(
   compute: boolean,
   log: Log,
   progress: ProgressSink,
+  selected: CellFilter = () => true,
 ): Promise<Row[]> {
   if (!compute) return await cachedRows(cfg, seed);
   if (cfg.attacks.length > 0) {
-    // Every row cached: the same rows as below, without loading the victim and the defenses.
+    // Every row cached, or none of the uncached ones selected: the rows there are, without loading any model.
     const cached = await cachedRows(cfg, seed);
     if (cached.length === rowsPerSeed(cfg)) return cached;
+    const missing = cfg.defenses.flatMap((d) =>
+      attacksAgainst(cfg, d).filter((a) =>
+        selected(defenseLabel(d), attackLabel(a)) &&
+        !cached.some((r) => r.defense === defenseLabel(d) && r.attack === attackLabel(a))
+      )
+    );
+    if (missing.length === 0) return cached;
   }
   const victim = await victimCell(cfg, seed, data, log);
   const rows: Row[] = [];
   try {
     for (const d of cfg.defenses) {
       const label = defenseLabel(d);
+      const chosen = attacksAgainst(cfg, d).filter((a) => selected(label, attackLabel(a)));
+      if (cfg.attacks.length > 0 && chosen.length === 0) {
+        // Nothing of this defense to compute: its cached rows only (the defense is not built).
+        for (const a of attacksAgainst(cfg, d)) {
+          const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
+          if (row !== undefined) rows.push({ ...row, defense: label, attack: attackLabel(a) });
+        }
+        continue;
+      }
+      if (cfg.attacks.length === 0 && !selected(label, "none")) continue;
       const cell = await defenseCell(cfg, d, seed, victim, data, log, progress);
       try {
         if (cfg.attacks.length === 0) {
@@ -419,7 +443,12 @@ async function collectSeed(
           });
         }
         for (const a of attacksAgainst(cfg, d)) {
-          rows.push(await attackRow(cfg, a, label, seed, cell, data, log, progress));
+          if (selected(label, attackLabel(a))) {
+            rows.push(await attackRow(cfg, a, label, seed, cell, data, log, progress));
+          } else {
+            const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
+            if (row !== undefined) rows.push({ ...row, defense: label, attack: attackLabel(a) });
+          }
         }
       } finally {
         cell.dispose();
@@ -430,6 +459,45 @@ async function collectSeed(
   }
   log(`seed ${seed} done; tensors in memory: ${tf.memory().numTensors}`);
   return rows;
+}
+
+/** Whether the cell (defense label, attack label; "none" for a config without attacks) is to be computed. */
+export type CellFilter = (defense: string, attack: string) => boolean;
+
+/**
+ * The cells `only` selects (`defense/attack` labels, `*` for any), or every cell when it is undefined or empty.
+ * A pattern that selects no cell of the config is a {@linkcode ConfigError} naming the cells there are.
+ */
+export function parseOnly(loaded: LoadedConfig, only: readonly string[] | undefined): CellFilter {
+  if (only === undefined || only.length === 0) return () => true;
+  const cfg = loaded.config;
+  const cells = cfg.defenses.flatMap((d) =>
+    cfg.attacks.length === 0
+      ? [[defenseLabel(d), "none"]]
+      : attacksAgainst(cfg, d).map((a) => [defenseLabel(d), attackLabel(a)])
+  );
+  const patterns = only.map((text) => {
+    const parts = text.split("/");
+    if (parts.length !== 2 || parts.some((p) => p === "")) {
+      throw new ConfigError("--only", [{ path: text, message: "expected defense/attack, e.g. meco/dfme or meco/*" }]);
+    }
+    return { text, defense: parts[0], attack: parts[1] };
+  });
+  const match = (p: { defense: string; attack: string }, d: string, a: string) =>
+    (p.defense === "*" || p.defense === d) && (p.attack === "*" || p.attack === a);
+  const unmatched = patterns.filter((p) => !cells.some(([d, a]) => match(p, d, a)));
+  if (unmatched.length > 0) {
+    throw new ConfigError(
+      "--only",
+      unmatched.map((p) => ({
+        path: p.text,
+        message: `selects no cell of ${cfg.name} (profile ${loaded.profile}); its cells: ${
+          cells.map(([d, a]) => `${d}/${a}`).join(", ")
+        }`,
+      })),
+    );
+  }
+  return (d, a) => patterns.some((p) => match(p, d, a));
 }
 
 /** The attacks run against defense `d`: every attack, or those whose `defenses:` list names it. */
