@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config/mod.ts";
-import { runExperiment } from "../../lib/experiments/runner.ts";
+import { ConfigError, parseConfig } from "../../lib/config/mod.ts";
+import { parseOnly, runExperiment } from "../../lib/experiments/runner.ts";
 import { loadReport } from "../../lib/report/mod.ts";
 
 const YAML = `
@@ -48,9 +48,41 @@ Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifa
     assert.equal(s.meta.config_hash, loaded.hash);
     assert.equal(s.meta.command, "test");
     assert.match(s.meta.commit, /^([0-9a-f]{40}(\+dirty)?|unknown)$/);
+    // Every row records the run that computed it; meta summarises them.
+    for (const r of s.rows) {
+      const p = r.provenance!;
+      assert.equal(p.command, "test");
+      assert.equal(p.commit, s.meta.commit);
+      assert.equal(p.backend, s.meta.backend);
+      assert.ok(Date.parse(p.date) >= Date.parse(s.meta.generated) - 3_600_000, p.date);
+      assert.equal(p.deno, Deno.version.deno);
+      assert.match(p.tfjs, /^\d+\.\d+\.\d+$/);
+      assert.ok(p.cpu.length > 0 && p.cpus >= 1);
+      assert.equal(p.load.length, 3);
+      if (p.onednn !== null) assert.ok(p.onednn_isa !== null, "oneDNN's ISA is recorded with its version");
+    }
+    assert.equal(s.meta.provenance?.runs, 1);
+    assert.equal(s.meta.provenance?.rows_without, 0);
+    assert.deepEqual(s.meta.provenance?.disagree, []);
     const csv = await Deno.readTextFile(`${out}/rows.csv`);
-    assert.match(csv.split("\n")[0], /^defense,attack,seed,target_acc,l1,protocol,clone_acc,queries,minutes$/);
+    assert.equal(
+      csv.split("\n")[0],
+      "defense,attack,seed,target_acc,l1,protocol,clone_acc,queries,minutes," +
+        "run_commit,run_date,run_backend,run_onednn_isa,run_cpu,svgd_rms,h_rms",
+      "every row's fields are columns, the MeCo row's displacements too",
+    );
     assert.equal(csv.trim().split("\n").length, 3);
+    // Every DFME curve point carries the diagnostics; the undefended oracle changes no top-1 answer.
+    const curves = JSON.parse(await Deno.readTextFile(`${out}/curves.json`)).curves;
+    for (const c of curves) {
+      assert.ok(c.points.length > 0);
+      for (const pt of c.points) {
+        const d = pt.diagnostics;
+        assert.ok(d !== undefined, `${c.defense}: a curve point without diagnostics`);
+        assert.ok(Math.abs(d.estimateCosine) <= 1 + 1e-6 && Math.abs(d.imageCosine) <= 1 + 1e-6);
+        if (c.defense === "undefended") assert.equal(d.top1Changed, 0);
+      }
+    }
     const rep = await loadReport(out);
     assert.equal(rep.table.length, 2);
     assert.equal(rep.figure.data.length, 2);
@@ -63,6 +95,33 @@ Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifa
     // Gathering only: same rows.
     const s3 = await runExperiment(loaded, { resultsDir: out, cachedOnly: true, log: () => {} });
     assert.deepEqual(s3.rows, s.rows);
+  } finally {
+    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
+    else Deno.env.set("MECO_CACHE_DIR", oldCache);
+    await Deno.remove(cache, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("--only computes the cells it names and reports the other cached ones; a pattern that selects nothing is refused", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
+  const out = await Deno.makeTempDir({ prefix: "meco-results-" });
+  const oldCache = Deno.env.get("MECO_CACHE_DIR");
+  Deno.env.set("MECO_CACHE_DIR", cache);
+  try {
+    const loaded = await parseConfig(YAML, "runner_e2e.yaml", "local");
+    assert.throws(
+      () => parseOnly(loaded, ["meco/maze"]),
+      (e: Error) => e instanceof ConfigError && /meco\/maze.*its cells: undefended\/dfme, meco\/dfme/.test(e.message),
+    );
+    assert.throws(() => parseOnly(loaded, ["meco"]), /expected defense\/attack/);
+    const logs: string[] = [];
+    const s = await runExperiment(loaded, { resultsDir: out, only: ["undefended/*"], log: (m) => logs.push(m) });
+    assert.deepEqual(s.rows.map((r) => `${r.defense}/${r.attack}`), ["undefended/dfme"]);
+    assert.ok(!logs.some((l) => /^meco/.test(l)), `MeCo must not be trained:\n${logs.join("\n")}`);
+    const s2 = await runExperiment(loaded, { resultsDir: out, only: ["*/dfme"], log: () => {} });
+    assert.deepEqual(s2.rows.map((r) => `${r.defense}/${r.attack}`), ["undefended/dfme", "meco/dfme"]);
+    assert.deepEqual(s2.rows[0], s.rows[0], "the cached cell is read, not recomputed");
   } finally {
     if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
     else Deno.env.set("MECO_CACHE_DIR", oldCache);
