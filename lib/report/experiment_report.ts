@@ -26,7 +26,13 @@ export interface ExperimentReport {
 
 /** Curves file written by the runner. */
 export interface CurvesFile {
-  curves: { defense: string; attack: string; seed: number; points: { queries: number; cloneAcc: number }[] }[];
+  curves: {
+    defense: string;
+    attack: string;
+    seed: number;
+    /** Clone accuracy along the budget; DFME points also carry the run's diagnostics (see diagnostics.ts). */
+    points: { queries: number; cloneAcc: number; diagnostics?: Record<string, number> }[];
+  }[];
 }
 
 /** Reads results/<name>/ and aggregates it. */

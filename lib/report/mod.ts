@@ -6,6 +6,7 @@
  * @module
  */
 export * from "./cost.ts";
+export * from "./diagnostics.ts";
 export * from "./display.ts";
 export * from "./experiment_report.ts";
 export * from "./figure.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../lib/config/mod.ts";
 import { parseOnly, runExperiment } from "../../lib/experiments/runner.ts";
-import { loadReport } from "../../lib/report/mod.ts";
+import { diagnosticsFigure, diagnosticsTable, loadReport, type Stat } from "../../lib/report/mod.ts";
 
 const YAML = `
 name: runner_e2e
@@ -86,6 +86,11 @@ Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifa
     const rep = await loadReport(out);
     assert.equal(rep.table.length, 2);
     assert.equal(rep.figure.data.length, 2);
+    const diag = diagnosticsTable(rep);
+    assert.deepEqual(diag.map((r) => r.defense), ["undefended", "meco"]);
+    assert.equal((diag[0].top1_changed as Stat).mean, 0);
+    assert.equal((diag[0].estimate_cosine as Stat).n, 1);
+    assert.equal(diagnosticsFigure(rep).data.length, 2);
 
     // Second run: every cell comes from the cache, nothing is trained.
     const logs2: string[] = [];
