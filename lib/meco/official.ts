@@ -49,7 +49,7 @@
  * Deployment (DFME/dfme/train_cifar10.py, train_cifar100.py `train`): for every
  * query batch the weights are re-drawn (`reload_parameters()`; `set_epsilon` is
  * commented out), the target answers T(x + s·h(x)) in eval mode with s =
- * `--scale` (README: 0.27 for CIFAR-10, 0.2 for CIFAR-100). The official code
+ * `--scale` (the official README: 0.27 for CIFAR-10, 0.2 for CIFAR-100). The official code
  * has no MNIST attack script.
  *
  * Differences kept here, by necessity: our images are in [−1, 1] where the

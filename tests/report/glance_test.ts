@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { GLANCE_END, GLANCE_START, notebookConfigs, replaceGlance, storedVerdict } from "../../lib/report/mod.ts";
+import {
+  GLANCE_END,
+  GLANCE_START,
+  glanceVerdict,
+  notebookConfigs,
+  notebookTitle,
+  replaceGlance,
+  storedVerdict,
+} from "../../lib/report/mod.ts";
 import type { Summary } from "../../lib/experiments/runner.ts";
 
 Deno.test("notebookConfigs finds the configs a notebook's code loads, in order, once each", () => {
@@ -51,4 +59,23 @@ Deno.test("storedVerdict computes the sentence from the stored rows", () => {
     v.sentence,
     /^x \(local profile\): .*"meco lowers the dfme clone's accuracy vs undefended" holds \(Δ -40\.00 /,
   );
+  // The README's compact form: the headline claim with its interval, then how the others came out.
+  const line = glanceVerdict(v, 3);
+  assert.match(
+    line,
+    /^x \(local, 3 seeds\): .*"meco lowers the dfme clone's accuracy vs undefended": holds \(Δ -40\.00 \[/,
+  );
+  assert.match(line, /1 more claim: 1 (holds|does not hold|not shown)$/);
+});
+
+Deno.test("notebookTitle is the first Markdown heading", () => {
+  const nb = {
+    cells: [
+      { cell_type: "code", source: "# not a heading: code" },
+      { cell_type: "markdown", source: ["Intro\n", "# Table 7: DFME on MNIST\n", "text"] },
+      { cell_type: "markdown", source: "# Later heading" },
+    ],
+  };
+  assert.equal(notebookTitle(nb), "Table 7: DFME on MNIST");
+  assert.equal(notebookTitle({ cells: [] }), "");
 });
