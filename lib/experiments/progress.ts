@@ -19,9 +19,9 @@ export interface TaskProgress {
   done: number;
   /** Units in all. */
   total: number;
-  /** Units already done when this session started (excluded from the rate behind the ETA). */
+  /** Units already done when this invocation started (excluded from the rate behind the ETA). */
   resumedFrom: number;
-  /** Milliseconds this session has spent on the task. */
+  /** Milliseconds this invocation has spent on the task. */
   sessionMs: number;
   /** The clone's latest accuracy (a fraction), when an attack has evaluated it. */
   cloneAcc?: number;
@@ -36,8 +36,8 @@ export interface ProgressSink {
 }
 
 /**
- * Seconds left at this session's rate, or undefined before any measurable
- * progress in this session.
+ * Seconds left at this invocation's rate, or undefined before any measurable
+ * progress in this invocation.
  *
  * @example
  * ```ts

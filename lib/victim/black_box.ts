@@ -38,7 +38,7 @@ export interface BlackBoxOptions<M extends LabelMode> {
   /** `soft` (default) or `hard`. */
   labels?: M;
   /**
-   * Queries already spent by earlier sessions of the same run (a resumed
+   * Queries already spent by earlier invocations of the same run (a resumed
    * attack): the count starts here. Set by the runner from the run's
    * checkpoint, never by the attack; the count only ever grows.
    */
@@ -122,7 +122,7 @@ export class BlackBox<M extends LabelMode = LabelMode> {
     Object.freeze(this);
   }
 
-  /** Images queried so far (including those `spent` before this session). */
+  /** Images queried so far (including those `spent` before this invocation). */
   get queries(): number {
     return this.#queries;
   }

@@ -21,7 +21,7 @@ const task = (done: number, extra: Partial<TaskProgress> = {}): TaskProgress => 
   ...extra,
 });
 
-Deno.test("the ETA counts only this session's progress (a resumed run does not look faster)", () => {
+Deno.test("the ETA counts only this invocation's progress (a resumed run does not look faster)", () => {
   assert.equal(etaSeconds(task(500)), 10); // 50 q/s, 500 left
   assert.equal(etaSeconds(task(500, { resumedFrom: 400 })), 50); // 10 q/s, 500 left
   assert.equal(etaSeconds(task(400, { resumedFrom: 400 })), undefined);
