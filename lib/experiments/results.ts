@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Row, Summary } from "./runner.ts";
+import type { Row, Summary } from "./rows.ts";
 import * as aq from "arquero";
 import { writeJson, writeTextAtomic } from "./cache.ts";
 import type { RunProvenance } from "./provenance.ts";

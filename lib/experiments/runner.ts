@@ -37,84 +37,17 @@ import {
 } from "./cells.ts";
 import { loadExperimentData } from "./data.ts";
 import { withLock } from "./lock.ts";
-import {
-  commandLine,
-  gitCommit,
-  provenanceNow,
-  type ProvenanceSummary,
-  recordProcessProvenance,
-  type RunProvenance,
-  summariseProvenance,
-} from "./provenance.ts";
+import { commandLine, gitCommit, provenanceNow, recordProcessProvenance, summariseProvenance } from "./provenance.ts";
 import { resultsDirFor } from "./paths.ts";
 import { defaultProgress, type ProgressSink, type TaskProgress } from "./progress.ts";
 import { writeResults } from "./results.ts";
+import type { Row, Summary } from "./rows.ts";
 
-/** One result row: a (defense, attack, seed) cell. */
-export interface Row {
-  /** Defense label ("undefended", "meco", …). */
-  defense: string;
-  /** Attack label, or "none" for a config without attacks. */
-  attack: string;
-  /** Seed of the cell. */
-  seed: number;
-  /** Test accuracy of the (defended) target. */
-  target_acc: number;
-  /** Mean L1 distance of defended from clean outputs on the test set. */
-  l1: number;
-  /** Final clone test accuracy (null without an attack). */
-  clone_acc: number | null;
-  /** Queries the attack spent. */
-  queries: number;
-  /** Wall minutes of the attack (all sessions). */
-  minutes: number;
-  /** Clone accuracy along the query budget. */
-  curve: { queries: number; cloneAcc: number }[];
-  /**
-   * Who answered the attack's zeroth-order estimate: "real black box" (the defense; also attacks without an
-   * estimate) or "official (undefended estimation)" (the official MeCo evaluation's protocol). Absent in rows
-   * computed before it was recorded (they were all real black box).
-   */
-  protocol?: string;
-  /** MeCo only: RMS per pixel of the DRO (SVGD) step's displacement in the last training epoch. */
-  svgd_rms?: number;
-  /** MeCo only: RMS per pixel of h's displacement in the last training epoch. */
-  h_rms?: number;
-  /**
-   * The run that computed the row: commit, command, date, backend, oneDNN version and ISA, Deno and tfjs versions,
-   * CPU and load. Absent in rows cached before it was recorded.
-   */
-  provenance?: RunProvenance;
-}
+export type { Row, Summary };
 
 /** A MeCo cell's recorded displacements, for its rows (nothing for other defenses). */
 function displacements(cell: DefenseCell): Pick<Row, "svgd_rms" | "h_rms"> {
   return cell.svgd_rms === undefined ? {} : { svgd_rms: cell.svgd_rms, h_rms: cell.h_rms };
-}
-
-/** What the runner writes to results/<name>/summary.json. */
-export interface Summary {
-  /** Provenance and settings. */
-  meta: {
-    name: string;
-    commit: string;
-    command: string;
-    backend: string;
-    profile: string;
-    config_hash: string;
-    cache_version: number;
-    budget: number | null;
-    seeds: number[];
-    minutes: number;
-    generated: string;
-    /**
-     * The rows' runs: how many, the distinct commits, ISAs, CPUs, … and the fields on which they disagree (absent
-     * in summaries written before rows recorded their runs).
-     */
-    provenance?: ProvenanceSummary;
-  };
-  /** One row per (defense, attack, seed). */
-  rows: Omit<Row, "curve">[];
 }
 
 /** Options of {@linkcode runExperiment}. */
