@@ -47,10 +47,11 @@ import { CompiledTrainer, l1Loss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type DfmeAttackConfig, DfmeAttackSchema } from "../config/attack_schema.ts";
 import { deriveSeed } from "../data/rng.ts";
+import type { Defense } from "../defenses/defense.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer, stepLr } from "../train/fit.ts";
-import { BlackBox, type Oracle } from "../victim/black_box.ts";
+import { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
 import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
 import {
@@ -158,7 +159,7 @@ export interface DfmeModelOptions {
    * When given, every evaluation point of the curve also records {@linkcode dfmeDiagnostics} (outside the
    * attack and its query count): `oracle` answers as the black box does, `victim` is the undefended model.
    */
-  diagnostics?: { oracle: Oracle; estimationOracle?: Oracle; victim: tf.LayersModel };
+  diagnostics?: { oracle: Defense; estimationOracle?: Defense; victim: tf.LayersModel };
 }
 
 /**
@@ -380,7 +381,7 @@ export interface DfmeDiagnostics {
  */
 export function dfmeDiagnostics(
   state: DfmeState,
-  opts: { oracle: Oracle; estimationOracle?: Oracle; victim: tf.LayersModel; seed: number },
+  opts: { oracle: Defense; estimationOracle?: Defense; victim: tf.LayersModel; seed: number },
 ): DfmeDiagnostics {
   const s = state.settings;
   const bb = state.blackBox;

@@ -1,8 +1,9 @@
 /**
  * Defenses by config entry: the one place that maps `defenses[].type` to an
- * implementation, for every type except `meco` (which needs a defensively
- * trained target and perturbation network: lib/experiments/cells.ts builds it
- * via lib/meco/deploy.ts).
+ * implementation, for the experiment runner (lib/experiments/cells.ts) and for
+ * serving (lib/serve) alike. `meco` is built from its defensively trained
+ * target and perturbation network, which the caller supplies (trained by
+ * lib/meco, cached by the runner, exported in a serving bundle).
  *
  * @module
  */
@@ -10,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { DefenseConfig } from "../config/mod.ts";
 import { mulberry32 } from "../data/rng.ts";
 import type { Defense } from "./defense.ts";
+import { mecoDefense, type MecoModels } from "./meco.ts";
 import { outputDefense } from "./output_defense.ts";
 import {
   gaussianNoiseRows,
@@ -36,13 +38,24 @@ export interface DefenseBuildOptions {
   numClasses: number;
   /** The victim's architecture name: the surrogate's default for `mad` and `grad`. */
   arch?: string;
+  /**
+   * `meco` only, and required there: the defensively trained target T and
+   * perturbation network h, which answer in place of the victim.
+   */
+  meco?: MecoModels;
 }
 
 /**
- * Builds the defense `cfg` around `victim` (a model outputting logits). Each
+ * Builds the defense `cfg` around `victim` (a model outputting logits), named
+ * by the entry's `name` (default: its type; `none` is "undefended"). Each
  * defense's `predict` takes images in [-1, 1] and returns probabilities;
  * surrogate-based defenses (`mad`, `grad`) own and dispose their surrogate, and
- * no defense disposes the victim.
+ * no defense disposes the victim. `meco` answers with `opts.meco`'s target
+ * behind its perturbation network (the entry's `variant`, `width` and `bound`;
+ * a fresh ε per query from the stream of `opts.seed`), and disposes neither.
+ *
+ * @throws {Error} for `meco` without `opts.meco`, and for `mad` or `grad`
+ * without a surrogate architecture (`surrogate_arch` or `opts.arch`)
  *
  * @example
  * ```ts ignore
@@ -55,11 +68,18 @@ export function buildDefense(cfg: DefenseConfig, victim: tf.LayersModel, opts: D
   const rng = mulberry32(opts.seed);
   switch (cfg.type) {
     case "none":
-      return { ...undefended(victim), name };
+      return undefended(victim, name);
     case "meco":
-      throw new Error(
-        "buildDefense: 'meco' needs a defensively trained target and perturbation network; " +
-          "build it with lib/meco (trainMeco, mecoDefense) or through the experiment runner",
+      if (opts.meco === undefined) {
+        throw new Error(
+          `defense '${name}': 'meco' needs its defensively trained target and perturbation network (opts.meco); ` +
+            "train them with lib/meco (trainMeco) or let the experiment runner train and cache them",
+        );
+      }
+      return mecoDefense(
+        opts.meco,
+        { seed: opts.seed, variant: cfg.variant, width: cfg.width, bound: cfg.bound },
+        name,
       );
     case "randp":
       return outputDefense(

@@ -1,12 +1,17 @@
 /**
- * The one interface every defense implements: it wraps a victim's prediction.
- * A BlackBox holds a Defense; attacks never see it.
+ * The one contract of a victim's answers, defended or not: every defense
+ * implements it, the undefended victim is one (`undefended` in
+ * lib/defenses/undefended.ts), and a `BlackBox` (lib/victim) holds one out of
+ * the attacks' reach.
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
 
-/** A defended (or undefended) victim: images in [-1, 1] → probabilities. */
+/**
+ * A defended (or undefended) victim: images [n, h, w, c] in [-1, 1] →
+ * probabilities [n, k], in inference mode.
+ */
 export interface Defense {
   /** Short name, e.g. "undefended", "meco". */
   readonly name: string;

@@ -4,19 +4,28 @@
  * run is reproducible while no two queries share ε.
  *
  * The `official` variant deploys as the official attack scripts do
- * (DFME/dfme/train_cifar10.py `train`, see official.ts): for every query batch
+ * (DFME/dfme/train_cifar10.py `train`, see lib/meco/official.ts): for every query batch
  * fresh per-image random weights of the `Res2Net_weight` network, fresh weight
  * noise in its forward pass, its BatchNorms normalising each image on its own
  * (training mode, as the official code leaves it), no ε factor, and
  * y = T(x + s·h(x)) with s = `bound` (the official `--scale`), in the official
  * code's normalised units converted to ours.
  *
+ * From a config entry, `buildDefense` (lib/defenses/build.ts) builds
+ * it with the entry's `variant`, `width` and `bound`; training T and h is
+ * lib/meco's.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed } from "../data/rng.ts";
-import type { Defense } from "../defenses/defense.ts";
-import { disposeOfficialWeights, drawOfficialWeights, OFFICIAL, officialPerturbationOurUnits } from "./official.ts";
+import {
+  disposeOfficialWeights,
+  drawOfficialWeights,
+  OFFICIAL,
+  officialPerturbationOurUnits,
+} from "../meco/official.ts";
+import type { Defense } from "./defense.ts";
 
 /** A MeCo-defended victim: the target T and the perturbation generator h. */
 export interface MecoModels {
@@ -47,7 +56,8 @@ export function perturbInput(perturb: tf.LayersModel, x: tf.Tensor4D, eps: tf.Te
 }
 
 /**
- * Wraps trained MeCo models as a {@linkcode Defense}.
+ * Wraps trained MeCo models as a {@linkcode Defense} named `name` (default
+ * "meco"). It neither owns nor disposes the models.
  *
  * @example
  * ```ts ignore
@@ -55,11 +65,11 @@ export function perturbInput(perturb: tf.LayersModel, x: tf.Tensor4D, eps: tf.Te
  * const probs = defense.predict(x); // T(x + h(x, ε)), fresh ε
  * ```
  */
-export function mecoDefense(models: MecoModels, opts: MecoDeployOptions): Defense {
+export function mecoDefense(models: MecoModels, opts: MecoDeployOptions, name = "meco"): Defense {
   let calls = 0;
   const variant = opts.variant ?? "paper";
   return {
-    name: "meco",
+    name,
     predict: (x) => {
       const seed = deriveSeed(opts.seed, calls++);
       if (variant === "official") {

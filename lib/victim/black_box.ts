@@ -1,28 +1,20 @@
 /**
  * The {@linkcode BlackBox}: the only door an attack has to a victim. It holds
- * the victim's prediction function (an undefended model or a defense) out of
- * reach, answers image queries with probabilities or top-1 labels, counts
- * every image queried, and refuses queries beyond its budget.
+ * the victim's {@linkcode Defense} (lib/defenses: a defense, or the
+ * undefended model via `undefended(model)`) out of reach, answers image
+ * queries with probabilities or top-1 labels, counts every image queried, and
+ * refuses queries beyond its budget.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LabelKind } from "../config/fields.ts";
+import type { Defense } from "../defenses/defense.ts";
 import { detach } from "./detach.ts";
-import { BudgetExceededError, OracleOutputError, QueryShapeError } from "./errors.ts";
+import { BudgetExceededError, DefenseOutputError, QueryShapeError } from "./errors.ts";
 
 /** What a black box answers: `soft` probabilities [n, k] or `hard` top-1 labels [n]. */
 export type LabelMode = LabelKind;
-
-/**
- * The victim behind a black box: maps images [n, h, w, c] in [-1, 1] to class
- * probabilities [n, k], in inference mode. A `Defense` is one; so is
- * {@linkcode undefendedOracle}`(model)`.
- */
-export interface Oracle {
-  /** Probabilities [n, k] for the images `x`; the black box disposes everything it returns. */
-  predict(x: tf.Tensor4D): tf.Tensor2D;
-}
 
 /** The answer type of {@linkcode BlackBox.query} for label mode `M`. */
 export type Answer<M extends LabelMode> = M extends "hard" ? tf.Tensor1D : tf.Tensor2D;
@@ -46,12 +38,12 @@ export interface BlackBoxOptions<M extends LabelMode> {
   /**
    * The official MeCo evaluation's protocol, which no real black box offers:
    * the zeroth-order gradient estimate's queries ({@linkcode BlackBox.queryForEstimation})
-   * are answered by this oracle, the target without the defense. Set by the
+   * are answered by this one, the target without the defense. Set by the
    * runner only when an attack's config asks for it (`estimation: undefended`),
    * never by an attack. Absent (the default, a real black box): every query
-   * is answered by the defended oracle. Either way every query counts.
+   * is answered by the defense. Either way every query counts.
    */
-  estimationOracle?: Oracle;
+  estimationOracle?: Defense;
 }
 
 function isCount(v: number): boolean {
@@ -71,14 +63,14 @@ function isCount(v: number): boolean {
  *
  * @example
  * ```ts ignore
- * const bb = new BlackBox(undefendedOracle(victim), { imageShape: [28, 28, 1], numClasses: 10, budget: 1e6 });
+ * const bb = new BlackBox(undefended(victim), { imageShape: [28, 28, 1], numClasses: 10, budget: 1e6 });
  * const p = bb.query(x); // [n, 10] probabilities; bb.queries grew by n
  * p.dispose();
  * ```
  */
 export class BlackBox<M extends LabelMode = LabelMode> {
-  readonly #oracle: Oracle;
-  readonly #estimationOracle: Oracle | undefined;
+  readonly #defense: Defense;
+  readonly #estimationOracle: Defense | undefined;
   readonly #imageShape: readonly [number, number, number];
   readonly #numClasses: number;
   readonly #budget: number;
@@ -86,10 +78,10 @@ export class BlackBox<M extends LabelMode = LabelMode> {
   #queries: number;
 
   /**
-   * @param oracle the victim (undefended model or defense); kept private
+   * @param defense the victim's answers (a defense, or the undefended model); kept private, never disposed
    * @param opts shape, classes, budget, label mode and queries already spent
    */
-  constructor(oracle: Oracle, opts: BlackBoxOptions<M>) {
+  constructor(defense: Defense, opts: BlackBoxOptions<M>) {
     const [h, w, c] = opts.imageShape;
     if (![h, w, c].every((d) => Number.isInteger(d) && d > 0) || opts.imageShape.length !== 3) {
       throw new RangeError(`BlackBox: imageShape must be [h, w, c] of positive integers, got [${opts.imageShape}]`);
@@ -108,11 +100,11 @@ export class BlackBox<M extends LabelMode = LabelMode> {
     if (labels !== "soft" && labels !== "hard") {
       throw new RangeError(`BlackBox: labels must be "soft" or "hard", got ${JSON.stringify(labels)}`);
     }
-    if (typeof oracle?.predict !== "function") throw new TypeError("BlackBox: oracle must have a predict(x) method");
+    if (typeof defense?.predict !== "function") throw new TypeError("BlackBox: defense must have a predict(x) method");
     if (opts.estimationOracle !== undefined && typeof opts.estimationOracle.predict !== "function") {
       throw new TypeError("BlackBox: estimationOracle must have a predict(x) method");
     }
-    this.#oracle = oracle;
+    this.#defense = defense;
     this.#estimationOracle = opts.estimationOracle;
     this.#imageShape = Object.freeze([h, w, c] as [number, number, number]);
     this.#numClasses = opts.numClasses;
@@ -156,7 +148,7 @@ export class BlackBox<M extends LabelMode = LabelMode> {
    * @throws {BudgetExceededError} when n more queries would exceed the budget
    */
   query(x: tf.Tensor4D): Answer<M> {
-    return this.#answer(x, this.#oracle);
+    return this.#answer(x, this.#defense);
   }
 
   /**
@@ -167,7 +159,7 @@ export class BlackBox<M extends LabelMode = LabelMode> {
    * rest, so the protocol is chosen where the black box is built.
    */
   queryForEstimation(x: tf.Tensor4D): Answer<M> {
-    return this.#answer(x, this.#estimationOracle ?? this.#oracle);
+    return this.#answer(x, this.#estimationOracle ?? this.#defense);
   }
 
   /** "real black box", or the official protocol's name when estimation queries see the undefended target. */
@@ -175,7 +167,7 @@ export class BlackBox<M extends LabelMode = LabelMode> {
     return this.#estimationOracle === undefined ? "real black box" : "official (undefended estimation)";
   }
 
-  #answer(x: tf.Tensor4D, oracle: Oracle): Answer<M> {
+  #answer(x: tf.Tensor4D, answerer: Defense): Answer<M> {
     const [h, w, c] = this.#imageShape;
     const expected = `[n, ${h}, ${w}, ${c}] float32 with n ≥ 1`;
     if (!(x instanceof tf.Tensor)) throw new QueryShapeError(expected, `a ${typeof x} (not a tensor)`);
@@ -187,9 +179,9 @@ export class BlackBox<M extends LabelMode = LabelMode> {
     if (this.#queries + n > this.#budget) throw new BudgetExceededError(this.#queries, n, this.#budget);
     const k = this.#numClasses;
     const answer = tf.tidy(() => {
-      const probs = oracle.predict(x);
+      const probs = answerer.predict(x);
       if (!(probs instanceof tf.Tensor) || probs.rank !== 2 || probs.shape[0] !== n || probs.shape[1] !== k) {
-        throw new OracleOutputError(`[${n}, ${k}]`, probs instanceof tf.Tensor ? `[${probs.shape}]` : typeof probs);
+        throw new DefenseOutputError(`[${n}, ${k}]`, probs instanceof tf.Tensor ? `[${probs.shape}]` : typeof probs);
       }
       const out = this.#labels === "hard" ? tf.argMax(probs, 1) : tf.cast(probs, "float32");
       return detach(out);

@@ -32,14 +32,14 @@ export class QueryShapeError extends Error {
   }
 }
 
-/** The victim (model or defense) answered a query with output of the wrong shape. */
-export class OracleOutputError extends Error {
+/** The victim's defense (or undefended model) answered a query with output of the wrong shape. */
+export class DefenseOutputError extends Error {
   /**
    * @param expected the expected output shape
    * @param found the shape returned
    */
   constructor(readonly expected: string, readonly found: string) {
     super(`black-box victim returned ${found}, expected probabilities of shape ${expected}`);
-    this.name = "OracleOutputError";
+    this.name = "DefenseOutputError";
   }
 }

@@ -1,16 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
+import { type Defense, undefended } from "../../lib/defenses/mod.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
-import {
-  BlackBox,
-  BudgetExceededError,
-  detach,
-  type Oracle,
-  OracleOutputError,
-  QueryShapeError,
-  undefendedOracle,
-} from "../../lib/victim/mod.ts";
+import { BlackBox, BudgetExceededError, DefenseOutputError, detach, QueryShapeError } from "../../lib/victim/mod.ts";
 
 await initBackend("wasm");
 
@@ -20,7 +13,7 @@ const images = (n: number, seed = 1) => tf.randomUniform([n, ...SHAPE], -1, 1, "
 function withVictim<T>(fn: (model: tf.LayersModel, bb: BlackBox<"soft">) => T, budget = 1000): T {
   const model = lenet5({ seed: 0 });
   try {
-    return fn(model, new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget }));
+    return fn(model, new BlackBox(undefended(model), { imageShape: SHAPE, numClasses: 10, budget }));
   } finally {
     model.dispose();
   }
@@ -89,9 +82,9 @@ Deno.test("BlackBox validates the query shape and counts nothing for a bad one",
 
 Deno.test("BlackBox hard mode answers the argmax labels", () => {
   const probs = [[0.1, 0.7, 0.2], [0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.2, 0.3, 0.5]];
-  const oracle: Oracle = { predict: (x) => tf.tensor2d(probs.slice(0, x.shape[0])) };
-  const hard = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: 3, budget: 10, labels: "hard" });
-  const soft = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: 3, budget: 10 });
+  const fixed: Defense = { name: "fixed", predict: (x) => tf.tensor2d(probs.slice(0, x.shape[0])), dispose: () => {} };
+  const hard = new BlackBox(fixed, { imageShape: [4, 4, 1], numClasses: 3, budget: 10, labels: "hard" });
+  const soft = new BlackBox(fixed, { imageShape: [4, 4, 1], numClasses: 3, budget: 10 });
   const x = tf.zeros([4, 4, 4, 1]) as tf.Tensor4D;
   const y = hard.query(x);
   assert.equal(y.dtype, "int32");
@@ -106,7 +99,7 @@ Deno.test("BlackBox hard mode answers the argmax labels", () => {
 
 Deno.test("BlackBox hard labels agree with the victim's argmax", () => {
   const model = lenet5({ seed: 3 });
-  const bb = new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget: 100, labels: "hard" });
+  const bb = new BlackBox(undefended(model), { imageShape: SHAPE, numClasses: 10, budget: 100, labels: "hard" });
   const x = images(50, 9);
   const y = bb.query(x);
   const want = tf.tidy(() => Array.from(tf.argMax(model.predict(x) as tf.Tensor, 1).dataSync()));
@@ -115,29 +108,29 @@ Deno.test("BlackBox hard labels agree with the victim's argmax", () => {
   model.dispose();
 });
 
-Deno.test("BlackBox rejects an oracle answer of the wrong shape", () => {
-  const oracle: Oracle = { predict: (x) => tf.zeros([x.shape[0], 5]) as tf.Tensor2D };
-  const bb = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: 10, budget: 10 });
+Deno.test("BlackBox rejects a defense answer of the wrong shape", () => {
+  const five: Defense = { name: "five", predict: (x) => tf.zeros([x.shape[0], 5]) as tf.Tensor2D, dispose: () => {} };
+  const bb = new BlackBox(five, { imageShape: [4, 4, 1], numClasses: 10, budget: 10 });
   const x = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
-  assert.throws(() => bb.query(x), OracleOutputError);
+  assert.throws(() => bb.query(x), DefenseOutputError);
   assert.equal(bb.queries, 0);
   x.dispose();
 });
 
 Deno.test("BlackBox spent: a resumed run starts from the queries already spent", () => {
   withVictim((model) => {
-    const bb = new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget: 100, spent: 90 });
+    const bb = new BlackBox(undefended(model), { imageShape: SHAPE, numClasses: 10, budget: 100, spent: 90 });
     assert.equal(bb.queries, 90);
     assert.equal(bb.remaining, 10);
     const x = images(11);
     assert.throws(() => bb.query(x), BudgetExceededError);
     x.dispose();
     assert.throws(
-      () => new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget: 100, spent: 101 }),
+      () => new BlackBox(undefended(model), { imageShape: SHAPE, numClasses: 10, budget: 100, spent: 101 }),
       RangeError,
     );
     assert.throws(
-      () => new BlackBox(undefendedOracle(model), { imageShape: SHAPE, numClasses: 10, budget: 100, spent: -1 }),
+      () => new BlackBox(undefended(model), { imageShape: SHAPE, numClasses: 10, budget: 100, spent: -1 }),
       RangeError,
     );
   });
@@ -150,7 +143,7 @@ Deno.test("an attack cannot reach the model behind a BlackBox", () => {
     assert.deepEqual(Object.keys(bb), []);
     assert.deepEqual(Reflect.ownKeys(bb), []);
     assert.deepEqual(Object.getOwnPropertyNames(bb), []);
-    for (const k of ["model", "oracle", "defense", "predict", "victim", "_model", "#oracle"]) {
+    for (const k of ["model", "oracle", "defense", "predict", "victim", "_model", "#oracle", "#defense"]) {
       assert.equal(any[k], undefined, k);
     }
     const json = JSON.stringify(bb);
@@ -233,9 +226,13 @@ Deno.test("detach shares values and blocks gradients", () => {
 Deno.test("the official protocol: estimation queries see the undefended target, every query counts, and it is named", () => {
   const model = lenet5({ seed: 0 });
   try {
-    const undefendedAnswer = undefendedOracle(model);
+    const undefendedAnswer = undefended(model);
     // A defense that answers uniform probabilities whatever the input: easy to tell from the target's answers.
-    const uniform = { name: "uniform", predict: (x: tf.Tensor4D) => tf.fill([x.shape[0], 10], 0.1) as tf.Tensor2D };
+    const uniform: Defense = {
+      name: "uniform",
+      predict: (x) => tf.fill([x.shape[0], 10], 0.1) as tf.Tensor2D,
+      dispose: () => {},
+    };
     const x = images(5);
     const real = new BlackBox(uniform, { imageShape: SHAPE, numClasses: 10, budget: 12 });
     const official = new BlackBox(uniform, {
