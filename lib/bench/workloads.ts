@@ -12,7 +12,7 @@ import { makeTrainStep } from "../train/train_step.ts";
 import { makeOptimizer } from "../train/fit.ts";
 import { createDfmeState, dfmeIteration, dfmeSettings, disposeDfmeState } from "../attacks/dfme.ts";
 import { BlackBox } from "../victim/black_box.ts";
-import { undefendedOracle } from "../victim/undefended.ts";
+import { undefended } from "../defenses/undefended.ts";
 
 /** A workload: `setup` builds it and returns the function to time. */
 /** Waits for `t` by reading back its first element (a one-element slice, not a copy of the whole tensor). */
@@ -118,7 +118,7 @@ export const WORKLOADS: Workload[] = [
     reps: [1, 3],
     setup: () => {
       const victim = lenet5({ seed: 0 });
-      const blackBox = new BlackBox(undefendedOracle(victim), {
+      const blackBox = new BlackBox(undefended(victim), {
         imageShape: [28, 28, 1],
         numClasses: 10,
         budget: Number.MAX_SAFE_INTEGER,
