@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { DefenseConfig } from "../config/mod.ts";
 import { buildDefense } from "../defenses/build.ts";
 import type { Defense } from "../defenses/defense.ts";
-import { mecoDefense } from "../meco/deploy.ts";
+import { mecoDefense } from "../defenses/meco.ts";
 import { lenet5 } from "../models/lenet.ts";
 import { perturbationNet } from "../models/perturbation.ts";
 import type { Workload } from "./workloads.ts";
