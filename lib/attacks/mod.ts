@@ -22,9 +22,10 @@
  * @example
  * ```ts ignore
  * import { checkpointQueries, DfmeAttack } from "./mod.ts";
- * import { BlackBox, undefendedOracle } from "../victim/mod.ts";
+ * import { undefended } from "../defenses/mod.ts";
+ * import { BlackBox } from "../victim/mod.ts";
  * const spent = await checkpointQueries(dir);
- * const bb = new BlackBox(undefendedOracle(victim), { imageShape: [28, 28, 1], numClasses: 10, budget, spent });
+ * const bb = new BlackBox(undefended(victim), { imageShape: [28, 28, 1], numClasses: 10, budget, spent });
  * const { clone, curve } = await new DfmeAttack(config).extract(bb, budget, { seed, evaluate, checkpointDir: dir });
  * ```
  *
