@@ -1,13 +1,14 @@
 /**
  * Test fixtures: a quickly trained LeNet-5 MNIST victim and MNIST test images, all in [-1, 1]; a black box over a
- * model or oracle for MNIST-shaped queries; a model's weights as one array.
+ * model or defense for MNIST-shaped queries; a model's weights as one array.
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
 import { fit } from "../../lib/train/fit.ts";
-import { BlackBox, type LabelMode, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
+import { type Defense, undefended } from "../../lib/defenses/mod.ts";
+import { BlackBox, type LabelMode } from "../../lib/victim/mod.ts";
 
 /** A LeNet-5 trained for one epoch on 10k MNIST images, and 1000 MNIST test images. */
 export async function mnistVictim(): Promise<{ victim: tf.LayersModel; test: Dataset; victimAcc: number }> {
@@ -18,15 +19,15 @@ export async function mnistVictim(): Promise<{ victim: tf.LayersModel; test: Dat
   return { victim, test, victimAcc: accuracy(predictorOf(victim), test) };
 }
 
-/** A black box answering 28×28×1 images over 10 classes from `source` (an oracle, or a model undefended). */
+/** A black box answering 28×28×1 images over 10 classes from `source` (a defense, or a model undefended). */
 export function mnistBox(
-  source: Oracle | tf.LayersModel,
+  source: Defense | tf.LayersModel,
   budget: number,
   labels: LabelMode = "soft",
   spent = 0,
 ): BlackBox {
-  const oracle = source instanceof tf.LayersModel ? undefendedOracle(source) : source;
-  return new BlackBox(oracle, { imageShape: [28, 28, 1], numClasses: 10, budget, labels, spent });
+  const defense = source instanceof tf.LayersModel ? undefended(source) : source;
+  return new BlackBox(defense, { imageShape: [28, 28, 1], numClasses: 10, budget, labels, spent });
 }
 
 /** All of a model's weights, concatenated. */
