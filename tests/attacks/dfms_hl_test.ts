@@ -12,7 +12,8 @@ import { syntheticShapes } from "../../lib/data/synthetic_shapes.ts";
 import { dcganDiscriminator } from "../../lib/models/dcgan_discriminator.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
+import { type Defense, undefended } from "../../lib/defenses/mod.ts";
+import { BlackBox } from "../../lib/victim/mod.ts";
 import { mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
@@ -58,11 +59,13 @@ Deno.test("the DCGAN discriminator maps images to one logit each", () => {
 Deno.test("DFMS-HL queries only hard labels, exactly clone_iters·(batch + proxy batch) per iteration, tensors flat", () => {
   const victim = lenet5({ seed: 1 });
   let seen = 0;
-  const oracle: Oracle = {
+  const oracle: Defense = {
+    name: "counting",
     predict: (x) => {
       seen += x.shape[0];
-      return undefendedOracle(victim).predict(x);
+      return undefended(victim).predict(x);
     },
+    dispose: () => {},
   };
   const bb = new BlackBox(oracle, { imageShape: SHAPE, numClasses: 10, budget: 10_000, labels: "hard" });
   const s = dfmsHlSettings({ ...TINY, clone_iters: 2 });
@@ -85,7 +88,7 @@ Deno.test("DFMS-HL queries only hard labels, exactly clone_iters·(batch + proxy
 
 Deno.test("GAN pretraining spends no queries and moves the generator", async () => {
   const victim = lenet5({ seed: 1 });
-  const bb = new BlackBox(undefendedOracle(victim), { imageShape: SHAPE, numClasses: 10, budget: 100, labels: "hard" });
+  const bb = new BlackBox(undefended(victim), { imageShape: SHAPE, numClasses: 10, budget: 100, labels: "hard" });
   const proxy = syntheticShapes({ n: 64, height: 28, width: 28, channels: 1, seed: 0 });
   const run = new DfmsHlRun(bb, dfmsHlSettings(TINY), 0, 100, proxy);
   const before = tf.tidy(() => tf.concat(run.generator.getWeights().map((w) => w.flatten())).dataSync());
@@ -101,7 +104,7 @@ Deno.test("a short DFMS-HL run (hard labels only) lifts a clone of a trained LeN
   const { victim, test, victimAcc } = await mnistVictim();
   assert.ok(victimAcc > 0.9, `victim accuracy ${victimAcc}`);
   const budget = 8000;
-  const bb = new BlackBox(undefendedOracle(victim), { imageShape: SHAPE, numClasses: 10, budget, labels: "hard" });
+  const bb = new BlackBox(undefended(victim), { imageShape: SHAPE, numClasses: 10, budget, labels: "hard" });
   const attack = new DfmsHlAttack({
     batch_size: 64,
     proxy_batch_size: 16,
