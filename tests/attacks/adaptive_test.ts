@@ -6,7 +6,8 @@ import { dfmeQueriesPerIteration } from "../../lib/attacks/dfme.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { perturbationNet } from "../../lib/models/perturbation.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
+import { type Defense, undefended } from "../../lib/defenses/mod.ts";
+import { BlackBox } from "../../lib/victim/mod.ts";
 import { mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
@@ -41,11 +42,13 @@ Deno.test("the attacker's perturbation is bounded, clipped to [-1, 1], random, a
 Deno.test("adaptive: the black box sees perturbed queries, DFME's budget per iteration, h_a learns, tensors flat", () => {
   const victim = lenet5({ seed: 1 });
   const queried: Float32Array[] = [];
-  const oracle: Oracle = {
+  const oracle: Defense = {
+    name: "recording",
     predict: (x) => {
       queried.push(x.dataSync() as Float32Array);
-      return undefendedOracle(victim).predict(x);
+      return undefended(victim).predict(x);
     },
+    dispose: () => {},
   };
   const bb = new BlackBox(oracle, { imageShape: SHAPE, numClasses: 10, budget: 100_000 });
   const s = adaptiveSettings(TINY);
@@ -72,7 +75,7 @@ Deno.test("a short adaptive run lifts a clone of a trained LeNet-5 well above ch
   const { victim, test, victimAcc } = await mnistVictim();
   assert.ok(victimAcc > 0.9, `victim accuracy ${victimAcc}`);
   const budget = 20_000; // the step schedule decays at 10/30/50% of it: shorter budgets leave too few full-rate steps
-  const bb = new BlackBox(undefendedOracle(victim), { imageShape: SHAPE, numClasses: 10, budget });
+  const bb = new BlackBox(undefended(victim), { imageShape: SHAPE, numClasses: 10, budget });
   const attack = new AdaptiveAttack({ batch_size: 32, gen_width: 8, nz: 32, perturb_width: 4 });
   const r = await attack.extract(bb, budget, { seed: 0, evaluate: (clone) => accuracy(predictorOf(clone), test) });
   const final = r.curve.at(-1)!;
