@@ -21,7 +21,7 @@ import { type Dataset, loadDataset, mulberry32, subset, toSignedRange } from "..
 import { loadTransferSet } from "../../lib/attacks/transfer_checkpoint.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { type Oracle } from "../../lib/victim/mod.ts";
+import type { Defense } from "../../lib/defenses/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
@@ -152,7 +152,8 @@ fashionTest("the adaptive strategy draws more from the surrogate classes whose a
     return m.map((v) => v / n);
   };
   const template = tf.tensor1d(meanOf(7));
-  const oracle: Oracle = {
+  const oracle: Defense = {
+    name: "sneaker-certain",
     predict: (x) =>
       tf.tidy(() => {
         // Closeness to the mean sneaker decides how peaked the answer is.
@@ -161,6 +162,7 @@ fashionTest("the adaptive strategy draws more from the surrogate classes whose a
         const logits = tf.mul(tf.oneHot(tf.zeros([x.shape[0]], "int32"), 10).toFloat(), tf.mul(peak, 12).expandDims(1));
         return tf.softmax(logits) as tf.Tensor2D;
       }),
+    dispose: () => {},
   };
   const bb = boxOver(oracle, 2000);
   const attack = new KnockoffAttack({ strategy: "adaptive", reward: "cert", epochs: 1, bandit_lr: 0.2 }, { surrogate });
