@@ -14,7 +14,8 @@ import { ReplayBuffer } from "../../lib/attacks/replay_buffer.ts";
 import { mulberry32 } from "../../lib/data/rng.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type Oracle } from "../../lib/victim/mod.ts";
+import type { Defense } from "../../lib/defenses/mod.ts";
+import { BlackBox } from "../../lib/victim/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
@@ -70,7 +71,11 @@ Deno.test("MAZE's zeroth-order estimate in image space approaches the true gradi
   const dim = 16, k = 3, n = 2, m = 4000;
   const wVictim = tf.randomNormal([dim, k], 0, 1, "float32", 11);
   const victimLogits = (x: tf.Tensor) => tf.matMul(tf.reshape(x, [-1, dim]), wVictim);
-  const oracle: Oracle = { predict: (x) => tf.softmax(victimLogits(x)) as tf.Tensor2D };
+  const oracle: Defense = {
+    name: "softmax-linear",
+    predict: (x) => tf.softmax(victimLogits(x)) as tf.Tensor2D,
+    dispose: () => {},
+  };
   const makeClone = (seed: number) =>
     tf.sequential({
       layers: [
