@@ -20,7 +20,8 @@ import type { AttackProgress } from "../../lib/attacks/attack.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { onednn } from "../_parts.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
-import { BlackBox, type Oracle, undefendedOracle } from "../../lib/victim/mod.ts";
+import { type Defense, undefended } from "../../lib/defenses/mod.ts";
+import { BlackBox } from "../../lib/victim/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
@@ -137,7 +138,7 @@ Deno.test("iterations keep tf.memory().numTensors flat (soft and hard labels, L1
 Deno.test("targets: mean-corrected log-probabilities (soft), scaled centred one-hot (hard)", () => {
   const probs = [[0.7, 0.2, 0.1, 0], [0.1, 0.2, 0.3, 0.4]];
   const HARD = [0, 3];
-  const oracle: Oracle = { predict: () => tf.tensor2d(probs) };
+  const oracle: Defense = { name: "fixed", predict: () => tf.tensor2d(probs), dispose: () => {} };
   const x = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
   for (const labels of ["soft", "hard"] as const) {
     const bb = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: 4, budget: 100, labels });
@@ -169,7 +170,11 @@ Deno.test("the zeroth-order estimate approaches the true gradient of the per-sam
   const dim = 16, k = 3, n = 2;
   const wVictim = tf.randomNormal([dim, k], 0, 1, "float32", 11);
   const victimLogits = (x: tf.Tensor) => tf.matMul(tf.reshape(x, [-1, dim]), wVictim);
-  const oracle: Oracle = { predict: (x) => tf.softmax(victimLogits(x)) as tf.Tensor2D };
+  const oracle: Defense = {
+    name: "softmax-linear",
+    predict: (x) => tf.softmax(victimLogits(x)) as tf.Tensor2D,
+    dispose: () => {},
+  };
   const makeClone = (seed: number) =>
     tf.sequential({
       layers: [
@@ -322,9 +327,13 @@ Deno.test("diagnostics: the estimate's cosine with the true gradient, and top-1 
   const queries = bb.queries;
   const before = [flatWeights(state.generator), flatWeights(state.clone)];
   const tensors = tf.memory().numTensors;
-  const honest = dfmeDiagnostics(state, { oracle: undefendedOracle(victim), victim, seed: 3 });
+  const honest = dfmeDiagnostics(state, { oracle: undefended(victim), victim, seed: 3 });
   // An oracle that answers noise: its estimate has nothing to do with the victim's gradient.
-  const noise: Oracle = { predict: (x) => tf.softmax(tf.randomNormal([x.shape[0], 10], 0, 3)) };
+  const noise: Defense = {
+    name: "noise",
+    predict: (x) => tf.softmax(tf.randomNormal([x.shape[0], 10], 0, 3)),
+    dispose: () => {},
+  };
   const noisy = dfmeDiagnostics(state, { oracle: noise, victim, seed: 3 });
   console.log(`honest ${JSON.stringify(honest)}, noise ${JSON.stringify(noisy)}`);
   assert.equal(honest.top1Changed, 0);
@@ -339,7 +348,7 @@ Deno.test("diagnostics: the estimate's cosine with the true gradient, and top-1 
   assert.equal(tf.memory().numTensors, tensors);
   // In a run: every curve point carries them.
   const r = await new DfmeAttack({ ...TINY, eval_every: 56 * 2 }, {
-    diagnostics: { oracle: undefendedOracle(victim), victim },
+    diagnostics: { oracle: undefended(victim), victim },
   }).extract(boxOver(victim, 56 * 4), 56 * 4, { seed: 0, evaluate: () => 0.5 });
   assert.equal(r.curve.length, 2);
   assert.ok(r.curve.every((p) => p.diagnostics?.top1Changed === 0 && Number.isFinite(p.diagnostics.estimateCosine)));
@@ -419,13 +428,15 @@ Deno.test("estimation protocol: the official one sends exactly the estimate's qu
   const victim = lenet5({ seed: 1 });
   const settings = dfmeSettings({ ...TINY, d_iter: 3, m: 2 });
   const seen = { defended: 0, undefended: 0 };
-  const counting = (name: keyof typeof seen, inner: Oracle): Oracle => ({
+  const counting = (name: keyof typeof seen, inner: Defense): Defense => ({
+    name,
     predict: (x: tf.Tensor4D) => {
       seen[name] += x.shape[0];
       return inner.predict(x);
     },
+    dispose: () => {},
   });
-  const plain = undefendedOracle(victim);
+  const plain = undefended(victim);
   const shape = [28, 28, 1] as const;
   for (const official of [false, true]) {
     seen.defended = seen.undefended = 0;
