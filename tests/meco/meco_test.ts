@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
-import { mecoDefense } from "../../lib/meco/deploy.ts";
+import { mecoDefense } from "../../lib/defenses/meco.ts";
 import { trainMeco, worstCaseBatch } from "../../lib/meco/train.ts";
 import { crossEntropy } from "../../lib/train/losses.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
