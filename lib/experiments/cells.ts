@@ -8,10 +8,10 @@
 import * as tf from "@tensorflow/tfjs";
 import type { DefenseConfig, ExperimentConfig, MecoDefenseConfig } from "../config/mod.ts";
 import { augmenter, deriveSeed, subset } from "../data/mod.ts";
-import { buildDefense } from "../defenses/build.ts";
+import { buildDefense, type DefenseBuildOptions } from "../defenses/build.ts";
 import type { Defense } from "../defenses/defense.ts";
+import type { MecoModels } from "../defenses/meco.ts";
 import { undefended } from "../defenses/undefended.ts";
-import { mecoDefense } from "../meco/deploy.ts";
 import { type MecoEpochStats, trainMeco } from "../meco/train.ts";
 import { utility } from "../metrics/utility.ts";
 import { PERTURBATION_NET_VERSION, perturbationNet } from "../models/perturbation.ts";
@@ -54,6 +54,22 @@ export interface VictimCell {
 
 function imageShapeOf(data: ExperimentData): [number, number, number] {
   return [data.train.height, data.train.width, data.train.channels];
+}
+
+/** What {@linkcode buildDefense} needs for a cell of `cfg` besides the entry and the victim. */
+function buildOptions(
+  cfg: ExperimentConfig,
+  data: ExperimentData,
+  seed: number,
+  meco?: MecoModels,
+): DefenseBuildOptions {
+  return {
+    seed,
+    imageShape: imageShapeOf(data),
+    numClasses: data.train.numClasses,
+    arch: cfg.victim.arch,
+    ...(meco !== undefined ? { meco } : {}),
+  };
 }
 
 /** Trains (or loads from the cache) the victim of `seed`. */
@@ -123,7 +139,7 @@ async function trainVictimInto(
 
 /** A defended victim, ready to sit behind a BlackBox. */
 export interface DefenseCell {
-  /** The defense (its `predict` is the oracle). */
+  /** The defense the attack's black box holds (built by `buildDefense`). */
   defense: Defense;
   /**
    * The target behind the defense, undefended (the victim, or MeCo's trained target without h): what answers the
@@ -162,7 +178,11 @@ export function unlabeled<T extends { name?: string }>(entry: T): Omit<T, "name"
   return rest;
 }
 
-/** Builds (or loads) the defense `d` around the victim of `seed`. */
+/**
+ * Builds (or loads) the defense `d` around the victim of `seed`. Every defense
+ * is built by {@linkcode buildDefense}; MeCo's cell first trains (or loads
+ * from the cache) its target and perturbation network.
+ */
 export async function defenseCell(
   cfg: ExperimentConfig,
   d: DefenseConfig,
@@ -173,7 +193,7 @@ export async function defenseCell(
   progress?: ProgressSink,
 ): Promise<DefenseCell> {
   if (d.type === "none") {
-    const plain = undefended(victim.model);
+    const plain = buildDefense(d, victim.model, buildOptions(cfg, data, deriveSeed(seed, 7)));
     return {
       defense: plain,
       undefended: plain,
@@ -198,8 +218,8 @@ function outputDefenseCell(
   log: Log,
 ): DefenseCell {
   const t0 = performance.now();
-  const opts = { seed: deriveSeed(seed, 7), imageShape: imageShapeOf(data), numClasses: data.train.numClasses };
-  const measured = buildDefense(d, victim.model, { ...opts, arch: cfg.victim.arch });
+  const opts = buildOptions(cfg, data, deriveSeed(seed, 7));
+  const measured = buildDefense(d, victim.model, opts);
   let u: { acc: number; l1: number };
   try {
     u = utility(measured.predict, undefended(victim.model).predict, data.test, cfg.eval.batch_size);
@@ -207,7 +227,7 @@ function outputDefenseCell(
     measured.dispose();
   }
   // A fresh instance (same seed) for the attack, so its noise stream does not depend on the evaluation.
-  const defense = buildDefense(d, victim.model, { ...opts, arch: cfg.victim.arch });
+  const defense = buildDefense(d, victim.model, opts);
   const minutes = (performance.now() - t0) / 60000;
   log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
   return {
@@ -314,12 +334,7 @@ async function mecoCell(
         },
       });
       perturb = out.perturb;
-      const defense = mecoDefense({ target, perturb }, {
-        seed: deriveSeed(seed, 5),
-        variant: d.variant,
-        width: d.width,
-        bound: d.bound,
-      });
+      const defense = buildDefense(d, victim.model, buildOptions(cfg, data, deriveSeed(seed, 5), { target, perturb }));
       const u = utility(defense.predict, undefended(target).predict, data.test, cfg.eval.batch_size);
       meta = {
         acc: u.acc,
@@ -337,12 +352,7 @@ async function mecoCell(
   } finally {
     await lock?.release();
   }
-  const defense = mecoDefense({ target, perturb }, {
-    seed: deriveSeed(seed, 6),
-    variant: d.variant,
-    width: d.width,
-    bound: d.bound,
-  });
+  const defense = buildDefense(d, victim.model, buildOptions(cfg, data, deriveSeed(seed, 6), { target, perturb }));
   return {
     defense,
     undefended: undefended(target),
