@@ -10,6 +10,7 @@ export * from "./diagnostics.ts";
 export * from "./display.ts";
 export * from "./experiment_report.ts";
 export * from "./figure.ts";
+export * from "./frontier.ts";
 export * from "./glance.ts";
 export * from "./paper.ts";
 export * from "./paper_display.ts";

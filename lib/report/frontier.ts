@@ -1,0 +1,199 @@
+/**
+ * The utility–protection frontier: every defense at several strengths (config
+ * labels `family@strength`), the attack's clone accuracy against the defended
+ * victim's accuracy and against the L1 distance of its answers, one curve per
+ * family, with a verdict computed per family: the strongest protection it
+ * gives at a utility cost of at most one point of accuracy.
+ *
+ * @module
+ */
+import { display, type Displayable } from "./display.ts";
+import type { ExperimentReport } from "./experiment_report.ts";
+import { LEGEND_BELOW, type PlotlySpec } from "./figure.ts";
+import { type Interval, welchInterval } from "./stats.ts";
+import { type AggregateRow, type Column, formatStat, type Stat, tableBundle } from "./table.ts";
+import { formatInterval } from "./verdict.ts";
+
+/** One defense setting of the frontier: mean ± std over seeds of its target accuracy, L1 and clone accuracy. */
+export interface FrontierPoint {
+  /** The defense label (`family@strength`, or `undefended`). */
+  label: string;
+  /** The defense family (the label before `@`). */
+  family: string;
+  /** The strength (the label after `@`; empty for a family of one setting). */
+  strength: string;
+  /** Defended test accuracy (fraction). */
+  target_acc: Stat | null;
+  /** Mean L1 distance of the answers from the undefended ones. */
+  l1: Stat | null;
+  /** The clone's test accuracy (fraction). */
+  clone_acc: Stat | null;
+}
+
+/** Splits a frontier label into its family and strength. */
+export function frontierLabel(label: string): { family: string; strength: string } {
+  const at = label.indexOf("@");
+  return at < 0 ? { family: label, strength: "" } : { family: label.slice(0, at), strength: label.slice(at + 1) };
+}
+
+/**
+ * The frontier's points from a report's aggregated table (the rows of `attack`, default the table's first attack),
+ * each family's settings ordered by numeric strength.
+ */
+export function frontierPoints(rep: ExperimentReport, attack?: string): FrontierPoint[] {
+  const a = attack ?? String(rep.table[0]?.attack ?? "");
+  const points = rep.table.filter((r) => r.attack === a).map((r: AggregateRow) => {
+    const label = String(r.defense);
+    return {
+      label,
+      ...frontierLabel(label),
+      target_acc: r.target_acc as Stat | null,
+      l1: r.l1 as Stat | null,
+      clone_acc: r.clone_acc as Stat | null,
+    };
+  });
+  const families = [...new Set(points.map((p) => p.family))];
+  const num = (s: string) => (Number.isFinite(Number(s)) ? Number(s) : Infinity);
+  return families.flatMap((f) =>
+    points.filter((p) => p.family === f).sort((x, y) => num(x.strength) - num(y.strength))
+  );
+}
+
+/** A family's verdict: its strongest protection at a utility cost of at most `maxCost` accuracy points. */
+export interface FamilyVerdict {
+  /** The family. */
+  family: string;
+  /** The setting chosen (lowest mean clone accuracy among those within the cost), or undefined when none is. */
+  best?: FrontierPoint;
+  /** Its clone accuracy minus the undefended one, percentage points, Welch's t 95% interval. */
+  interval?: Interval;
+  /** "lowers the clone" (the whole interval below 0), "not shown", "does not lower it", or "no setting within the cost". */
+  outcome: "lowers the clone" | "not shown" | "does not lower it" | "no setting within the cost";
+}
+
+/** The verdict of every family against the undefended point (see {@linkcode FamilyVerdict}). */
+export function frontierVerdict(points: FrontierPoint[], maxCost = 1): FamilyVerdict[] {
+  const base = points.find((p) => p.family === "undefended");
+  if (base?.target_acc == null || base.clone_acc == null) return [];
+  const pct = (s: Stat): Stat => ({ mean: 100 * s.mean, std: 100 * s.std, n: s.n });
+  const families = [...new Set(points.map((p) => p.family))].filter((f) => f !== "undefended");
+  return families.map((family) => {
+    const within = points.filter((p) =>
+      p.family === family && p.clone_acc !== null && p.target_acc !== null &&
+      100 * (base.target_acc!.mean - p.target_acc.mean) <= maxCost
+    );
+    if (within.length === 0) return { family, outcome: "no setting within the cost" as const };
+    const best = within.reduce((x, y) => (y.clone_acc!.mean < x.clone_acc!.mean ? y : x));
+    const interval = welchInterval(pct(best.clone_acc!), pct(base.clone_acc!));
+    const outcome = !interval.hasInterval
+      ? (interval.diff < 0 ? "not shown" : "does not lower it")
+      : interval.hi < 0
+      ? "lowers the clone"
+      : interval.lo > 0
+      ? "does not lower it"
+      : "not shown";
+    return { family, best, interval, outcome } as FamilyVerdict;
+  });
+}
+
+/** One generated sentence of the frontier's verdicts. */
+export function frontierSentence(name: string, verdicts: FamilyVerdict[], maxCost = 1): string {
+  if (verdicts.length === 0) return `${name}: no undefended row to compare with.`;
+  const parts = verdicts.map((v) =>
+    v.best === undefined
+      ? `${v.family}: no setting keeps accuracy within ${maxCost} point`
+      : `${v.family} (${v.best.strength || v.best.label}): ${v.outcome}, Δ ${formatInterval(v.interval, 2)}`
+  );
+  return `${name}, the strongest protection of each defense at a cost of at most ${maxCost} point of accuracy ` +
+    `(clone accuracy minus undefended, points, Welch's t 95%): ${parts.join("; ")}.`;
+}
+
+const stat = (k: keyof FrontierPoint) => (r: AggregateRow) => r[k] as Stat | null;
+const COLUMNS: Column[] = [
+  { header: "defense", cell: (r) => String(r.family) },
+  { header: "strength", cell: (r) => String(r.strength) || "—" },
+  { header: "n", cell: (r) => String(stat("clone_acc")(r)?.n ?? 0) },
+  { header: "target acc %", cell: (r) => formatStat(stat("target_acc")(r), true, 2) },
+  { header: "L1", cell: (r) => formatStat(stat("l1")(r), false, 4) },
+  { header: "clone acc %", cell: (r) => formatStat(stat("clone_acc")(r), true, 2) },
+];
+
+/** The frontier's table and its verdict as a notebook display. */
+export function frontierDisplay(rep: ExperimentReport, maxCost = 1): Displayable {
+  const points = frontierPoints(rep);
+  const m = rep.summary.meta;
+  const seeds = new Set(rep.summary.rows.map((r) => r.seed)).size;
+  const caption = `${m.name} — profile ${m.profile}, ${seeds} seed${seeds === 1 ? "" : "s"}, budget ${
+    m.budget ?? "mixed"
+  }; mean ± std over seeds`;
+  const table = tableBundle(points as unknown as AggregateRow[], COLUMNS, caption);
+  const sentence = `Verdict — ${frontierSentence(m.name, frontierVerdict(points, maxCost), maxCost)}`;
+  return display({
+    "text/html": `${table["text/html"]}<p>${sentence.replaceAll("&", "&amp;").replaceAll("<", "&lt;")}</p>`,
+    "text/markdown": `${table["text/markdown"]}\n\n${sentence}`,
+    "text/plain": `${table["text/plain"]}\n${sentence}`,
+  });
+}
+
+/**
+ * The frontier as a figure: clone accuracy (%) against the defended victim's accuracy (`x: "target_acc"`, %) or
+ * the L1 distance of its answers (`x: "l1"`, log axis), one curve per family ordered by strength and labelled with
+ * it, error bars of one std over seeds on both axes; the undefended clone's accuracy as a dashed line.
+ */
+export function frontierFigure(rep: ExperimentReport, x: "target_acc" | "l1"): PlotlySpec {
+  const points = frontierPoints(rep);
+  const kx = x === "target_acc" ? 100 : 1;
+  const families = [...new Set(points.map((p) => p.family))].filter((f) => f !== "undefended");
+  const usable = (p: FrontierPoint) => p.clone_acc !== null && p[x] !== null && (x !== "l1" || p[x]!.mean > 0);
+  const data: Record<string, unknown>[] = families.map((f) => {
+    const pts = points.filter((p) => p.family === f && usable(p));
+    return {
+      type: "scatter",
+      mode: pts.length > 1 ? "lines+markers+text" : "markers+text",
+      name: f,
+      x: pts.map((p) => p[x]!.mean * kx),
+      y: pts.map((p) => p.clone_acc!.mean * 100),
+      text: pts.map((p) => p.strength),
+      textposition: "top center",
+      error_x: { type: "data", array: pts.map((p) => p[x]!.std * kx), visible: pts.some((p) => p[x]!.n > 1) },
+      error_y: {
+        type: "data",
+        array: pts.map((p) => p.clone_acc!.std * 100),
+        visible: pts.some((p) => p.clone_acc!.n > 1),
+      },
+    };
+  });
+  const base = points.find((p) => p.family === "undefended");
+  const shapes = base?.clone_acc == null ? [] : [{
+    type: "line",
+    xref: "paper",
+    x0: 0,
+    x1: 1,
+    y0: base.clone_acc.mean * 100,
+    y1: base.clone_acc.mean * 100,
+    line: { dash: "dash", color: "#555" },
+  }];
+  const ys = points.filter((p) => p.clone_acc !== null).flatMap((p) => [
+    100 * (p.clone_acc!.mean - p.clone_acc!.std),
+    100 * (p.clone_acc!.mean + p.clone_acc!.std),
+  ]);
+  const lo = Math.max(0, Math.min(...ys) - 3), hi = Math.min(100, Math.max(...ys) + 5);
+  const m = rep.summary.meta;
+  return {
+    data,
+    layout: {
+      title: {
+        text: `${m.name}: clone accuracy vs ${x === "target_acc" ? "defended accuracy" : "L1 of the answers"}` +
+          (base?.clone_acc == null ? "" : ` (dashed: undefended clone)`),
+      },
+      xaxis: x === "l1"
+        ? { title: { text: "L1 distance of the defended answers (log)" }, type: "log" }
+        : { title: { text: "defended victim's test accuracy (%)" } },
+      yaxis: { title: { text: "clone test accuracy (%)" }, ...(ys.length > 0 ? { range: [lo, hi] } : {}) },
+      shapes,
+      legend: LEGEND_BELOW,
+      width: 760,
+      height: 520,
+    },
+  };
+}

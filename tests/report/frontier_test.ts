@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import {
+  aggregate,
+  type ExperimentReport,
+  frontierFigure,
+  frontierLabel,
+  frontierPoints,
+  frontierSentence,
+  frontierVerdict,
+} from "../../lib/report/mod.ts";
+import type { Summary } from "../../lib/experiments/rows.ts";
+
+function report(): ExperimentReport {
+  const settings: [string, number, number, number][] = [
+    // label, target acc, L1, clone acc (seed 0; seeds 1 and 2 add ±0.005 on the clone)
+    ["undefended", 0.99, 0, 0.9],
+    ["randp@1", 0.985, 0.9, 0.85],
+    ["randp@0.25", 0.99, 0.25, 0.89],
+    ["randp@0.5", 0.988, 0.5, 0.88],
+    ["mad@1", 0.5, 1, 0.3], // strong but costs half the accuracy
+    ["meco@1", 0.986, 0.01, 0.95],
+  ];
+  const rows = settings.flatMap(([label, t, l1, c]) =>
+    [0, 1, 2].map((seed) => ({
+      defense: label,
+      attack: "dfme",
+      seed,
+      target_acc: t,
+      l1,
+      clone_acc: c + (seed - 1) * 0.005,
+      queries: 1,
+      minutes: 1,
+    }))
+  );
+  const summary = { meta: { name: "frontier_x", profile: "local", budget: 500000 }, rows } as unknown as Summary;
+  return {
+    summary,
+    table: aggregate(rows, ["defense", "attack"], ["target_acc", "l1", "clone_acc"]),
+    figure: { data: [], layout: {} },
+    curves: [],
+  };
+}
+
+Deno.test("frontier labels split into family and strength", () => {
+  assert.deepEqual(frontierLabel("randp@0.5"), { family: "randp", strength: "0.5" });
+  assert.deepEqual(frontierLabel("top1"), { family: "top1", strength: "" });
+});
+
+Deno.test("frontier points: families in order of appearance, settings by numeric strength", () => {
+  const p = frontierPoints(report());
+  assert.deepEqual(p.map((x) => x.label), ["undefended", "randp@0.25", "randp@0.5", "randp@1", "mad@1", "meco@1"]);
+});
+
+Deno.test("frontier verdict: the strongest setting within one point of accuracy, against the undefended clone", () => {
+  const v = frontierVerdict(frontierPoints(report()));
+  const by = Object.fromEntries(v.map((x) => [x.family, x]));
+  assert.equal(by.randp.best?.label, "randp@1", "randp@1 costs 0.5 point and protects most");
+  assert.equal(by.randp.outcome, "lowers the clone");
+  assert.ok(Math.abs(by.randp.interval!.diff - -5) < 1e-9);
+  assert.equal(by.mad.outcome, "no setting within the cost", "mad@1 costs 49 points");
+  assert.equal(by.meco.outcome, "does not lower it");
+  const s = frontierSentence("frontier_x", v);
+  assert.match(s, /randp \(1\): lowers the clone, Δ -5\.00 \[/);
+  assert.match(s, /mad: no setting keeps accuracy within 1 point/);
+});
+
+Deno.test("frontier figures: one curve per family with strengths as labels, L1 on a log axis, the undefended line", () => {
+  const acc = frontierFigure(report(), "target_acc");
+  assert.deepEqual(acc.data.map((d) => d.name), ["randp", "mad", "meco"]);
+  assert.deepEqual(acc.data[0].text, ["0.25", "0.5", "1"]);
+  assert.equal((acc.layout.shapes as { y0: number }[])[0].y0, 90);
+  const l1 = frontierFigure(report(), "l1");
+  assert.equal((l1.layout.xaxis as { type: string }).type, "log");
+  assert.deepEqual(l1.data[2].x, [0.01]);
+});
