@@ -43,7 +43,6 @@
  *
  * @module
  */
-import { CompiledTrainer, l1Loss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type DfmeAttackConfig, DfmeAttackSchema } from "../config/attack_schema.ts";
 import { deriveSeed } from "../data/rng.ts";
@@ -51,6 +50,8 @@ import type { Defense } from "../defenses/defense.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer, stepLr } from "../train/fit.ts";
+import { KL_DIVERGENCE, L1_LOSS } from "../train/losses.ts";
+import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
 import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
@@ -196,11 +197,8 @@ export interface DfmeState {
   readonly queryTransform?: QueryTransform;
   /** Iterations done. */
   iteration: number;
-  /**
-   * The clone's compiled training step (lib/backend/native/compiled_step.ts), where the clone's layers allow
-   * it; the L1 clone steps run through it when the native kernels are on (the same results up to rounding).
-   */
-  readonly cloneTrainer?: CompiledTrainer;
+  /** The clone's training step with the settings' loss (L1 to logit-like targets, or KL to probabilities). */
+  readonly cloneTrainer: Trainer<tf.Tensor2D>;
 }
 
 /** Options for {@linkcode createDfmeState}. */
@@ -253,7 +251,7 @@ export function createDfmeState(opts: DfmeStateOptions): DfmeState {
     clone,
     generatorOptimizer: new TorchAdam(s.gen_lr),
     cloneOptimizer,
-    cloneTrainer: s.loss === "l1" ? CompiledTrainer.for(clone, cloneOptimizer.optimizer) : undefined,
+    cloneTrainer: makeTrainer(clone, cloneOptimizer.optimizer, s.loss === "l1" ? L1_LOSS : KL_DIVERGENCE),
     seed: opts.seed,
     budget: opts.budget,
     totalIterations: Math.floor(opts.budget / dfmeQueriesPerIteration(s)),
@@ -268,7 +266,7 @@ export function disposeDfmeState(state: DfmeState, opts: { keepClone?: boolean }
   state.generator.dispose();
   state.generatorOptimizer.dispose();
   state.cloneOptimizer.optimizer.dispose(); // TorchSGD also frees the learning-rate scalar
-  state.cloneTrainer?.dispose();
+  state.cloneTrainer.dispose();
   if (!opts.keepClone) state.clone.dispose();
 }
 
@@ -301,14 +299,6 @@ function disagreement(loss: DfmeSettings["loss"], logits: tf.Tensor2D, target: t
     if (loss === "l1") return tf.mean(tf.abs(tf.sub(logits, target)), 1);
     const logp = tf.log(tf.maximum(target, P_FLOOR));
     return tf.mean(tf.mul(target, tf.sub(logp, tf.logSoftmax(logits))), 1);
-  });
-}
-
-/** The clone's training loss: F.l1_loss (mean), or F.kl_div(reduction="batchmean"). */
-function cloneLoss(loss: DfmeSettings["loss"], logits: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => {
-    if (loss === "l1") return tf.mean(tf.abs(tf.sub(logits, target)));
-    return tf.div(tf.sum(tf.mul(disagreement(loss, logits, target), logits.shape[1])), logits.shape[0]);
   });
 }
 
@@ -491,8 +481,7 @@ export function dfmeIteration(state: DfmeState): DfmeIterationStats {
     });
   }
 
-  // 2. Clone: d_iter steps of L1 regression onto the victim's targets on fresh generated batches.
-  const cloneVars = state.clone.trainableWeights.map((w) => w.read() as tf.Variable);
+  // 2. Clone: d_iter steps of regression onto the victim's targets on fresh generated batches.
   let lastCloneLoss: tf.Scalar | undefined;
   for (let d = 0; d < s.d_iter; d++) {
     lastCloneLoss?.dispose();
@@ -501,16 +490,7 @@ export function dfmeIteration(state: DfmeState): DfmeIterationStats {
       const z = tf.randomNormal([n, nz], 0, 1, "float32", zSeed);
       const generated = tf.tanh(state.generator.apply(z, { training: true }) as tf.Tensor4D);
       const x = state.queryTransform ? state.queryTransform(generated, 1, nextSeed()) : generated;
-      const target = victimTarget(state, x);
-      if (state.cloneTrainer !== undefined) { // made for the L1 loss only
-        const value = state.cloneTrainer.step(x, l1Loss(target.dataSync()));
-        if (value !== undefined) return tf.scalar(value);
-      }
-      return state.cloneOptimizer.optimizer.minimize(
-        () => cloneLoss(s.loss, state.clone.apply(x, { training: true }) as tf.Tensor2D, target),
-        true,
-        cloneVars,
-      ) as tf.Scalar;
+      return state.cloneTrainer.step(x, victimTarget(state, x));
     });
   }
   state.iteration++;

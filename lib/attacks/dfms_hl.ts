@@ -26,7 +26,6 @@
  *
  * @module
  */
-import { CompiledTrainer, softCrossEntropyLoss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type AttackOf, DfmsHlAttackSchema } from "../config/attack_schema.ts";
 import {
@@ -44,6 +43,8 @@ import { dcganDiscriminator } from "../models/dcgan_discriminator.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer, stepLr } from "../train/fit.ts";
+import { CROSS_ENTROPY } from "../train/losses.ts";
+import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import type { Attack, AttackContext, AttackResult } from "./attack.ts";
 import { loadOptimizerState, saveOptimizerState } from "./checkpoint.ts";
@@ -122,8 +123,8 @@ export class DfmsHlRun implements IterativeRun {
   readonly generatorOptimizer: TorchAdam;
   readonly discriminatorOptimizer: TorchAdam;
   readonly cloneOptimizer: { optimizer: tf.Optimizer; setLr: (lr: number) => void };
-  /** The clone's compiled training step, where its layers allow (lib/backend/native/compiled_step.ts). */
-  readonly cloneTrainer?: CompiledTrainer;
+  /** The clone's training step (cross-entropy to the victim's labels). */
+  readonly cloneTrainer: Trainer<tf.Tensor1D>;
   readonly totalIterations: number;
   readonly queriesPerIteration: number;
   iteration = 0;
@@ -167,7 +168,7 @@ export class DfmsHlRun implements IterativeRun {
       momentum: s.clone_momentum,
       weightDecay: s.clone_wd,
     });
-    this.cloneTrainer = CompiledTrainer.for(this.clone, this.cloneOptimizer.optimizer);
+    this.cloneTrainer = makeTrainer(this.clone, this.cloneOptimizer.optimizer, CROSS_ENTROPY);
     this.queriesPerIteration = dfmsHlQueriesPerIteration(s);
     this.totalIterations = Math.floor(budget / this.queriesPerIteration);
   }
@@ -264,7 +265,6 @@ export class DfmsHlRun implements IterativeRun {
     const nextSeed = () => deriveSeed(this.seed, this.iteration, k++);
     const g = this.generatorStep(nextSeed(), s.div_weight);
     const disc = this.discriminatorStep(nextSeed(), nextSeed());
-    const cloneVars = this.clone.trainableWeights.map((w) => w.read() as tf.Variable);
     let cloneLoss = NaN;
     for (let c = 0; c < s.clone_iters; c++) {
       const genSeed = nextSeed(), proxySeed = nextSeed();
@@ -273,15 +273,7 @@ export class DfmsHlRun implements IterativeRun {
         const x = s.proxy_batch_size > 0
           ? tf.concat([gen, this.proxyBatch(s.proxy_batch_size, proxySeed)]) as tf.Tensor4D
           : gen;
-        const y = tf.oneHot(this.#labels(x), this.blackBox.numClasses).toFloat();
-        const compiled = this.cloneTrainer?.step(x, softCrossEntropyLoss(y.dataSync()));
-        if (compiled !== undefined) return compiled;
-        const loss = this.cloneOptimizer.optimizer.minimize(
-          () => tf.losses.softmaxCrossEntropy(y, this.clone.apply(x, { training: true }) as tf.Tensor2D) as tf.Scalar,
-          true,
-          cloneVars,
-        )!;
-        return loss.dataSync()[0];
+        return this.cloneTrainer.step(x, this.#labels(x)).dataSync()[0];
       });
     }
     this.last = { adv: g.adv, div: g.div, disc, clone: cloneLoss };
@@ -312,7 +304,7 @@ export class DfmsHlRun implements IterativeRun {
     this.generatorOptimizer.dispose();
     this.discriminatorOptimizer.dispose();
     this.cloneOptimizer.optimizer.dispose();
-    this.cloneTrainer?.dispose();
+    this.cloneTrainer.dispose();
     if (!keepClone) this.clone.dispose();
   }
 }

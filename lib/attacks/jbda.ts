@@ -28,6 +28,8 @@ import { type JbdaAttackConfig, JbdaAttackSchema } from "../config/attack_schema
 import { type Dataset, deriveSeed, gatherBatch, sequentialBatches, shuffledIndices } from "../data/mod.ts";
 import { loadTensors, saveModel, saveTensors } from "../train/checkpoint.ts";
 import { makeOptimizer } from "../train/fit.ts";
+import { SOFT_CROSS_ENTROPY } from "../train/losses.ts";
+import { makeTrainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
 import {
@@ -181,6 +183,7 @@ export class JbdaAttack implements Attack {
       momentum: s.clone_momentum,
       weightDecay: s.clone_wd,
     });
+    const trainer = makeTrainer(clone, optimizer, SOFT_CROSS_ENTROPY);
     let set = new TransferSet(bb.imageShape, k, jbdaQueries(s));
     let pending = gatherBatch(pool, shuffledIndices(pool.n, deriveSeed(ctx.seed, SALT.seeds)).subarray(0, s.seed_size))
       .images;
@@ -270,7 +273,7 @@ export class JbdaAttack implements Attack {
         }
         // 2. Train the substitute on everything labelled so far.
         for (let e = 0; e < s.epochs; e++) {
-          trainEpoch(clone, optimizer, set, s.batch_size, deriveSeed(ctx.seed, SALT.epoch, round, e));
+          trainEpoch(trainer, set, s.batch_size, deriveSeed(ctx.seed, SALT.epoch, round, e));
         }
         round++;
         // 3. Augment along the sign of the substitute's Jacobian (not after the last round).
@@ -285,12 +288,13 @@ export class JbdaAttack implements Attack {
         await save();
         await ctx.onProgress?.({ queries: bb.queries, budget, iteration: round, cloneAcc, elapsedMs: elapsedMs() });
       }
-      optimizer.dispose();
       return { clone, queries: bb.queries, curve };
     } catch (e) {
-      optimizer.dispose();
       clone.dispose();
       throw e;
+    } finally {
+      trainer.dispose();
+      optimizer.dispose();
     }
   }
 }

@@ -28,12 +28,13 @@
  *
  * @module
  */
-import { CompiledTrainer } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type KnockoffAttackConfig, KnockoffAttackSchema } from "../config/attack_schema.ts";
 import { type Dataset, deriveSeed, gatherBatch, mulberry32, shuffledIndices } from "../data/mod.ts";
 import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer, stepLr } from "../train/fit.ts";
+import { SOFT_CROSS_ENTROPY } from "../train/losses.ts";
+import { makeTrainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
 import { type BanditState, GradientBandit, KnockoffRewards, type RewardsState } from "./bandit.ts";
@@ -50,7 +51,7 @@ import {
 import { type CloneFactory, cloneFactory } from "./clone.ts";
 import { loadTransferSet, saveTransferSet } from "./transfer_checkpoint.ts";
 import { checkBudget, copyWeightsFrom } from "./loop.ts";
-import { queryTargets, trainEpoch, trainStep, TransferSet } from "./transfer_set.ts";
+import { queryTargets, trainEpoch, TransferSet } from "./transfer_set.ts";
 
 /** Knockoff's settings: a `type: knockoff` entry, defaults applied, without `type`, `name`, `budget`. */
 export type KnockoffSettings = Omit<KnockoffAttackConfig, "type" | "name" | "budget">;
@@ -211,7 +212,7 @@ export class KnockoffAttack implements Attack {
       momentum: s.clone_momentum,
       weightDecay: s.clone_wd,
     });
-    const trainer = CompiledTrainer.for(clone, optimizer);
+    const trainer = makeTrainer(clone, optimizer, SOFT_CROSS_ENTROPY);
     let transfer = new TransferSet(bb.imageShape, k, Math.min(limit, 65_536));
     let phase: "query" | "train" = "query";
     let step = 0, epoch = 0;
@@ -327,7 +328,7 @@ export class KnockoffAttack implements Attack {
                 rewards.reward(yv.subarray(i * k, (i + 1) * k), yHat.subarray(i * k, (i + 1) * k)),
               );
             }
-            trainStep(clone, optimizer, x, y, trainer);
+            trainer.step(x, y);
           }
           transfer.add(x, y);
         });
@@ -343,7 +344,7 @@ export class KnockoffAttack implements Attack {
       // 2. Training on the transfer set.
       for (; epoch < s.epochs;) {
         setLr(stepLr(s.clone_lr, epoch / s.epochs, s.lr_decay_at, s.lr_gamma));
-        trainEpoch(clone, optimizer, transfer, s.batch_size, deriveSeed(ctx.seed, SALT.epoch, epoch), trainer);
+        trainEpoch(trainer, transfer, s.batch_size, deriveSeed(ctx.seed, SALT.epoch, epoch));
         epoch++;
         if (s.checkpoint_every !== undefined && epoch < s.epochs) await save();
         await ctx.onProgress?.({ queries: bb.queries, budget, iteration: step + epoch, elapsedMs: elapsedMs() });
@@ -355,7 +356,7 @@ export class KnockoffAttack implements Attack {
       clone.dispose();
       throw e;
     } finally {
-      trainer?.dispose();
+      trainer.dispose();
       optimizer.dispose();
     }
   }

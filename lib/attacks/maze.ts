@@ -25,13 +25,14 @@
  *
  * @module
  */
-import { CompiledTrainer, softCrossEntropyLoss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type AttackOf, MazeAttackSchema } from "../config/attack_schema.ts";
 import { deriveSeed, mulberry32 } from "../data/rng.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
 import { makeOptimizer } from "../train/fit.ts";
+import { KL_DIVERGENCE, klPerSample } from "../train/losses.ts";
+import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
 import type { Attack, AttackContext, AttackResult } from "./attack.ts";
@@ -66,13 +67,6 @@ export function cosineLr(lr: number, progress: number): number {
   return 0.5 * lr * (1 + Math.cos(Math.PI * Math.min(1, Math.max(0, progress))));
 }
 
-const P_FLOOR = 1e-30;
-
-/** Per-sample KL(p ‖ softmax(logits)) [n]. */
-export function klPerSample(p: tf.Tensor2D, logits: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => tf.sum(tf.mul(p, tf.sub(tf.log(tf.maximum(p, P_FLOOR)), tf.logSoftmax(logits))), 1));
-}
-
 /** Models that are not part of the config. */
 export interface MazeModelOptions {
   /** Builds the clone from a seed; default from `clone_arch`. */
@@ -88,8 +82,8 @@ export class MazeRun implements IterativeRun {
   readonly generatorOptimizer: TorchAdam;
   readonly cloneOptimizer: { optimizer: tf.Optimizer; setLr: (lr: number) => void };
   readonly replay: ReplayBuffer;
-  /** The clone's compiled training step, where its layers allow (lib/backend/native/compiled_step.ts). */
-  readonly cloneTrainer?: CompiledTrainer;
+  /** The clone's training step (KL divergence to the victim's answers). */
+  readonly cloneTrainer: Trainer<tf.Tensor2D>;
   readonly totalIterations: number;
   readonly queriesPerIteration: number;
   iteration = 0;
@@ -119,7 +113,7 @@ export class MazeRun implements IterativeRun {
       momentum: s.clone_momentum,
       weightDecay: s.clone_wd,
     });
-    this.cloneTrainer = CompiledTrainer.for(this.clone, this.cloneOptimizer.optimizer);
+    this.cloneTrainer = makeTrainer(this.clone, this.cloneOptimizer.optimizer, KL_DIVERGENCE);
     this.replay = new ReplayBuffer(shape, blackBox.numClasses, s.replay_size);
     this.queriesPerIteration = mazeQueriesPerIteration(s);
     this.totalIterations = Math.floor(budget / this.queriesPerIteration);
@@ -154,15 +148,9 @@ export class MazeRun implements IterativeRun {
     });
   }
 
-  #cloneStep(x: tf.Tensor4D, p: tf.Tensor2D, vars: tf.Variable[]): void {
-    // KL(p ‖ clone) and the soft cross-entropy to p have the same gradient (they differ by p's entropy).
-    if (this.cloneTrainer?.step(x, softCrossEntropyLoss(p.dataSync())) !== undefined) return;
+  #cloneStep(x: tf.Tensor4D, p: tf.Tensor2D): void {
     tf.tidy(() => {
-      this.cloneOptimizer.optimizer.minimize(
-        () => tf.mean(klPerSample(p, this.clone.apply(x, { training: true }) as tf.Tensor2D)) as tf.Scalar,
-        false,
-        vars,
-      );
+      this.cloneTrainer.step(x, p);
     });
   }
 
@@ -199,7 +187,6 @@ export class MazeRun implements IterativeRun {
       last = kept;
     }
 
-    const cloneVars = this.clone.trainableWeights.map((w) => w.read() as tf.Variable);
     for (let c = 0; c < s.clone_iters; c++) {
       if (c > 0) {
         const zSeed = nextSeed();
@@ -212,13 +199,13 @@ export class MazeRun implements IterativeRun {
         tf.dispose([last!.x, last!.p]);
         last = fresh;
       }
-      this.#cloneStep(last!.x, last!.p, cloneVars);
+      this.#cloneStep(last!.x, last!.p);
     }
     tf.dispose([last!.x, last!.p]);
 
     for (let r = 0; r < s.replay_iters; r++) {
       const batch = this.replay.sample(n, mulberry32(nextSeed()));
-      this.#cloneStep(batch.x, batch.p, cloneVars);
+      this.#cloneStep(batch.x, batch.p);
       tf.dispose([batch.x, batch.p]);
     }
     this.iteration++;
@@ -244,7 +231,7 @@ export class MazeRun implements IterativeRun {
     this.generator.dispose();
     this.generatorOptimizer.dispose();
     this.cloneOptimizer.optimizer.dispose();
-    this.cloneTrainer?.dispose();
+    this.cloneTrainer.dispose();
     if (!keepClone) this.clone.dispose();
   }
 }

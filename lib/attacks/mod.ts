@@ -131,4 +131,4 @@ export {
   jbdaSettings,
 } from "./jbda.ts";
 export { loadTransferSet, saveTransferSet } from "./transfer_checkpoint.ts";
-export { queryTargets, softCrossEntropy, trainEpoch, trainStep, TransferSet } from "./transfer_set.ts";
+export { queryTargets, trainEpoch, TransferSet } from "./transfer_set.ts";

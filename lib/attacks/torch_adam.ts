@@ -9,7 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { ADAM_UPDATE, fusedUpdateAvailable } from "../backend/native/optimizer_update.ts";
+import { ADAM_UPDATE, fusedUpdateAvailable } from "../backend/mod.ts";
 
 /** A named tensor, as optimizers' `getWeights` lists them. */
 export interface NamedTensor {

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { CompiledTrainer, softCrossEntropyLoss } from "../backend/native/compiled_step.ts";
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed, shuffledBatches } from "../data/mod.ts";
+import type { Trainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 
 /**
@@ -24,14 +24,6 @@ export function queryTargets(blackBox: BlackBox, x: tf.Tensor4D): tf.Tensor2D {
     }
     return answer as tf.Tensor2D;
   });
-}
-
-/**
- * Cross-entropy of clone logits [n, k] against target distributions [n, k]
- * (probabilities or one-hot), averaged over the batch: −mean_i Σ_k t_ik log softmax(l_i)_k.
- */
-export function softCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.div(tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(logits)))), logits.shape[0]) as tf.Scalar);
 }
 
 /**
@@ -131,65 +123,21 @@ export class TransferSet {
 }
 
 /**
- * One epoch of clone training on `set`: shuffled batches (order fixed by
- * `seed`), soft cross-entropy, one optimizer step per batch. Returns the mean
- * loss; keeps no tensors. Steps run compiled (lib/backend/native/compiled_step.ts)
- * where the clone's layers allow, through `trainer` if given (the caller
- * keeps and disposes it), else through one made for this epoch.
+ * One epoch of clone training on `set` through `trainer` (the clone's, with
+ * the soft cross-entropy, `SOFT_CROSS_ENTROPY` of lib/train/losses.ts):
+ * shuffled batches (order fixed by `seed`), one step per batch. Returns the
+ * mean loss; keeps no tensors.
  */
-export function trainEpoch(
-  clone: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  set: TransferSet,
-  batchSize: number,
-  seed: number,
-  trainer?: CompiledTrainer,
-): number {
+export function trainEpoch(trainer: Trainer<tf.Tensor2D>, set: TransferSet, batchSize: number, seed: number): number {
   if (set.n === 0) return NaN;
-  const vars = clone.trainableWeights.map((w) => w.read() as tf.Variable);
-  const own = trainer === undefined ? CompiledTrainer.for(clone, optimizer) : undefined;
-  trainer ??= own;
   let sum = 0;
-  try {
-    for (const idx of shuffledBatches(set.n, batchSize, deriveSeed(seed))) {
-      const loss = tf.tidy(() => {
-        const { x, y } = set.batch(idx);
-        const compiled = trainer?.step(x, softCrossEntropyLoss(y.dataSync()));
-        if (compiled !== undefined) return tf.scalar(compiled);
-        return optimizer.minimize(
-          () => softCrossEntropy(clone.apply(x, { training: true }) as tf.Tensor2D, y),
-          true,
-          vars,
-        ) as tf.Scalar;
-      });
-      sum += loss.dataSync()[0] * idx.length;
-      loss.dispose();
-    }
-  } finally {
-    own?.dispose();
+  for (const idx of shuffledBatches(set.n, batchSize, deriveSeed(seed))) {
+    const loss = tf.tidy(() => {
+      const { x, y } = set.batch(idx);
+      return trainer.step(x, y);
+    });
+    sum += loss.dataSync()[0] * idx.length;
+    loss.dispose();
   }
   return sum / set.n;
-}
-
-/**
- * One optimizer step of the clone on images `x` with targets `y` (soft
- * cross-entropy); returns the loss. Compiled through `trainer` when given and
- * it can run.
- */
-export function trainStep(
-  clone: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  x: tf.Tensor4D,
-  y: tf.Tensor2D,
-  trainer?: CompiledTrainer,
-): number {
-  const compiled = trainer?.step(x, softCrossEntropyLoss(y.dataSync()));
-  if (compiled !== undefined) return compiled;
-  const vars = clone.trainableWeights.map((w) => w.read() as tf.Variable);
-  const loss = tf.tidy(() =>
-    optimizer.minimize(() => softCrossEntropy(clone.apply(x, { training: true }) as tf.Tensor2D, y), true, vars)!
-  );
-  const v = loss.dataSync()[0];
-  loss.dispose();
-  return v;
 }

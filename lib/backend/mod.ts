@@ -2,6 +2,13 @@
  * Compute backends: {@linkcode initBackend} picks tensorflow, webgpu, wasm or
  * cpu and reports why; the wasm backend gets the training kernels tfjs lacks.
  *
+ * The rest of the library reaches the native kernels only through this
+ * module: the compiled training step ({@linkcode CompiledTrainer} and the
+ * losses it computes on the logits), the fused optimizer updates
+ * ({@linkcode fusedUpdateAvailable}, {@linkcode SGD_UPDATE},
+ * {@linkcode ADAM_UPDATE}) and the fused BatchNorm training kernel
+ * ({@linkcode BATCH_NORM_TRAIN}).
+ *
  * @example
  * ```ts
  * import { initBackend } from "./lib/backend/mod.ts";
@@ -20,3 +27,12 @@ export {
   replacedKernel,
   setNativeEnabled,
 } from "./native/mod.ts";
+export {
+  CompiledTrainer,
+  crossEntropyLoss,
+  l1Loss,
+  type LogitsLoss,
+  softCrossEntropyLoss,
+} from "./native/compiled_step.ts";
+export { ADAM_UPDATE, fusedUpdateAvailable, SGD_UPDATE } from "./native/optimizer_update.ts";
+export { BATCH_NORM_TRAIN, batchNormTrainingAvailable } from "./native/batch_norm_train.ts";

@@ -20,7 +20,8 @@ import { parseCli } from "../cli/args.ts";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
 import { makeOptimizer } from "../train/fit.ts";
-import { makeTrainStep } from "../train/train_step.ts";
+import { CROSS_ENTROPY } from "../train/losses.ts";
+import { makeTrainer } from "../train/trainer.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";
 import { writeDirAtomic } from "../train/checkpoint.ts";
 
@@ -57,7 +58,7 @@ export function soak(opts: SoakOptions): SoakSample[] {
   const { optimizer } = resnet
     ? makeOptimizer({ optimizer: "adam", lr: 1e-3 })
     : makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const step = makeTrainStep(model, optimizer);
+  const trainer = makeTrainer(model, optimizer, CROSS_ENTROPY);
   const samples: SoakSample[] = [];
   let t0 = performance.now(), last = 0;
   const sample = (s: number) => {
@@ -77,14 +78,14 @@ export function soak(opts: SoakOptions): SoakSample[] {
   };
   try {
     for (let s = 1; s <= opts.steps; s++) {
-      step(x, y).dispose();
+      trainer.step(x, y).dispose();
       if (s === 1) {
         last = 1;
         sample(1);
       } else if (s % opts.every === 0 || s === opts.steps) sample(s);
     }
   } finally {
-    step.dispose();
+    trainer.dispose();
     model.dispose();
     optimizer.dispose();
     tf.dispose([x, y]);

@@ -8,7 +8,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
-import { makeTrainStep } from "../train/train_step.ts";
+import { CROSS_ENTROPY } from "../train/losses.ts";
+import { makeTrainer } from "../train/trainer.ts";
 import { makeOptimizer } from "../train/fit.ts";
 import { createDfmeState, dfmeIteration, dfmeSettings, disposeDfmeState } from "../attacks/dfme.ts";
 import { BlackBox } from "../victim/black_box.ts";
@@ -35,15 +36,15 @@ function labels(n: number, k: number, seed: number): tf.Tensor1D {
 
 function trainStepWorkload(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor1D) {
   const { optimizer } = makeOptimizer({ optimizer: "adam", lr: 1e-3 }); // PyTorch's Adam, as the peer
-  const step = makeTrainStep(model, optimizer);
+  const trainer = makeTrainer(model, optimizer, CROSS_ENTROPY);
   return {
     run: () => {
-      const loss = step(x, y);
+      const loss = trainer.step(x, y);
       loss.dataSync();
       loss.dispose();
     },
     dispose: () => {
-      step.dispose();
+      trainer.dispose();
       model.dispose();
       optimizer.dispose();
       tf.dispose([x, y]);

@@ -3,7 +3,7 @@
  * config and inference path, so checkpoints interchange), whose training-mode
  * forward runs as one fused kernel — batch statistics, normalisation, scale
  * and shift in one oneDNN pass, and the whole gradient (through the batch
- * statistics) in one more (`lib/backend/native/batch_norm_train.ts`). Where
+ * statistics) in one more (`BATCH_NORM_TRAIN`, from lib/backend). Where
  * that kernel is not available (other backends, `MECO_NATIVE=0`, no oneDNN)
  * it is exactly tfjs's layer.
  *
@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { BATCH_NORM_TRAIN, batchNormTrainingAvailable } from "../backend/native/batch_norm_train.ts";
+import { BATCH_NORM_TRAIN, batchNormTrainingAvailable } from "../backend/mod.ts";
 
 /**
  * Constructor arguments: those of `tf.layers.batchNormalization`, plus `relu`:

@@ -5,10 +5,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedUpdateAvailable, SGD_UPDATE } from "../backend/native/optimizer_update.ts";
+import { fusedUpdateAvailable, SGD_UPDATE } from "../backend/mod.ts";
 import { TorchAdam } from "../attacks/torch_adam.ts";
 import { type Dataset, deriveSeed, gatherBatch, imageShape, shuffledBatches } from "../data/mod.ts";
-import { makeTrainStep } from "./train_step.ts";
+import { CROSS_ENTROPY } from "./losses.ts";
+import { makeTrainer } from "./trainer.ts";
 
 /** Options for {@linkcode fit}. */
 export interface FitOptions {
@@ -135,7 +136,7 @@ export function stepLr(lr: number, progress: number, milestones: number[] = [], 
  */
 export async function fit(model: tf.LayersModel, ds: Dataset, opts: FitOptions): Promise<FitResult> {
   const { optimizer, setLr } = makeOptimizer(opts);
-  const step = makeTrainStep(model, optimizer);
+  const trainer = makeTrainer(model, optimizer, CROSS_ENTROPY);
   const [, h, w, c] = imageShape(ds);
   const stepsPerEpoch = Math.ceil(ds.n / opts.batchSize);
   const total = stepsPerEpoch * opts.epochs;
@@ -148,7 +149,7 @@ export async function fit(model: tf.LayersModel, ds: Dataset, opts: FitOptions):
         setLr(stepLr(opts.lr, steps / total, opts.lrMilestones, opts.lrGamma));
         const b = gatherBatch(ds, idx);
         const x = opts.augment ? opts.augment(b.images, b.n, h, w, c) : b.images;
-        const loss = tf.tidy(() => step(tf.tensor4d(x, [b.n, h, w, c]), tf.tensor1d(b.labels, "int32")));
+        const loss = tf.tidy(() => trainer.step(tf.tensor4d(x, [b.n, h, w, c]), tf.tensor1d(b.labels, "int32")));
         sum += loss.dataSync()[0] * b.n;
         count += b.n;
         loss.dispose();
@@ -158,7 +159,7 @@ export async function fit(model: tf.LayersModel, ds: Dataset, opts: FitOptions):
       await opts.onEpoch?.(epoch, sum / count);
     }
   } finally {
-    step.dispose();
+    trainer.dispose();
     optimizer.dispose();
   }
   return { epochLosses, steps };

@@ -2,17 +2,11 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { checkpointQueries, ResumeError } from "../../lib/attacks/checkpoint.ts";
-import {
-  cosineLr,
-  klPerSample,
-  MazeAttack,
-  mazeQueriesPerIteration,
-  MazeRun,
-  mazeSettings,
-} from "../../lib/attacks/maze.ts";
+import { cosineLr, MazeAttack, mazeQueriesPerIteration, MazeRun, mazeSettings } from "../../lib/attacks/maze.ts";
 import { ReplayBuffer } from "../../lib/attacks/replay_buffer.ts";
 import { mulberry32 } from "../../lib/data/rng.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
+import { klPerSample } from "../../lib/train/losses.ts";
 import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
 import type { Defense } from "../../lib/defenses/mod.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";

@@ -16,10 +16,8 @@ import { lenet5 } from "../../lib/models/lenet.ts";
 import { resnet8x } from "../../lib/models/resnet_8x.ts";
 import { mobilenetV2 } from "../../lib/models/mobilenet_v2.ts";
 import { buildClassifier } from "../../lib/models/registry.ts";
-import { crossEntropy } from "../../lib/train/losses.ts";
-import { softCrossEntropy } from "../../lib/attacks/transfer_set.ts";
-import { klPerSample } from "../../lib/attacks/maze.ts";
-import { makeTrainStep } from "../../lib/train/train_step.ts";
+import { CROSS_ENTROPY, crossEntropy, klPerSample, softCrossEntropy } from "../../lib/train/losses.ts";
+import { makeTrainer } from "../../lib/train/trainer.ts";
 import { makeOptimizer } from "../../lib/train/fit.ts";
 import { nativeTest } from "../_parts.ts";
 
@@ -107,22 +105,22 @@ nativeTest(
 );
 
 /**
- * Trains `model` for `steps` steps of SGD (momentum, weight decay) through makeTrainStep; returns losses, weights
- * (moving statistics included) and the step. (SGD moves weights in proportion to their gradients, so rounding
+ * Trains `model` for `steps` steps of SGD (momentum, weight decay) through makeTrainer; returns losses, weights
+ * (moving statistics included) and the trainer. (SGD moves weights in proportion to their gradients, so rounding
  * differences stay rounding-sized; Adam moves a weight by about lr even where its gradient is rounding noise.)
  */
 function train(model: tf.LayersModel, shape: number[], steps: number) {
   const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
-  const step = makeTrainStep(model, optimizer);
+  const trainer = makeTrainer(model, optimizer, CROSS_ENTROPY);
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
     const { xs, labels } = inputs(shape, s);
-    const l = tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d(labels, "int32")));
+    const l = tf.tidy(() => trainer.step(tf.tensor(xs, shape), tf.tensor1d(labels, "int32")));
     losses.push(l.dataSync()[0]);
     l.dispose();
   }
   const weights = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
-  return { losses, weights, step, optimizer };
+  return { losses, weights, trainer, optimizer };
 }
 
 nativeTest("compiled step: training equals the engine path (losses, weights, BatchNorm moving statistics)", () => {
@@ -132,8 +130,8 @@ nativeTest("compiled step: training equals the engine path (losses, weights, Bat
       try {
         const model = c.model();
         const r = train(model, c.shape, 3);
-        const compiledRuns = (r.step as unknown as { compiledRuns?: number }).compiledRuns ?? 0;
-        r.step.dispose();
+        const compiledRuns = r.trainer.compiledRuns;
+        r.trainer.dispose();
         r.optimizer.dispose();
         model.dispose();
         return { ...r, compiledRuns };
@@ -158,20 +156,20 @@ nativeTest("compiled step: memory stays flat over steps, batch sizes may change,
   const model = resnet8x({ depth: 18, seed: 0, width: 1 / 16 });
   const before = tf.memory().numTensors;
   const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const step = makeTrainStep(model, optimizer);
+  const trainer = makeTrainer(model, optimizer, CROSS_ENTROPY);
   const counts: number[] = [];
   for (let s = 0; s < 8; s++) {
     const shape = [s % 4 === 3 ? 3 : 5, 32, 32, 3]; // a smaller last batch, as fit() makes
     const { xs, labels } = inputs(shape, s);
-    const l = tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d(labels, "int32")));
+    const l = tf.tidy(() => trainer.step(tf.tensor(xs, shape), tf.tensor1d(labels, "int32")));
     assert.ok(Number.isFinite(l.dataSync()[0]));
     l.dispose();
     counts.push(tf.memory().numTensors);
   }
-  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 8);
+  assert.equal(trainer.compiledRuns, 8);
   // Buffers are made once per input shape (the second shape at step 4), then the count stays flat.
   assert.ok(counts.slice(3).every((n) => n === counts[3]), `tensor counts ${counts}`);
-  step.dispose();
+  trainer.dispose();
   optimizer.dispose();
   assert.equal(tf.memory().numTensors, before, "only the model's weights remain");
   model.dispose();
@@ -180,31 +178,31 @@ nativeTest("compiled step: memory stays flat over steps, batch sizes may change,
 nativeTest("compiled step: a label outside the classes is a clear error; shared tensors keep their values", () => {
   const model = resnet8x({ depth: 18, seed: 1, width: 1 / 16 });
   const { optimizer } = makeOptimizer({ optimizer: "adam", lr: 1e-2 });
-  const step = makeTrainStep(model, optimizer);
+  const trainer = makeTrainer(model, optimizer, CROSS_ENTROPY);
   const shape = [4, 32, 32, 3];
   const { xs } = inputs(shape, 0);
   assert.throws(
-    () => tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d([0, 1, 12, 3], "int32"))),
+    () => tf.tidy(() => trainer.step(tf.tensor(xs, shape), tf.tensor1d([0, 1, 12, 3], "int32"))),
     /label 12 of sample 2 is not a class index in \[0, 10\)/,
   );
-  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 0, "nothing ran");
+  assert.equal(trainer.compiledRuns, 0, "nothing ran");
   // An input of another image size than the model was built for is left to the engine path (tfjs runs this
   // fully convolutional net on 28×28 too).
-  const other = tf.tidy(() => step(tf.zeros([4, 28, 28, 3]), tf.tensor1d([0, 1, 2, 3], "int32")));
+  const other = tf.tidy(() => trainer.step(tf.zeros([4, 28, 28, 3]), tf.tensor1d([0, 1, 2, 3], "int32")));
   assert.ok(Number.isFinite(other.dataSync()[0]));
   other.dispose();
-  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 0, "nothing ran compiled");
+  assert.equal(trainer.compiledRuns, 0, "nothing ran compiled");
   // The compiled step updates BatchNorm's moving averages in place; a tensor sharing that buffer (tf.clone
   // shares data on wasm) must keep its values.
   const moving = model.nonTrainableWeights[0].read();
   const snapshot = tf.clone(moving);
   const old = snapshot.dataSync().slice();
-  tf.tidy(() => step(tf.tensor(xs, shape), tf.tensor1d([0, 1, 2, 3], "int32"))).dispose();
-  assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 1);
+  tf.tidy(() => trainer.step(tf.tensor(xs, shape), tf.tensor1d([0, 1, 2, 3], "int32"))).dispose();
+  assert.equal(trainer.compiledRuns, 1);
   assert.deepEqual(snapshot.dataSync(), old, "the clone kept its values");
   assert.notDeepEqual(model.nonTrainableWeights[0].read().dataSync(), old, "the moving average was updated");
   snapshot.dispose();
-  step.dispose();
+  trainer.dispose();
   optimizer.dispose();
   model.dispose();
 });
@@ -320,7 +318,7 @@ nativeTest(
     const mobile = mobilenetV2({ seed: 0, width: 0.25 });
     assert.equal(compiledStepSupport(mobile), undefined);
     const { optimizer } = makeOptimizer({ optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-    const step = makeTrainStep(mobile, optimizer);
+    const trainer = makeTrainer(mobile, optimizer, CROSS_ENTROPY);
     const mshape = [4, 32, 32, 3];
     const m = inputs(mshape, 5);
     const engineLoss = tf.tidy(() =>
@@ -330,14 +328,14 @@ nativeTest(
       )
         .dataSync()[0]
     );
-    const l = tf.tidy(() => step(tf.tensor(m.xs, mshape), tf.tensor1d(m.labels, "int32")));
+    const l = tf.tidy(() => trainer.step(tf.tensor(m.xs, mshape), tf.tensor1d(m.labels, "int32")));
     assert.ok(
       Math.abs(l.dataSync()[0] - engineLoss) < 1e-4 * engineLoss,
       `MobileNetV2 loss ${l.dataSync()[0]} vs ${engineLoss}`,
     );
-    assert.equal((step as unknown as { compiledRuns: number }).compiledRuns, 1);
+    assert.equal(trainer.compiledRuns, 1);
     l.dispose();
-    step.dispose();
+    trainer.dispose();
     optimizer.dispose();
     mobile.dispose();
   },
@@ -350,8 +348,8 @@ nativeTest("compiled step: training is bit-reproducible, with or without the hel
     try {
       const model = resnet8x({ depth: 18, seed: 2, width: 1 / 8 });
       const r = train(model, [8, 32, 32, 3], 3);
-      assert.equal((r.step as unknown as { compiledRuns: number }).compiledRuns, 3);
-      r.step.dispose();
+      assert.equal(r.trainer.compiledRuns, 3);
+      r.trainer.dispose();
       r.optimizer.dispose();
       model.dispose();
       return r;

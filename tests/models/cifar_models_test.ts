@@ -2,7 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { buildClassifier } from "../../lib/models/registry.ts";
-import { makeTrainStep } from "../../lib/train/train_step.ts";
+import { CROSS_ENTROPY } from "../../lib/train/losses.ts";
+import { makeTrainer } from "../../lib/train/trainer.ts";
 import { perturbationNet } from "../../lib/models/perturbation.ts";
 
 await initBackend("wasm");
@@ -126,14 +127,14 @@ Deno.test("every CIFAR architecture trains one SGD step on wasm: finite loss, we
   for (const arch of ARCHS) {
     const m = buildClassifier(arch, { seed: 3, inputShape: [32, 32, 3], classes: 10, width: 0.125 });
     const opt = tf.train.sgd(0.05);
-    const step = makeTrainStep(m, opt);
+    const trainer = makeTrainer(m, opt, CROSS_ENTROPY);
     const x = tf.randomNormal([4, 32, 32, 3], 0, 1, "float32", 9);
     const y = tf.tensor1d([0, 1, 2, 3], "int32");
     const before = tf.tidy(() => tf.concat(m.trainableWeights.map((v) => v.read().flatten())));
     const n0 = tf.memory().numTensors;
     const losses: number[] = [];
     for (let i = 0; i < 2; i++) {
-      const loss = tf.tidy(() => step(x, y));
+      const loss = tf.tidy(() => trainer.step(x, y));
       losses.push(loss.dataSync()[0]);
       loss.dispose();
     }
@@ -145,11 +146,12 @@ Deno.test("every CIFAR architecture trains one SGD step on wasm: finite loss, we
     assert.ok(moved > 0, `${arch}: weights did not change`);
     // The optimizer's slot variables are created on the first step; the second adds nothing.
     const n1 = tf.memory().numTensors;
-    const loss = tf.tidy(() => step(x, y));
+    const loss = tf.tidy(() => trainer.step(x, y));
     loss.dispose();
     assert.equal(tf.memory().numTensors, n1, `${arch}: a training step leaked tensors`);
     assert.ok(n1 >= n0);
     tf.dispose([x, y, before]);
+    trainer.dispose();
     opt.dispose();
     m.dispose();
   }
