@@ -11,7 +11,7 @@
 import { onednnAdvice } from "../system/optional_parts.ts";
 import { ConfigError, loadConfig, PROFILES } from "../config/mod.ts";
 import { resultsDirFor } from "../experiments/paths.ts";
-import { runExperiment } from "../experiments/runner.ts";
+import { NothingCachedError, runExperiment } from "../experiments/runner.ts";
 import { parseCli } from "./args.ts";
 
 const CLI = {
@@ -45,7 +45,7 @@ if (import.meta.main) {
     console.table(summary.rows);
     console.log(`wrote ${resultsDirFor(loaded)}/summary.json`);
   } catch (e) {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof NothingCachedError) {
       console.error(e.message);
       Deno.exit(1);
     }

@@ -24,7 +24,7 @@ import { accuracy, predictorOf } from "../train/evaluate.ts";
 import { BlackBox } from "../victim/mod.ts";
 import { buildAttack, checkpointQueries, labelModeOf } from "./attack_factory.ts";
 import { attackerData } from "./attacker_data.ts";
-import { CACHE_VERSION, cellDir, readJson, writeJson } from "./cache.ts";
+import { CACHE_VERSION, cacheRoot, cellDir, readJson, writeJson } from "./cache.ts";
 import {
   type DefenseCell,
   defenseCell,
@@ -234,6 +234,13 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
     const cells = await collectSeed(cfg, seed, data, compute.has(seed), log, progress, selected);
     rows.push(...cells);
   }
+  if (rows.length === 0 && opts.cachedOnly) {
+    // Nothing to gather: say so rather than replace stored results with an empty summary.
+    throw new NothingCachedError(
+      `${cfg.name} (profile ${loaded.profile}): no cell is cached in ${cacheRoot()}; ` +
+        `run without --cached to compute it (deno task repro ${loaded.source} --profile ${loaded.profile})`,
+    );
+  }
   const budgets = [...new Set(cfg.attacks.map((a) => a.budget))];
   const summary: Summary = {
     meta: {
@@ -254,6 +261,11 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   };
   await writeResults(opts.resultsDir ?? resultsDirFor(loaded), summary, rows);
   return summary;
+}
+
+/** `--cached` found no cell of the config in the cache; nothing was written. */
+export class NothingCachedError extends Error {
+  override name = "NothingCachedError";
 }
 
 /** Refuses seeds that are not among the config's (at its profile). */

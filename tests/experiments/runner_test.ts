@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../lib/config/mod.ts";
-import { parseOnly, runExperiment } from "../../lib/experiments/runner.ts";
+import { NothingCachedError, parseOnly, runExperiment } from "../../lib/experiments/runner.ts";
 import { diagnosticsFigure, diagnosticsTable, loadReport, type Stat } from "../../lib/report/mod.ts";
 
 const YAML = `
@@ -127,6 +127,27 @@ Deno.test("--only computes the cells it names and reports the other cached ones;
     const s2 = await runExperiment(loaded, { resultsDir: out, only: ["*/dfme"], log: () => {} });
     assert.deepEqual(s2.rows.map((r) => `${r.defense}/${r.attack}`), ["undefended/dfme", "meco/dfme"]);
     assert.deepEqual(s2.rows[0], s.rows[0], "the cached cell is read, not recomputed");
+  } finally {
+    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
+    else Deno.env.set("MECO_CACHE_DIR", oldCache);
+    await Deno.remove(cache, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("--cached with nothing cached is an error and writes nothing", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
+  const out = await Deno.makeTempDir({ prefix: "meco-results-" });
+  const oldCache = Deno.env.get("MECO_CACHE_DIR");
+  Deno.env.set("MECO_CACHE_DIR", cache);
+  try {
+    const loaded = await parseConfig(YAML, "runner_e2e.yaml", "local");
+    await assert.rejects(
+      () => runExperiment(loaded, { resultsDir: out, cachedOnly: true, log: () => {} }),
+      (e: Error) =>
+        e instanceof NothingCachedError && /runner_e2e \(profile local\): no cell is cached/.test(e.message),
+    );
+    assert.deepEqual([...Deno.readDirSync(out)], [], "no summary is written");
   } finally {
     if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
     else Deno.env.set("MECO_CACHE_DIR", oldCache);
