@@ -157,19 +157,43 @@ export const GaussianNoiseDefenseSchema = z.object({
   std: positive,
 }).strict();
 
+/**
+ * `type: meco` when serving (lib/serve): the defensively trained target and perturbation network
+ * come from the model bundle, exported together with their training entry (whose `variant`,
+ * `width` and `bound` deploy them), so an entry sets no field of {@linkcode MecoDefenseSchema}
+ * but its `name` label.
+ */
+export const ServeMecoDefenseSchema = MecoDefenseSchema.pick({ name: true, type: true });
+
+/**
+ * The union of every defense type's entry schema, discriminated by `type`, with `meco`'s
+ * given: {@linkcode MecoDefenseSchema} in an experiment config, {@linkcode ServeMecoDefenseSchema}
+ * when serving. The list of defenses is written here only.
+ */
+function defenseUnion<M extends typeof MecoDefenseSchema | typeof ServeMecoDefenseSchema>(meco: M) {
+  return z.discriminatedUnion("type", [
+    NoDefenseSchema,
+    meco,
+    RandPDefenseSchema,
+    MadDefenseSchema,
+    GradDefenseSchema,
+    ReverseSigmoidDefenseSchema,
+    HighConfCutoffDefenseSchema,
+    RoundingDefenseSchema,
+    Top1DefenseSchema,
+    GaussianNoiseDefenseSchema,
+  ]);
+}
+
 /** One entry of `defenses:`, discriminated by `type`. */
-export const DefenseSchema = z.discriminatedUnion("type", [
-  NoDefenseSchema,
-  MecoDefenseSchema,
-  RandPDefenseSchema,
-  MadDefenseSchema,
-  GradDefenseSchema,
-  ReverseSigmoidDefenseSchema,
-  HighConfCutoffDefenseSchema,
-  RoundingDefenseSchema,
-  Top1DefenseSchema,
-  GaussianNoiseDefenseSchema,
-]);
+export const DefenseSchema = defenseUnion(MecoDefenseSchema);
+
+/**
+ * The defense a server puts in front of its bundle (`defense:` of `configs/serve.yaml`, each
+ * of `defenses:` in a load-test config): any type of {@linkcode DefenseSchema} with the same
+ * fields, except that `meco` sets only its `name` ({@linkcode ServeMecoDefenseSchema}).
+ */
+export const ServeDefenseSchema = defenseUnion(ServeMecoDefenseSchema);
 
 /** A validated defense entry. */
 export type DefenseConfig = z.infer<typeof DefenseSchema>;
@@ -182,3 +206,5 @@ export type DefenseOf<T extends DefenseType> = Extract<
 >;
 /** A validated `type: meco` entry. */
 export type MecoDefenseConfig = DefenseOf<"meco">;
+/** A validated serving defense entry. */
+export type ServeDefenseConfig = z.infer<typeof ServeDefenseSchema>;

@@ -9,44 +9,10 @@
 import { z } from "zod";
 import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
 import { formatPath } from "../config/config_path.ts";
-import {
-  GaussianNoiseDefenseSchema,
-  GradDefenseSchema,
-  HighConfCutoffDefenseSchema,
-  MadDefenseSchema,
-  NoDefenseSchema,
-  RandPDefenseSchema,
-  ReverseSigmoidDefenseSchema,
-  RoundingDefenseSchema,
-  Top1DefenseSchema,
-} from "../config/defense_schema.ts";
-import { BackendSchema, entryLabel, nonNegativeInt, positiveInt } from "../config/fields.ts";
+import { ServeDefenseSchema } from "../config/defense_schema.ts";
+import { BackendSchema, nonNegativeInt, positiveInt } from "../config/fields.ts";
 import { parseYaml } from "../config/yaml_source.ts";
 import { explainZodIssues } from "../config/zod_issues.ts";
-
-/**
- * `defense: { type: meco }` when serving: the trained target and perturbation
- * network come from the bundle (exported with their training config), so
- * nothing is set here.
- */
-export const ServeMecoSchema = z.object({ name: entryLabel.optional(), type: z.literal("meco") }).strict();
-
-/** The defense in front of the served model: any defense type; meco's trained nets come from the bundle. */
-export const ServeDefenseSchema = z.discriminatedUnion("type", [
-  NoDefenseSchema,
-  ServeMecoSchema,
-  RandPDefenseSchema,
-  MadDefenseSchema,
-  GradDefenseSchema,
-  ReverseSigmoidDefenseSchema,
-  HighConfCutoffDefenseSchema,
-  RoundingDefenseSchema,
-  Top1DefenseSchema,
-  GaussianNoiseDefenseSchema,
-]);
-
-/** A validated serving defense. */
-export type ServeDefenseConfig = z.infer<typeof ServeDefenseSchema>;
 
 /** `limits:` — what one request may carry. */
 export const LimitsSchema = z.object({
@@ -60,7 +26,11 @@ export const LimitsSchema = z.object({
 export const ServeConfigSchema = z.object({
   /** The model bundle directory written by `deno task export-model`. */
   bundle: z.string().min(1),
-  /** The defense wrapped around the bundle's victim. */
+  /**
+   * The defense wrapped around the bundle's victim: any entry of an experiment config's
+   * `defenses:` (lib/config/defense_schema.ts), with `meco`'s trained nets and settings taken
+   * from the bundle.
+   */
   defense: ServeDefenseSchema,
   /** The SQLite key and usage store (created when absent); several servers may share it. */
   store: z.string().min(1),

@@ -5,9 +5,10 @@
  * @module
  */
 import { z } from "zod";
+import { ServeDefenseSchema } from "../config/defense_schema.ts";
 import { positiveInt, snakeCase } from "../config/fields.ts";
 import { ProfileNameSchema } from "../config/profile.ts";
-import { LimitsSchema, parseWithSchema, readConfigText, ServeDefenseSchema } from "./config.ts";
+import { LimitsSchema, parseWithSchema, readConfigText } from "./config.ts";
 
 /** The whole load-test config. */
 export const LoadConfigSchema = z.object({

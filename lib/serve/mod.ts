@@ -33,7 +33,7 @@ export * from "./client.ts";
 export { loadServeConfig, parseServeConfig, type ServeConfig, ServeConfigSchema } from "./config.ts";
 export { decodeImages, encodeBase64 } from "./decode.ts";
 export { type LoadConfig, loadLoadConfig } from "./load_config.ts";
-export { buildServeDefense } from "./serve_defense.ts";
+export { bundleBuildOptions, bundleDefenseEntry } from "./serve_defense.ts";
 export { type RunningServer, startServer } from "./server.ts";
 export { spawnServer } from "./spawn.ts";
 export {

@@ -5,10 +5,11 @@
  * @module
  */
 import { initBackend } from "../backend/mod.ts";
+import { buildDefense } from "../defenses/build.ts";
 import { createHandler } from "./app.ts";
 import { loadBundle } from "./bundle.ts";
 import type { ServeConfig } from "./config.ts";
-import { buildServeDefense } from "./serve_defense.ts";
+import { bundleBuildOptions, bundleDefenseEntry } from "./serve_defense.ts";
 import { KeyStore } from "./store.ts";
 
 /** A running server. */
@@ -37,7 +38,11 @@ export async function startServer(cfg: ServeConfig, log: (m: string) => void = c
   const seed = cfg.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
   let store: KeyStore | undefined;
   try {
-    const defense = buildServeDefense(cfg.defense, bundle, seed);
+    const defense = buildDefense(
+      bundleDefenseEntry(cfg.defense, bundle),
+      bundle.victim,
+      bundleBuildOptions(bundle, seed),
+    );
     store = KeyStore.open(cfg.store);
     const handler = createHandler({
       defense,

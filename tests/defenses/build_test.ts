@@ -3,8 +3,10 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { DefenseSchema } from "../../lib/config/defense_schema.ts";
 import { buildDefense } from "../../lib/defenses/build.ts";
+import { mecoDefense } from "../../lib/defenses/meco.ts";
 import { DenseHead, fullCoefficients } from "../../lib/defenses/surrogate.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
+import { perturbationNet } from "../../lib/models/perturbation.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";
 
 await initBackend("wasm");
@@ -142,7 +144,7 @@ Deno.test("every defense runs from its config behind a BlackBox: probabilities, 
   victim.dispose();
 });
 
-Deno.test("buildDefense: meco and a missing surrogate architecture are clear errors", () => {
+Deno.test("buildDefense: meco without its trained nets and a missing surrogate architecture are clear errors", () => {
   const victim = lenet5({ seed: 0 });
   const meco = DefenseSchema.parse({
     type: "meco",
@@ -154,11 +156,58 @@ Deno.test("buildDefense: meco and a missing surrogate architecture are clear err
     batch_size: 8,
     lr: 1e-3,
   });
-  assert.throws(() => buildDefense(meco, victim, OPTS), /'meco' needs a defensively trained target/);
+  assert.throws(
+    () => buildDefense(meco, victim, OPTS),
+    /defense 'meco': 'meco' needs its defensively trained target and perturbation network \(opts\.meco\)/,
+  );
   const { arch: _arch, ...noArch } = OPTS;
   assert.throws(
     () => buildDefense(DefenseSchema.parse({ type: "mad", eps: 1 }), victim, noArch),
     /surrogate_arch is not set/,
   );
   victim.dispose();
+});
+
+Deno.test("buildDefense: meco answers with the given target behind h, as mecoDefense with the entry's settings", () => {
+  const victim = lenet5({ seed: 0 });
+  const meco = {
+    target: lenet5({ seed: 1 }),
+    perturb: perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.2, seed: 2 }),
+  };
+  const x = images(4, 5);
+  const entry = (variant: "paper" | "official", name?: string) =>
+    DefenseSchema.parse({
+      type: "meco",
+      ...(name !== undefined ? { name } : {}),
+      gamma: 1,
+      q: 1,
+      alpha: 0.01,
+      bound: 0.2,
+      width: 4,
+      epochs: 1,
+      batch_size: 8,
+      lr: 1e-3,
+      variant,
+    });
+  for (const variant of ["paper", "official"] as const) {
+    const before = tf.memory().numTensors;
+    const built = buildDefense(entry(variant, "meco_w4"), victim, { ...OPTS, meco });
+    const direct = mecoDefense(meco, { seed: OPTS.seed, variant, width: 4, bound: 0.2 });
+    assert.equal(built.name, "meco_w4");
+    assert.equal(buildDefense(entry(variant), victim, { ...OPTS, meco }).name, "meco");
+    // Two queries in a row: the same ε stream, so the same answers, and a fresh ε for the second.
+    const [b1, b2, d1, d2] = [built.predict(x), built.predict(x), direct.predict(x), direct.predict(x)];
+    assert.deepEqual(b1.arraySync(), d1.arraySync(), variant);
+    assert.deepEqual(b2.arraySync(), d2.arraySync(), variant);
+    const moved = tf.tidy(() => tf.max(tf.abs(tf.sub(b1, b2))).dataSync()[0]);
+    assert.ok(moved > 0, `${variant}: two queries got the same ε`);
+    tf.dispose([b1, b2, d1, d2]);
+    built.dispose();
+    direct.dispose();
+    assert.equal(tf.memory().numTensors, before, `${variant}: tensors leaked`);
+  }
+  // The defense disposes neither the victim nor MeCo's nets.
+  for (const m of [victim, meco.target, meco.perturb]) assert.equal(m.getWeights()[0].isDisposed, false);
+  tf.dispose(x);
+  [victim, meco.target, meco.perturb].forEach((m) => m.dispose());
 });

@@ -4,7 +4,7 @@
  * budget, and the request decoder.
  */
 import assert from "node:assert/strict";
-import { ConfigError } from "../../lib/config/mod.ts";
+import { ConfigError, DefenseSchema, ServeDefenseSchema } from "../../lib/config/mod.ts";
 import { loadBundle } from "../../lib/serve/bundle.ts";
 import { parseServeConfig } from "../../lib/serve/config.ts";
 import { decodeImages, encodeBase64 } from "../../lib/serve/decode.ts";
@@ -38,6 +38,31 @@ Deno.test("serve config: defaults, and every bad field named with its line", () 
   );
   const mad = parseServeConfig("bundle: b\ndefense: { type: mad, eps: 1 }\nstore: s\n", "mad.yaml");
   assert.equal(mad.defense.type, "mad");
+});
+
+Deno.test("serve config: the defenses are the experiment config's, fields and all; meco's come from the bundle", () => {
+  const types = [...DefenseSchema.optionsMap.keys()];
+  assert.deepEqual([...ServeDefenseSchema.optionsMap.keys()], types);
+  for (const t of types) {
+    if (t === "meco") continue;
+    assert.equal(
+      ServeDefenseSchema.optionsMap.get(t),
+      DefenseSchema.optionsMap.get(t),
+      `${String(t)}: not the same schema`,
+    );
+  }
+  const parse = (defense: string) => () => parseServeConfig(`bundle: b\ndefense: ${defense}\nstore: s\n`, "d.yaml");
+  // Every fault is a ConfigError naming the field, what it expects, and its line.
+  assert.throws(parse("{ type: randp }"), /d\.yaml: defense\.eps: missing required field \(expected number\) \(line 2/);
+  assert.throws(
+    parse("{ type: mecco }"),
+    new RegExp(`defense\\.type: expected one of ${types.map((t) => `"${String(t)}"`).join(", ")}, received "mecco"`),
+  );
+  assert.throws(parse("{ name: x }"), /defense\.type: expected one of .*, received nothing \(line 2/);
+  assert.throws(parse("{ type: grad, eps: 1, scope: all }"), /defense\.scope: expected one of "head", "full"/);
+  assert.throws(parse("{ type: meco, variant: official }"), /defense\.variant: unknown key \(allowed: name, type\)/);
+  const ok = parseServeConfig("bundle: b\ndefense: { type: grad, eps: 1 }\nstore: s\n", "g.yaml");
+  assert.deepEqual(ok.defense, DefenseSchema.parse({ type: "grad", eps: 1 }));
 });
 
 Deno.test("load config: the committed one is valid; bad ones are named", async () => {
