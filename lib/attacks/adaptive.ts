@@ -30,6 +30,7 @@ import { AdaptiveAttackSchema, type AttackOf } from "../config/attack_schema.ts"
 import { deriveSeed } from "../data/rng.ts";
 import { perturbationNet } from "../models/perturbation.ts";
 import { saveModel } from "../train/checkpoint.ts";
+import { TorchAdam } from "../train/optim.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import type { Attack, AttackContext, AttackResult } from "./attack.ts";
 import { loadOptimizerState, saveOptimizerState } from "./checkpoint.ts";
@@ -44,7 +45,6 @@ import {
   type QueryTransform,
 } from "./dfme.ts";
 import { checkBudget, copyWeightsFrom, type IterativeRun, runAttackLoop } from "./loop.ts";
-import { TorchAdam } from "./torch_adam.ts";
 
 /** The adaptive attacker's settings: a `type: adaptive` entry with defaults, without `type`, `name`, `budget`. */
 export type AdaptiveSettings = Omit<AttackOf<"adaptive">, "type" | "name" | "budget">;

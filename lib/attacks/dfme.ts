@@ -45,12 +45,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type DfmeAttackConfig, DfmeAttackSchema } from "../config/attack_schema.ts";
-import { deriveSeed } from "../data/rng.ts";
+import { deriveSeed, seedSequence } from "../data/rng.ts";
 import type { Defense } from "../defenses/defense.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
-import { makeOptimizer, stepLr } from "../train/fit.ts";
 import { KL_DIVERGENCE, L1_LOSS } from "../train/losses.ts";
+import { makeOptimizer, stepLr, TorchAdam } from "../train/optim.ts";
 import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
@@ -67,7 +67,6 @@ import {
 } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
 import { checkBudget, copyWeightsFrom, nextMultiple } from "./loop.ts";
-import { TorchAdam } from "./torch_adam.ts";
 
 /** DFME's settings: a `type: dfme` config entry, defaults applied, without `type`, `name`, `budget`. */
 export type DfmeSettings = Omit<DfmeAttackConfig, "type" | "name" | "budget">;
@@ -456,8 +455,7 @@ export function dfmeIteration(state: DfmeState): DfmeIterationStats {
   const { batch_size: n, nz } = s;
   state.generatorOptimizer.learningRate = dfmeLearningRate(s.gen_lr, s, state.budget, state.iteration);
   state.cloneOptimizer.setLr(dfmeLearningRate(s.clone_lr, s, state.budget, state.iteration));
-  let k = 0;
-  const nextSeed = () => deriveSeed(state.seed, state.iteration, k++);
+  const nextSeed = seedSequence(state.seed, state.iteration);
 
   // 1. Generator: zeroth-order estimate at the pre-tanh output, then its vector-Jacobian product.
   const generatorVars = state.generator.trainableWeights.map((w) => w.read() as tf.Variable);

@@ -35,6 +35,7 @@ import {
   deriveSeed,
   loadDataset,
   mulberry32,
+  seedSequence,
   subset,
   toSignedRange,
 } from "../data/mod.ts";
@@ -42,15 +43,14 @@ import { syntheticShapes } from "../data/synthetic_shapes.ts";
 import { dcganDiscriminator } from "../models/dcgan_discriminator.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
-import { makeOptimizer, stepLr } from "../train/fit.ts";
 import { CROSS_ENTROPY } from "../train/losses.ts";
+import { makeOptimizer, stepLr, TorchAdam } from "../train/optim.ts";
 import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import type { Attack, AttackContext, AttackResult } from "./attack.ts";
 import { loadOptimizerState, saveOptimizerState } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
 import { checkBudget, copyWeightsFrom, type IterativeRun, runAttackLoop } from "./loop.ts";
-import { TorchAdam } from "./torch_adam.ts";
 
 /** DFMS-HL's settings: a `type: dfms_hl` entry with defaults, without `type`, `name`, `budget`. */
 export type DfmsHlSettings = Omit<AttackOf<"dfms_hl">, "type" | "name" | "budget">;
@@ -261,8 +261,7 @@ export class DfmsHlRun implements IterativeRun {
     const s = this.settings;
     const progress = this.iteration / Math.max(1, this.totalIterations);
     this.cloneOptimizer.setLr(stepLr(s.clone_lr, progress, s.lr_decay_at, s.lr_gamma));
-    let k = 0;
-    const nextSeed = () => deriveSeed(this.seed, this.iteration, k++);
+    const nextSeed = seedSequence(this.seed, this.iteration);
     const g = this.generatorStep(nextSeed(), s.div_weight);
     const disc = this.discriminatorStep(nextSeed(), nextSeed());
     let cloneLoss = NaN;

@@ -27,7 +27,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type JbdaAttackConfig, JbdaAttackSchema } from "../config/attack_schema.ts";
 import { type Dataset, deriveSeed, gatherBatch, sequentialBatches, shuffledIndices } from "../data/mod.ts";
 import { loadTensors, saveModel, saveTensors } from "../train/checkpoint.ts";
-import { makeOptimizer } from "../train/fit.ts";
+import { makeOptimizer } from "../train/optim.ts";
 import { SOFT_CROSS_ENTROPY } from "../train/losses.ts";
 import { makeTrainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";

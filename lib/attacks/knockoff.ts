@@ -32,7 +32,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type KnockoffAttackConfig, KnockoffAttackSchema } from "../config/attack_schema.ts";
 import { type Dataset, deriveSeed, gatherBatch, mulberry32, shuffledIndices } from "../data/mod.ts";
 import { saveModel } from "../train/checkpoint.ts";
-import { makeOptimizer, stepLr } from "../train/fit.ts";
+import { makeOptimizer, stepLr } from "../train/optim.ts";
 import { SOFT_CROSS_ENTROPY } from "../train/losses.ts";
 import { makeTrainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";

@@ -27,11 +27,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type AttackOf, MazeAttackSchema } from "../config/attack_schema.ts";
-import { deriveSeed, mulberry32 } from "../data/rng.ts";
+import { deriveSeed, mulberry32, seedSequence } from "../data/rng.ts";
 import { dfmeGenerator } from "../models/dfme_generator.ts";
 import { saveModel } from "../train/checkpoint.ts";
-import { makeOptimizer } from "../train/fit.ts";
 import { KL_DIVERGENCE, klPerSample } from "../train/losses.ts";
+import { cosineLr, makeOptimizer, TorchAdam } from "../train/optim.ts";
 import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import type { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
@@ -40,7 +40,6 @@ import { loadOptimizerState, saveOptimizerState } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
 import { checkBudget, copyWeightsFrom, type IterativeRun, runAttackLoop } from "./loop.ts";
 import { ReplayBuffer } from "./replay_buffer.ts";
-import { TorchAdam } from "./torch_adam.ts";
 
 /** MAZE's settings: a `type: maze` entry with defaults, without `type`, `name`, `budget`. */
 export type MazeSettings = Omit<AttackOf<"maze">, "type" | "name" | "budget">;
@@ -60,11 +59,6 @@ export function mazeQueriesPerIteration(
   s: Pick<MazeSettings, "batch_size" | "clone_iters" | "n_dirs" | "gen_iters">,
 ): number {
   return s.batch_size * ((s.clone_iters - 1) + (1 + s.n_dirs) * s.gen_iters);
-}
-
-/** The cosine-annealed learning rate at `progress` ∈ [0, 1]. */
-export function cosineLr(lr: number, progress: number): number {
-  return 0.5 * lr * (1 + Math.cos(Math.PI * Math.min(1, Math.max(0, progress))));
 }
 
 /** Models that are not part of the config. */
@@ -161,8 +155,7 @@ export class MazeRun implements IterativeRun {
     const progress = this.iteration / Math.max(1, this.totalIterations);
     this.generatorOptimizer.learningRate = cosineLr(s.gen_lr, progress);
     this.cloneOptimizer.setLr(cosineLr(s.clone_lr, progress));
-    let k = 0;
-    const nextSeed = () => deriveSeed(this.seed, this.iteration, k++);
+    const nextSeed = seedSequence(this.seed, this.iteration);
 
     const generatorVars = this.generator.trainableWeights.map((w) => w.read() as tf.Variable);
     let last: { x: tf.Tensor4D; p: tf.Tensor2D } | undefined;

@@ -64,7 +64,6 @@ export {
   victimTarget,
   zerothOrderGradient,
 } from "./dfme.ts";
-export { TorchAdam } from "./torch_adam.ts";
 export {
   AdaptiveAttack,
   type AdaptiveConfigInput,
@@ -90,7 +89,6 @@ export {
   runAttackLoop,
 } from "./loop.ts";
 export {
-  cosineLr,
   MazeAttack,
   type MazeConfigInput,
   mazeQueriesPerIteration,

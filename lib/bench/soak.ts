@@ -19,7 +19,7 @@ import { initBackend } from "../backend/mod.ts";
 import { parseCli } from "../cli/args.ts";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
-import { makeOptimizer } from "../train/fit.ts";
+import { makeOptimizer } from "../train/optim.ts";
 import { CROSS_ENTROPY } from "../train/losses.ts";
 import { makeTrainer } from "../train/trainer.ts";
 import { commandLine, gitCommit } from "../experiments/provenance.ts";

@@ -10,7 +10,7 @@ import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
 import { CROSS_ENTROPY } from "../train/losses.ts";
 import { makeTrainer } from "../train/trainer.ts";
-import { makeOptimizer } from "../train/fit.ts";
+import { makeOptimizer } from "../train/optim.ts";
 import { createDfmeState, dfmeIteration, dfmeSettings, disposeDfmeState } from "../attacks/dfme.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { undefended } from "../defenses/undefended.ts";

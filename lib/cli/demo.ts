@@ -14,7 +14,7 @@ import { loadDataset, toSignedRange } from "../data/mod.ts";
 import { ensureResults } from "../experiments/ensure.ts";
 import { lenet5 } from "../models/lenet.ts";
 import { loadReport, reportColumns, textTable } from "../report/mod.ts";
-import { accuracy, predictorOf } from "../train/evaluate.ts";
+import { accuracy, predictorOf } from "../metrics/accuracy.ts";
 import { fit } from "../train/fit.ts";
 
 async function quickLenet(): Promise<void> {

@@ -6,7 +6,7 @@
  */
 
 import { type Dataset, imageSize } from "./dataset.ts";
-import { mulberry32, shuffleInPlace } from "./rng.ts";
+import { shuffledIndices } from "./rng.ts";
 
 /** Options for {@linkcode shuffledBatches} and {@linkcode sequentialBatches}. */
 export interface BatchOptions {
@@ -35,13 +35,6 @@ function* slices(
     if (dropLast && end - start < batchSize) return;
     yield order.slice(start, end);
   }
-}
-
-/** A permutation of `0 .. n-1` determined by `seed`. */
-export function shuffledIndices(n: number, seed: number): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return shuffleInPlace(order, mulberry32(seed));
 }
 
 /**

@@ -1,7 +1,10 @@
 /**
- * A small seeded pseudo-random number generator (mulberry32) and helpers
- * built on it, for reproducible shuffles and sampling anywhere in the
- * workbench.
+ * The workbench's seeded randomness, in one place: a small pseudo-random
+ * number generator (mulberry32) and the helpers built on it (uniform
+ * integers, standard normal draws, shuffles and permutations), and
+ * {@linkcode deriveSeed} / {@linkcode seedSequence}, which give every
+ * purpose of a run (initialisation, each iteration's draws, batch orders)
+ * its own reproducible seed, also for tfjs's seeded ops.
  *
  * @module
  */
@@ -35,6 +38,12 @@ export function mulberry32(seed: number): Rng {
 /** A uniform integer in `[0, n)` drawn from `rng`. */
 export function randomInt(rng: Rng, n: number): number {
   return Math.floor(rng() * n);
+}
+
+/** A standard normal draw from `rng` (Box–Muller; two uniform draws). */
+export function normal(rng: Rng): number {
+  const u = 1 - rng(), v = rng();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
 /**
@@ -82,4 +91,27 @@ export function deriveSeed(seed: number, ...salts: number[]): number {
     h ^= h >>> 16;
   }
   return h >>> 0;
+}
+
+/** A permutation of `0 .. n-1` determined by `seed` (a {@linkcode shuffleInPlace} with `mulberry32(seed)`). */
+export function shuffledIndices(n: number, seed: number): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return shuffleInPlace(order, mulberry32(seed));
+}
+
+/**
+ * Successive seeds for the draws of one step: the k-th call (k = 0, 1, ...)
+ * returns `deriveSeed(seed, ...salts, k)`.
+ *
+ * @example
+ * ```ts
+ * import { deriveSeed, seedSequence } from "./rng.ts";
+ * const next = seedSequence(7, 3); // seed 7, iteration 3
+ * console.log(next() === deriveSeed(7, 3, 0), next() === deriveSeed(7, 3, 1)); // true true
+ * ```
+ */
+export function seedSequence(seed: number, ...salts: number[]): () => number {
+  let k = 0;
+  return () => deriveSeed(seed, ...salts, k++);
 }

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { gatherBatch, shuffledIndices } from "./batches.ts";
+import { gatherBatch } from "./batches.ts";
+import { shuffledIndices } from "./rng.ts";
 import type { Dataset } from "./dataset.ts";
 
 /**

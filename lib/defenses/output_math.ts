@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Rng } from "../data/rng.ts";
+import { normal, type Rng } from "../data/rng.ts";
 
 /** Index of the largest entry of row `i` (first on ties, as `tf.argMax`). */
 export function rowArgmax(y: ArrayLike<number>, i: number, k: number): number {
@@ -186,12 +186,6 @@ export function top1Rows(y: ArrayLike<number>, k: number): Float32Array {
   const out = new Float32Array(y.length);
   for (let i = 0; i < n; i++) out[i * k + rowArgmax(y, i, k)] = 1;
   return out;
-}
-
-/** A standard normal draw from `rng` (Box–Muller). */
-export function normal(rng: Rng): number {
-  const u = 1 - rng(), v = rng();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
 /**

@@ -20,7 +20,7 @@ import {
 } from "../config/mod.ts";
 import { PERTURBATION_NET_VERSION } from "../models/perturbation.ts";
 import { deriveSeed } from "../data/mod.ts";
-import { accuracy, predictorOf } from "../train/evaluate.ts";
+import { accuracy, predictorOf } from "../metrics/accuracy.ts";
 import { BlackBox } from "../victim/mod.ts";
 import { buildAttack, checkpointQueries, labelModeOf } from "./attack_factory.ts";
 import { attackerData } from "./attacker_data.ts";

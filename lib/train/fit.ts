@@ -5,26 +5,17 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedUpdateAvailable, SGD_UPDATE } from "../backend/mod.ts";
-import { TorchAdam } from "../attacks/torch_adam.ts";
 import { type Dataset, deriveSeed, gatherBatch, imageShape, shuffledBatches } from "../data/mod.ts";
 import { CROSS_ENTROPY } from "./losses.ts";
+import { makeOptimizer, type OptimizerOptions, stepLr } from "./optim.ts";
 import { makeTrainer } from "./trainer.ts";
 
-/** Options for {@linkcode fit}. */
-export interface FitOptions {
+/** Options for {@linkcode fit}: the optimizer's (see `makeOptimizer`) and the loop's. */
+export interface FitOptions extends OptimizerOptions {
   /** Number of passes over the data. */
   epochs: number;
   /** Examples per step. */
   batchSize: number;
-  /** "sgd" (with momentum and weight decay) or "adam". */
-  optimizer: "sgd" | "adam";
-  /** Initial learning rate. */
-  lr: number;
-  /** SGD momentum (default 0.9). */
-  momentum?: number;
-  /** L2 weight decay added to the gradient, PyTorch-style (default 0). */
-  weightDecay?: number;
   /** Fractions of the run at which the learning rate is multiplied by `lrGamma`. */
   lrMilestones?: number[];
   /** Learning-rate decay factor at each milestone (default 0.1). */
@@ -43,87 +34,6 @@ export interface FitResult {
   epochLosses: number[];
   /** Optimizer steps taken. */
   steps: number;
-}
-
-/** SGD with momentum and coupled weight decay, as torch.optim.SGD. */
-class TorchSGD extends tf.MomentumOptimizer {
-  constructor(lr: number, momentum: number, readonly weightDecay: number) {
-    super(lr, momentum);
-  }
-  override dispose(): void {
-    super.dispose();
-    // tfjs's MomentumOptimizer keeps -lr as a scalar tensor (`c`) that its dispose() leaves behind.
-    const c = (this as unknown as { c?: tf.Tensor }).c;
-    if (c !== undefined && !c.isDisposed) c.dispose();
-  }
-  override applyGradients(g: Parameters<tf.MomentumOptimizer["applyGradients"]>[0]): void {
-    const list: { name: string; tensor: tf.Tensor }[] = Array.isArray(g)
-      ? g
-      : Object.entries(g).map(([name, tensor]) => ({ name, tensor }));
-    if (this.#applyFused(list)) return;
-    if (this.weightDecay === 0) return super.applyGradients(g);
-    const decayed = tf.tidy(() =>
-      list.map(({ name, tensor }) => {
-        const v = tf.engine().registeredVariables[name];
-        return { name, tensor: v ? tf.add(tensor, tf.mul(v, this.weightDecay)) : tensor };
-      })
-    );
-    super.applyGradients(decayed);
-    tf.dispose(decayed.filter((d, i) => d.tensor !== list[i].tensor).map((d) => d.tensor));
-  }
-  /**
-   * The same update as one fused kernel per variable (lib/backend/native/optimizer_update.ts), keeping
-   * tfjs's accumulator bookkeeping so getWeights/setWeights (checkpoints) are unchanged. False when the
-   * kernel is not available for these tensors (then nothing was done).
-   */
-  #applyFused(list: { name: string; tensor: tf.Tensor }[]): boolean {
-    const vars = list.map(({ name }) => tf.engine().registeredVariables[name]);
-    if (list.some((l) => l.tensor == null)) return false; // tfjs allows missing gradients: the unfused path skips them
-    if (vars.some((v) => v === undefined) || !fusedUpdateAvailable(SGD_UPDATE, ...vars, ...list.map((l) => l.tensor))) {
-      return false;
-    }
-    const self = this as unknown as {
-      accumulations: { originalName: string; variable: tf.Variable }[];
-      momentum: number;
-    };
-    list.forEach(({ name, tensor }, i) => {
-      const value = vars[i];
-      if (self.accumulations[i] == null) {
-        self.accumulations[i] = {
-          originalName: `${name}/momentum`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
-      }
-      const acc = self.accumulations[i].variable;
-      const out = tf.engine().runKernel(
-        SGD_UPDATE,
-        { param: value, buf: acc, grad: tensor },
-        { lr: this.learningRate, momentum: self.momentum, weightDecay: this.weightDecay },
-      ) as tf.Tensor[];
-      value.assign(out[0]);
-      acc.assign(out[1]);
-      tf.dispose(out);
-    });
-    this.incrementIterations();
-    return true;
-  }
-}
-
-/** Makes the optimizer described by `opts`; its learning rate can be changed via `setLr`. */
-export function makeOptimizer(
-  opts: Pick<FitOptions, "optimizer" | "lr" | "momentum" | "weightDecay">,
-): { optimizer: tf.Optimizer; setLr: (lr: number) => void } {
-  if (opts.optimizer === "adam") {
-    const o = new TorchAdam(opts.lr);
-    return { optimizer: o, setLr: (lr) => (o.learningRate = lr) };
-  }
-  const o = new TorchSGD(opts.lr, opts.momentum ?? 0.9, opts.weightDecay ?? 0);
-  return { optimizer: o, setLr: (lr) => o.setLearningRate(lr) };
-}
-
-/** The learning rate at `progress` ∈ [0, 1] of a multi-step schedule. */
-export function stepLr(lr: number, progress: number, milestones: number[] = [], gamma = 0.1): number {
-  return milestones.reduce((acc, m) => (progress >= m ? acc * gamma : acc), lr);
 }
 
 /**

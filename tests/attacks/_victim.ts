@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
-import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import { fit } from "../../lib/train/fit.ts";
 import { type Defense, undefended } from "../../lib/defenses/mod.ts";
 import { BlackBox, type LabelMode } from "../../lib/victim/mod.ts";

@@ -5,7 +5,7 @@ import { AdaptiveAttack, AdaptiveRun, adaptiveSettings, perturbQueries } from ".
 import { dfmeQueriesPerIteration } from "../../lib/attacks/dfme.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { perturbationNet } from "../../lib/models/perturbation.ts";
-import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import { type Defense, undefended } from "../../lib/defenses/mod.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";
 import { mnistVictim } from "./_victim.ts";

@@ -19,7 +19,7 @@ import {
 import type { AttackProgress } from "../../lib/attacks/attack.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { onednn } from "../_parts.ts";
-import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import { type Defense, undefended } from "../../lib/defenses/mod.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";

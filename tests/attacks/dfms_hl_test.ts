@@ -11,7 +11,7 @@ import {
 import { syntheticShapes } from "../../lib/data/synthetic_shapes.ts";
 import { dcganDiscriminator } from "../../lib/models/dcgan_discriminator.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
-import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import { type Defense, undefended } from "../../lib/defenses/mod.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";
 import { mnistVictim } from "./_victim.ts";

@@ -11,7 +11,7 @@ import {
 } from "../../lib/attacks/jbda.ts";
 import { loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
-import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import { type LabelMode } from "../../lib/victim/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 

@@ -20,7 +20,7 @@ import {
 import { type Dataset, loadDataset, mulberry32, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { loadTransferSet } from "../../lib/attacks/transfer_checkpoint.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
-import { accuracy, predictorOf } from "../../lib/train/evaluate.ts";
+import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import type { Defense } from "../../lib/defenses/mod.ts";
 import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 

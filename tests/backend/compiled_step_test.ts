@@ -18,7 +18,7 @@ import { mobilenetV2 } from "../../lib/models/mobilenet_v2.ts";
 import { buildClassifier } from "../../lib/models/registry.ts";
 import { CROSS_ENTROPY, crossEntropy, klPerSample, softCrossEntropy } from "../../lib/train/losses.ts";
 import { makeTrainer } from "../../lib/train/trainer.ts";
-import { makeOptimizer } from "../../lib/train/fit.ts";
+import { makeOptimizer } from "../../lib/train/optim.ts";
 import { nativeTest } from "../_parts.ts";
 
 await readyBoth();

@@ -13,7 +13,7 @@ import { OPTIMIZER_SIMD_WASM } from "../../lib/backend/native/optimizer_simd_was
 import { assembleOptimizerSimd } from "../../lib/backend/native/build_optimizer_simd.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { MecoBatchNorm } from "../../lib/models/batch_norm.ts";
-import { makeOptimizer } from "../../lib/train/fit.ts";
+import { makeOptimizer } from "../../lib/train/optim.ts";
 import { loadModel, saveModel } from "../../lib/train/checkpoint.ts";
 import { nativeTest } from "../_parts.ts";
 

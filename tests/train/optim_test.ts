@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { loadOptimizerState, saveOptimizerState } from "../../lib/attacks/checkpoint.ts";
-import { TorchAdam } from "../../lib/attacks/torch_adam.ts";
+import { TorchAdam } from "../../lib/train/optim.ts";
 
 await initBackend("wasm");
 

@@ -1,5 +1,6 @@
 /**
- * Evaluation: logits and accuracy of a classifier over a dataset, in batches.
+ * Accuracy of a classifier over a dataset, in batches (the utility of a
+ * defense, accuracy and L1 distance in one pass, is lib/metrics/utility.ts).
  *
  * @module
  */
