@@ -11,7 +11,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ARG, TAG } from "./dnnl_ffi.ts";
 import { activationPostOp } from "./conv2d.ts";
-import type { Dnnl, MemoryDesc, PlanSpec } from "./dnnl.ts";
+import type { Dnnl } from "./dnnl.ts";
+import type { MemoryDesc } from "./memory_desc.ts";
+import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, nativeFor, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
 

@@ -33,7 +33,9 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ARG, BNORM, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
-import type { Dnnl, MemoryDesc, PlanSpec } from "./dnnl.ts";
+import type { Dnnl } from "./dnnl.ts";
+import type { MemoryDesc } from "./memory_desc.ts";
+import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, runtime, threading } from "./runtime.ts";
 import { byteOffsetOf, tensorPtr } from "./wasm_ptr.ts";
 

@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, BINARY, TAG } from "./dnnl_ffi.ts";
-import type { MemoryDesc } from "./dnnl.ts";
+import type { MemoryDesc } from "./memory_desc.ts";
 import { type KernelArgs, nativeFor, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
 

@@ -40,7 +40,9 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, BINARY, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
-import type { Dnnl, MemoryDesc, Plan, PlanSpec } from "./dnnl.ts";
+import type { Dnnl } from "./dnnl.ts";
+import type { MemoryDesc } from "./memory_desc.ts";
+import type { Plan, PlanSpec } from "./plan.ts";
 import { convBackwardData, convBackwardWeightsAsync } from "./conv2d_backprop.ts";
 import { activationPostOp, convForward } from "./conv2d.ts";
 import { type ConvGeometry, convGeometry } from "./conv_geometry.ts";

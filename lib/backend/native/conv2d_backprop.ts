@@ -9,7 +9,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, PROP, QUERY } from "./dnnl_ffi.ts";
-import type { Dnnl, PlanSpec } from "./dnnl.ts";
+import type { Dnnl } from "./dnnl.ts";
+import type { PlanSpec } from "./plan.ts";
 import {
   type ConvDescs,
   convDescs,
@@ -139,7 +140,7 @@ function weightHalves(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]) {
   const n1 = Math.ceil(g.n / 2), key = geometryKey(g);
   const a = d.plan(`conv_bwd_weights_a|${key}`, () => backwardWeightsSpec(d, { ...g, n: n1 }, 1, "a"));
   const b = d.plan(`conv_bwd_weights_b|${key}`, () => backwardWeightsSpec(d, { ...g, n: g.n - n1 }, 1, "b"));
-  const sum = d.reorderPlan(`conv_bwd_weights|${key}`, b.mds[2], a.mds[2], true);
+  const sum = d.reorderPlan(`conv_bwd_weights|${key}`, b.layouts[2], a.layouts[2], true);
   const [x, dy] = ptrs;
   const xB = offsetSized(x, 4 * n1 * g.h * g.w * g.c, `${key}: x of the second half`);
   const dyB = offsetSized(dy, 4 * n1 * g.oh * g.ow * g.co, `${key}: dy of the second half`);

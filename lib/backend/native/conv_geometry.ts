@@ -6,7 +6,8 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { Dnnl, MemoryDesc } from "./dnnl.ts";
+import type { Dnnl } from "./dnnl.ts";
+import type { MemoryDesc } from "./memory_desc.ts";
 import { TAG } from "./dnnl_ffi.ts";
 
 /** Sizes, strides, dilations and paddings of one convolution. */

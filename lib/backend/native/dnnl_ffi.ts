@@ -5,7 +5,9 @@
  *
  * Out-parameters (`dnnl_engine_t *` and friends) are passed as 8-byte buffers;
  * descriptor structs (`dnnl_memory_desc_t`, op descriptors) as byte buffers of
- * the sizes below, owned by JS.
+ * the sizes below, owned by JS. {@linkcode checkStatus} turns a failed call
+ * into a {@linkcode DnnlError}; {@linkcode createHandle} reads a constructor's
+ * out-parameter.
  *
  * @module
  */
@@ -27,6 +29,30 @@ export const STATUS: Record<number, string> = {
   5: "runtime_error",
   6: "not_required",
 };
+
+/** A oneDNN call that did not return `dnnl_success`. */
+export class DnnlError extends Error {
+  /** @param call the C function @param status its `dnnl_status_t` */
+  constructor(readonly call: string, readonly status: number) {
+    super(`oneDNN ${call} failed: ${STATUS[status] ?? "status"} (${status})`);
+    this.name = "DnnlError";
+  }
+}
+
+/** Throws {@linkcode DnnlError} unless `status` is `dnnl_success`. */
+export function checkStatus(status: number, call: string): void {
+  if (status !== 0) throw new DnnlError(call, status);
+}
+
+/** The out-parameter of {@linkcode createHandle}. */
+const handleOut = new BigUint64Array(1);
+
+/** Calls a oneDNN constructor with an out-parameter (`dnnl_*_t *`) and returns the handle it wrote. */
+export function createHandle(fn: (out: BigUint64Array<ArrayBuffer>) => number, call: string): Deno.PointerValue {
+  handleOut[0] = 0n;
+  checkStatus(fn(handleOut), call);
+  return Deno.UnsafePointer.create(handleOut[0]);
+}
 
 /** `dnnl_data_type_t`. */
 export const F32 = 3;

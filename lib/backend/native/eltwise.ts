@@ -17,7 +17,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, PROP, TAG } from "./dnnl_ffi.ts";
 import { type KernelArgs, nativeFor, runtime, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
-import type { PlanSpec } from "./dnnl.ts";
+import type { PlanSpec } from "./plan.ts";
 import { overrideGradient } from "./gradients.ts";
 
 /** oneDNN algorithms of the backward passes (`*_use_dst_for_bwd` read the forward output). */

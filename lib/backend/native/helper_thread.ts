@@ -29,8 +29,8 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import type { Plan } from "./dnnl.ts";
-import { DnnlError } from "./dnnl.ts";
+import { DnnlError } from "./dnnl_ffi.ts";
+import type { Plan } from "./plan.ts";
 import { CTL, JOB_OFFSET, JOB_SLOTS, STATE } from "./helper_protocol.ts";
 
 /** How long the main thread waits for a job the helper took before it calls the helper dead. */

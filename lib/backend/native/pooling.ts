@@ -11,7 +11,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
-import type { Dnnl, PlanSpec } from "./dnnl.ts";
+import type { Dnnl } from "./dnnl.ts";
+import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, nativeFor } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
 import { offsetSized } from "./sized_ptr.ts";

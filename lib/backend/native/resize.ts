@@ -16,7 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { ALG, ARG, PROP, TAG } from "./dnnl_ffi.ts";
-import type { PlanSpec } from "./dnnl.ts";
+import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, nativeFor, runtime, threading } from "./runtime.ts";
 import { byteOffsetOf, heapBase, tensorPtr } from "./wasm_ptr.ts";
 import { alignedScratch } from "./scratch.ts";

@@ -8,6 +8,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { Dnnl } from "./dnnl.ts";
+import type { Threading } from "./threads.ts";
 
 /** Mutable state shared by the native kernels. */
 export const runtime: {
@@ -34,15 +35,6 @@ export function nativeFor(macs: number): Dnnl | undefined {
   if (!runtime.enabled || runtime.dnnl === undefined || macs < THRESHOLDS.minMacs) return undefined;
   return runtime.dnnl;
 }
-
-/**
- * How a problem may use threads (see `Dnnl.run`): `one` thread; `adaptive`:
- * one or all, whichever is faster now (the result does not depend on the
- * thread count); `deterministic`: a fixed count, because the result does
- * (oneDNN splits some reductions across threads — weight gradients,
- * batch-norm gradients, matrix products — and the rounding then differs).
- */
-export type Threading = "one" | "adaptive" | "deterministic";
 
 /**
  * The threading of a problem of `work` multiply-adds (or element operations);
