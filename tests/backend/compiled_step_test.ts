@@ -2,15 +2,14 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { mulberry32, onBackend, randomArray, readyBoth, relativeError } from "./_compare.ts";
+import { CompiledStep } from "../../lib/backend/native/compiled_step.ts";
 import {
-  Compiled,
-  compiledStepSupport,
   crossEntropyLoss,
   l1Loss,
   type LogitsLoss,
-  readGraph,
   softCrossEntropyLoss,
-} from "../../lib/backend/native/compiled_step.ts";
+} from "../../lib/backend/native/logits_loss.ts";
+import { compiledStepSupport, readGraph } from "../../lib/backend/native/model_graph.ts";
 import { runtime } from "../../lib/backend/native/runtime.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { resnet8x } from "../../lib/models/resnet_8x.ts";
@@ -50,8 +49,8 @@ Deno.test("compiled step: supported models are recognised, others are named with
 });
 
 /** The compiled step of `model` for inputs of `shape` on the wasm backend. */
-function compile(model: tf.LayersModel, shape: number[]): Compiled {
-  return new Compiled(tf.backend() as BackendWasm, runtime.dnnl!, readGraph(model), model.trainableWeights, shape);
+function compile(model: tf.LayersModel, shape: number[]): CompiledStep {
+  return new CompiledStep(tf.backend() as BackendWasm, runtime.dnnl!, readGraph(model), model.trainableWeights, shape);
 }
 
 /**
