@@ -43,6 +43,8 @@ import {
   type DfmeState,
   disposeDfmeState,
   type QueryTransform,
+  restoreDfmeState,
+  saveDfmeState,
 } from "./dfme.ts";
 import { checkBudget, copyWeightsFrom, type IterativeRun, runAttackLoop } from "./loop.ts";
 
@@ -156,21 +158,17 @@ export class AdaptiveRun implements IterativeRun {
     }
   }
 
+  /** DFME's models and optimizers ({@linkcode saveDfmeState}), then h_a and its optimizer. */
   async save(stage: string): Promise<void> {
-    await saveModel(this.state.clone, `${stage}/clone`);
-    await saveModel(this.state.generator, `${stage}/generator`);
+    await saveDfmeState(this.state, stage);
     await saveModel(this.perturb, `${stage}/perturb`);
-    await saveOptimizerState(`${stage}/clone_optimizer`, this.state.cloneOptimizer.optimizer);
-    await saveOptimizerState(`${stage}/generator_optimizer`, this.state.generatorOptimizer);
     await saveOptimizerState(`${stage}/perturb_optimizer`, this.perturbOptimizer);
   }
 
+  /** Reads back what {@linkcode save} wrote. */
   async restore(dir: string): Promise<void> {
-    await copyWeightsFrom(this.state.clone, `${dir}/clone`);
-    await copyWeightsFrom(this.state.generator, `${dir}/generator`);
+    await restoreDfmeState(this.state, dir);
     await copyWeightsFrom(this.perturb, `${dir}/perturb`);
-    await loadOptimizerState(`${dir}/clone_optimizer`, this.state.cloneOptimizer.optimizer);
-    await loadOptimizerState(`${dir}/generator_optimizer`, this.state.generatorOptimizer);
     await loadOptimizerState(`${dir}/perturb_optimizer`, this.perturbOptimizer);
   }
 

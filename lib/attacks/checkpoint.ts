@@ -27,7 +27,7 @@ export class ResumeError extends Error {
 
 /** The fields every attack checkpoint's `meta.json` has. */
 export interface CheckpointMeta {
-  /** Attack and layout version, e.g. "dfme/1". */
+  /** Attack and layout version, e.g. "dfme/2". */
   format: string;
   /** Black-box queries spent when the checkpoint was written. */
   queries: number;

@@ -54,19 +54,10 @@ import { makeOptimizer, stepLr, TorchAdam } from "../train/optim.ts";
 import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
-import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
-import {
-  type CheckpointMeta,
-  commitCheckpoint,
-  latestCheckpoint,
-  loadOptimizerState,
-  readCheckpointMeta,
-  ResumeError,
-  saveOptimizerState,
-  trainingSettingsKey,
-} from "./checkpoint.ts";
+import type { Attack, AttackContext, AttackResult } from "./attack.ts";
+import { loadOptimizerState, saveOptimizerState } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
-import { checkBudget, copyWeightsFrom, nextMultiple } from "./loop.ts";
+import { checkBudget, copyWeightsFrom, type IterativeRun, runAttackLoop } from "./loop.ts";
 
 /** DFME's settings: a `type: dfme` config entry, defaults applied, without `type`, `name`, `budget`. */
 export type DfmeSettings = Omit<DfmeAttackConfig, "type" | "name" | "budget">;
@@ -500,89 +491,96 @@ export function dfmeIteration(state: DfmeState): DfmeIterationStats {
   return stats;
 }
 
-/** `meta.json` of a DFME checkpoint. */
-export interface DfmeCheckpointMeta extends CheckpointMeta {
-  /** "dfme/1". */
-  format: "dfme/1";
-  /** Iterations done. */
-  iteration: number;
-  /** The run's seed. */
-  seed: number;
-  /** Where the random streams stand: iteration i draws `deriveSeed(seed, i, k)`, so the next is `iteration`. */
-  rng: { scheme: "deriveSeed(seed, iteration, k)"; seed: number; iteration: number };
-  /** The learning curve so far. */
-  curve: CurvePoint[];
-  /** Wall time of the run so far. */
-  elapsedMs: number;
-  /** The settings the run was started with. */
-  settings: DfmeSettings;
-  /** The attack budget. */
-  budget: number;
-}
-
-const FORMAT = "dfme/1";
-
-/** Saves the whole run state to `checkpointDir` (atomically replacing the previous checkpoint). */
-export async function saveDfmeCheckpoint(
-  state: DfmeState,
-  checkpointDir: string,
-  extra: { curve: CurvePoint[]; elapsedMs: number },
-): Promise<void> {
-  const meta: DfmeCheckpointMeta = {
-    format: FORMAT,
-    queries: state.blackBox.queries,
-    iteration: state.iteration,
-    seed: state.seed,
-    rng: { scheme: "deriveSeed(seed, iteration, k)", seed: state.seed, iteration: state.iteration },
-    curve: extra.curve,
-    elapsedMs: extra.elapsedMs,
-    settings: state.settings,
-    budget: state.budget,
-  };
-  await commitCheckpoint(checkpointDir, meta, async (stage) => {
-    await saveModel(state.clone, `${stage}/clone`);
-    await saveModel(state.generator, `${stage}/generator`);
-    await saveOptimizerState(`${stage}/clone_optimizer`, state.cloneOptimizer.optimizer);
-    await saveOptimizerState(`${stage}/generator_optimizer`, state.generatorOptimizer);
-  });
+/**
+ * Writes the state's models and optimizers into the checkpoint stage
+ * `stage`: `clone`, `generator`, `clone_optimizer`, `generator_optimizer`
+ * (what an {@linkcode IterativeRun} saves; iteration, seed and the curve go
+ * to the loop's `meta.json`).
+ */
+export async function saveDfmeState(state: DfmeState, stage: string): Promise<void> {
+  await saveModel(state.clone, `${stage}/clone`);
+  await saveModel(state.generator, `${stage}/generator`);
+  await saveOptimizerState(`${stage}/clone_optimizer`, state.cloneOptimizer.optimizer);
+  await saveOptimizerState(`${stage}/generator_optimizer`, state.generatorOptimizer);
 }
 
 /**
- * Restores `state` from the checkpoint in `checkpointDir` described by `meta`.
- * The black box must already count the checkpoint's queries.
+ * Reads back into `state` what {@linkcode saveDfmeState} wrote in `dir`.
  *
- * @throws {ResumeError} when the checkpoint belongs to another seed, budget
- * or settings, or the black box's count differs from the checkpoint's
+ * @throws {ResumeError} when the saved weights do not fit the state's models
  */
-export async function restoreDfmeCheckpoint(
-  state: DfmeState,
-  checkpointDir: string,
-  meta: DfmeCheckpointMeta,
-): Promise<void> {
-  const dir = latestCheckpoint(checkpointDir);
-  if (meta.format !== FORMAT) throw new ResumeError(dir, `format ${meta.format}, expected ${FORMAT}`);
-  if (meta.seed !== state.seed) {
-    throw new ResumeError(dir, `checkpoint of seed ${meta.seed}, this run has ${state.seed}`);
-  }
-  if (meta.budget !== state.budget) {
-    throw new ResumeError(dir, `checkpoint of a run with budget ${meta.budget}, this run has ${state.budget}`);
-  }
-  if (trainingSettingsKey(meta.settings) !== trainingSettingsKey(state.settings)) {
-    throw new ResumeError(dir, `settings differ: checkpoint ${trainingSettingsKey(meta.settings)}`);
-  }
-  if (state.blackBox.queries !== meta.queries) {
-    throw new ResumeError(
-      dir,
-      `the checkpoint has spent ${meta.queries} queries but the black box counts ${state.blackBox.queries}; ` +
-        `build the BlackBox with { spent: await checkpointQueries(dir) }`,
-    );
-  }
+export async function restoreDfmeState(state: DfmeState, dir: string): Promise<void> {
   await copyWeightsFrom(state.clone, `${dir}/clone`);
   await copyWeightsFrom(state.generator, `${dir}/generator`);
   await loadOptimizerState(`${dir}/clone_optimizer`, state.cloneOptimizer.optimizer);
   await loadOptimizerState(`${dir}/generator_optimizer`, state.generatorOptimizer);
-  state.iteration = meta.iteration;
 }
+
+/**
+ * One DFME run as {@linkcode runAttackLoop} drives it: a {@linkcode DfmeState}
+ * (iteration i draws `deriveSeed(seed, i, k)`, so the iteration count is
+ * where the random streams stand), one {@linkcode dfmeIteration} per step,
+ * and, when `diagnostics` were given, {@linkcode dfmeDiagnostics} at every
+ * evaluation point (on a side batch drawn from the run's seed and the
+ * iteration, apart from the attack's own draws).
+ *
+ * @example
+ * ```ts ignore
+ * const run = new DfmeRun({ blackBox, budget, seed: 0, settings: dfmeSettings({ gen_width: 16 }) });
+ * await runAttackLoop(run, blackBox, budget, { seed: 0, evaluate }, { name: "dfme", format: DFME_FORMAT, settings });
+ * ```
+ */
+export class DfmeRun implements IterativeRun {
+  /** The run's state. */
+  readonly state: DfmeState;
+  readonly totalIterations: number;
+  readonly queriesPerIteration: number;
+  readonly #diagnostics: DfmeModelOptions["diagnostics"];
+
+  /** @param opts the black box, budget, seed, settings and models (see {@linkcode createDfmeState}) */
+  constructor(opts: DfmeStateOptions) {
+    this.state = createDfmeState(opts);
+    this.#diagnostics = opts.diagnostics;
+    this.totalIterations = this.state.totalIterations;
+    this.queriesPerIteration = dfmeQueriesPerIteration(opts.settings);
+  }
+
+  get clone(): tf.LayersModel {
+    return this.state.clone;
+  }
+  get iteration(): number {
+    return this.state.iteration;
+  }
+  set iteration(i: number) {
+    this.state.iteration = i;
+  }
+
+  step(): void {
+    dfmeIteration(this.state);
+  }
+
+  diagnostics(): Record<string, number> | undefined {
+    const d = this.#diagnostics;
+    if (d === undefined) return undefined;
+    const seed = deriveSeed(this.state.seed, DIAGNOSTICS_SALT, this.state.iteration);
+    return { ...dfmeDiagnostics(this.state, { ...d, seed }) };
+  }
+
+  async save(stage: string): Promise<void> {
+    await saveDfmeState(this.state, stage);
+  }
+
+  async restore(dir: string): Promise<void> {
+    await restoreDfmeState(this.state, dir);
+  }
+
+  dispose(keepClone: boolean): void {
+    disposeDfmeState(this.state, { keepClone });
+  }
+}
+
+/** The checkpoint format of a DFME run: the `meta.json` of {@linkcode runAttackLoop}, the models of {@linkcode saveDfmeState}. */
+export const DFME_FORMAT = "dfme/2";
 
 /**
  * The DFME attack.
@@ -612,71 +610,14 @@ export class DfmeAttack implements Attack {
 
   /** Runs DFME against `blackBox` until `budget` queries are spent (or no full iteration fits). */
   async extract(blackBox: BlackBox, budget: number, ctx: AttackContext): Promise<AttackResult> {
-    checkBudget("dfme", budget);
-    const s = this.settings;
-    const perIteration = dfmeQueriesPerIteration(s);
-    const limit = Math.min(budget, blackBox.budget);
-    const state = createDfmeState({ ...this.#models, blackBox, budget, seed: ctx.seed, settings: s });
-    let curve: CurvePoint[] = [];
-    let elapsedBefore = 0;
-    let savedAt = -1; // queries at the last checkpoint written or resumed from
-    try {
-      if (ctx.checkpointDir !== undefined) {
-        const meta = await readCheckpointMeta<DfmeCheckpointMeta>(ctx.checkpointDir);
-        if (meta !== undefined) {
-          await restoreDfmeCheckpoint(state, ctx.checkpointDir, meta);
-          curve = [...meta.curve];
-          elapsedBefore = meta.elapsedMs;
-          savedAt = meta.queries;
-        }
-      }
-      const t0 = performance.now();
-      const elapsedMs = () => elapsedBefore + (performance.now() - t0);
-      let nextEval = s.eval_every ? nextMultiple(blackBox.queries, s.eval_every) : Infinity;
-      let nextSave = s.checkpoint_every ? nextMultiple(blackBox.queries, s.checkpoint_every) : Infinity;
-      const diagnose = this.#models.diagnostics;
-      const evaluate = async () => {
-        const cloneAcc = await ctx.evaluate!(state.clone);
-        const point: CurvePoint = { queries: blackBox.queries, cloneAcc };
-        if (diagnose !== undefined) {
-          point.diagnostics = {
-            ...dfmeDiagnostics(state, { ...diagnose, seed: deriveSeed(state.seed, DIAGNOSTICS_SALT, state.iteration) }),
-          };
-        }
-        curve.push(point);
-        return cloneAcc;
-      };
-      const save = async () => {
-        await saveDfmeCheckpoint(state, ctx.checkpointDir!, { curve, elapsedMs: elapsedMs() });
-        savedAt = blackBox.queries;
-      };
-
-      while (state.iteration < state.totalIterations && blackBox.queries + perIteration <= limit) {
-        dfmeIteration(state);
-        let cloneAcc: number | undefined;
-        if (blackBox.queries >= nextEval) {
-          if (ctx.evaluate) cloneAcc = await evaluate();
-          nextEval = nextMultiple(blackBox.queries, s.eval_every!);
-        }
-        if (blackBox.queries >= nextSave) {
-          if (ctx.checkpointDir !== undefined) await save();
-          nextSave = nextMultiple(blackBox.queries, s.checkpoint_every!);
-        }
-        await ctx.onProgress?.({
-          queries: blackBox.queries,
-          budget,
-          iteration: state.iteration,
-          cloneAcc,
-          elapsedMs: elapsedMs(),
-        });
-      }
-      if (ctx.evaluate && curve.at(-1)?.queries !== blackBox.queries) await evaluate();
-      if (ctx.checkpointDir !== undefined && savedAt !== blackBox.queries) await save();
-      disposeDfmeState(state, { keepClone: true });
-      return { clone: state.clone, queries: blackBox.queries, curve };
-    } catch (e) {
-      disposeDfmeState(state);
-      throw e;
-    }
+    checkBudget(this.name, budget);
+    const run = new DfmeRun({ ...this.#models, blackBox, budget, seed: ctx.seed, settings: this.settings });
+    return await runAttackLoop(run, blackBox, budget, ctx, {
+      name: this.name,
+      format: DFME_FORMAT,
+      settings: this.settings,
+      evalEvery: this.settings.eval_every,
+      checkpointEvery: this.settings.checkpoint_every,
+    });
   }
 }

@@ -1,10 +1,12 @@
 /**
- * The driver shared by iterative attacks (MAZE, DFMS-HL, the adaptive
+ * The driver shared by iterative attacks (DFME, MAZE, DFMS-HL, the adaptive
  * attacker): run iterations while the next one fits in the budget, evaluate
- * the clone every `eval_every` queries, checkpoint every `checkpoint_every`
- * queries and at the end, and resume from the last checkpoint. An attack
- * supplies its state as an {@linkcode IterativeRun}; the driver owns the
- * curve, the timing and the checkpoint's `meta.json`.
+ * the clone every `eval_every` queries (with the run's own measurements, if
+ * any, on the same curve point), checkpoint every `checkpoint_every` queries
+ * and at the end, and resume from the last checkpoint. An attack supplies its
+ * state as an {@linkcode IterativeRun}; the driver owns the curve, the timing
+ * and the checkpoint's `meta.json` ({@linkcode LoopCheckpointMeta}, one
+ * format for every iterative attack).
  *
  * @module
  */
@@ -35,6 +37,13 @@ export interface IterativeRun {
   prepare?(): Promise<void>;
   /** One iteration; advances `iteration`. */
   step(): void | Promise<void>;
+  /**
+   * Measurements beside the clone's accuracy, taken at every evaluation point
+   * and recorded as the curve point's `diagnostics` (e.g. DFME's estimate
+   * cosine). Spends no queries of the black box and changes no state the
+   * attack goes on with; undefined records none.
+   */
+  diagnostics?(): Record<string, number> | undefined | Promise<Record<string, number> | undefined>;
   /** Writes the models, optimizers and any other state into the staging directory `stage`. */
   save(stage: string): Promise<void>;
   /** Reads back what {@linkcode save} wrote in `dir`. */
@@ -157,7 +166,10 @@ export async function runAttackLoop(
     let nextSave = opts.checkpointEvery ? nextMultiple(blackBox.queries, opts.checkpointEvery) : Infinity;
     const evaluate = async () => {
       const cloneAcc = await ctx.evaluate!(run.clone);
-      curve.push({ queries: blackBox.queries, cloneAcc });
+      const point: CurvePoint = { queries: blackBox.queries, cloneAcc };
+      const diagnostics = await run.diagnostics?.();
+      if (diagnostics !== undefined) point.diagnostics = diagnostics;
+      curve.push(point);
       return cloneAcc;
     };
     const save = async () => {

@@ -17,7 +17,8 @@
  * - {@linkcode JbdaAttack}: Jacobian-based dataset augmentation (Papernot et
  *   al., AsiaCCS 2017) from a small seed set.
  *
- * MAZE, DFMS-HL and the adaptive attacker share one driver, {@linkcode runAttackLoop}.
+ * DFME, MAZE, DFMS-HL and the adaptive attacker share one driver, {@linkcode runAttackLoop}, and its
+ * checkpoint format ({@linkcode LoopCheckpointMeta}).
  *
  * @example
  * ```ts ignore
@@ -46,21 +47,22 @@ export { type CloneArch, type CloneFactory, cloneFactory, UnknownCloneArchError 
 export {
   createDfmeState,
   DEFAULT_HARD_LABEL_GAP,
+  DFME_FORMAT,
   DfmeAttack,
-  type DfmeCheckpointMeta,
   type DfmeConfigInput,
   dfmeIteration,
   type DfmeIterationStats,
   type DfmeModelOptions,
   dfmeQueriesPerIteration,
+  DfmeRun,
   type DfmeSettings,
   dfmeSettings,
   type DfmeState,
   type DfmeStateOptions,
   disposeDfmeState,
   type QueryTransform,
-  restoreDfmeCheckpoint,
-  saveDfmeCheckpoint,
+  restoreDfmeState,
+  saveDfmeState,
   victimTarget,
   zerothOrderGradient,
 } from "./dfme.ts";

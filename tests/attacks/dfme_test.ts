@@ -1,10 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
-import { checkpointQueries, ResumeError } from "../../lib/attacks/checkpoint.ts";
+import { checkpointQueries, readCheckpointMeta, ResumeError } from "../../lib/attacks/checkpoint.ts";
+import type { LoopCheckpointMeta } from "../../lib/attacks/loop.ts";
 import {
   createDfmeState,
   DEFAULT_HARD_LABEL_GAP,
+  DFME_FORMAT,
   DfmeAttack,
   type DfmeConfigInput,
   dfmeDiagnostics,
@@ -258,6 +260,47 @@ Deno.test("a resumed run ends with the same clone, curve and query count as an u
   assert.equal(again.queries, budget);
   assert.ok(flatWeights(again.clone).every((v, i) => v === a[i]));
   for (const c of [whole.clone, resumed.clone, again.clone]) c.dispose();
+  victim.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("DFME checkpoints in the loop's format; the diagnostics of a resumed run's curve equal an uninterrupted run's", async () => {
+  const victim = lenet5({ seed: 1 });
+  const per = 8 * 7;
+  const budget = 4 * per;
+  const cfg = { ...TINY, eval_every: per, checkpoint_every: 2 * per };
+  const models = { diagnostics: { oracle: undefended(victim), victim } };
+  const evaluate = () => 0.5;
+  const whole = await new DfmeAttack(cfg, models).extract(boxOver(victim, budget), budget, { seed: 3, evaluate });
+  assert.equal(whole.curve.length, 4);
+  assert.ok(whole.curve.every((p) => Number.isFinite(p.diagnostics?.estimateCosine)));
+
+  const dir = await Deno.makeTempDir();
+  class Crash extends Error {}
+  await assert.rejects(
+    () =>
+      new DfmeAttack(cfg, models).extract(boxOver(victim, budget), budget, {
+        seed: 3,
+        evaluate,
+        checkpointDir: dir,
+        onProgress: (p) => {
+          if (p.iteration === 3) throw new Crash();
+        },
+      }),
+    Crash,
+  );
+  const meta = await readCheckpointMeta<LoopCheckpointMeta>(dir);
+  assert.equal(meta?.format, DFME_FORMAT);
+  assert.deepEqual([meta?.iteration, meta?.queries, meta?.seed, meta?.budget], [2, 2 * per, 3, budget]);
+  assert.deepEqual(meta?.curve, whole.curve.slice(0, 2), "the checkpoint's curve carries the diagnostics");
+  const resumed = await new DfmeAttack(cfg, models).extract(boxOver(victim, budget, "soft", 2 * per), budget, {
+    seed: 3,
+    evaluate,
+    checkpointDir: dir,
+  });
+  assert.deepEqual(resumed.curve, whole.curve);
+  assert.deepEqual(flatWeights(resumed.clone), flatWeights(whole.clone));
+  for (const c of [whole.clone, resumed.clone]) c.dispose();
   victim.dispose();
   await Deno.remove(dir, { recursive: true });
 });
