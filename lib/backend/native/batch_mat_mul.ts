@@ -62,28 +62,28 @@ function runMatMul(
   if (s === undefined || s.batch * s.m * s.n * s.k === 0) return undefined;
   if (bias !== undefined && (bias.dtype !== "float32" || tf.util.sizeFromShape(bias.shape) !== s.n)) return undefined;
   const macs = s.batch * s.m * s.n * s.k;
-  const d = nativeFor(macs);
-  if (d === undefined) return undefined;
+  const dnnl = nativeFor(macs);
+  if (dnnl === undefined) return undefined;
   const { ba, bb, batch, m, k, n } = s;
   const key = `matmul|${ba},${bb},${m},${k},${n}|${ta},${tb}|${bias !== undefined}|${post.flat().join(",")}`;
   const out = backend.makeOutput(s.outShape, "float32");
   const ptrs = bias === undefined
     ? [tensorPtr(backend, a), tensorPtr(backend, b), tensorPtr(backend, out)]
     : [tensorPtr(backend, a), tensorPtr(backend, b), tensorPtr(backend, bias), tensorPtr(backend, out)];
-  d.run(key, threading(macs, false), (threads) => {
+  dnnl.run(key, threading(macs, false), (threads) => {
     // Row-major [batch, rows, cols]; a transposed operand is stored [batch, cols, rows].
-    const src = d.mdStrides([ba, m, k], ta ? [m * k, 1, m] : [m * k, k, 1]);
-    const wei = d.mdStrides([bb, k, n], tb ? [k * n, 1, k] : [k * n, n, 1]);
-    const dst = d.mdTag([batch, m, n], TAG.abc);
-    const biasMd = bias === undefined ? null : d.mdTag([1, 1, n], TAG.abc);
-    return matMulSpec(d, src, wei, biasMd, dst, post, threads);
+    const src = dnnl.mdStrides([ba, m, k], ta ? [m * k, 1, m] : [m * k, k, 1]);
+    const wei = dnnl.mdStrides([bb, k, n], tb ? [k * n, 1, k] : [k * n, n, 1]);
+    const dst = dnnl.mdTag([batch, m, n], TAG.abc);
+    const biasMd = bias === undefined ? null : dnnl.mdTag([1, 1, n], TAG.abc);
+    return matMulSpec(dnnl, src, wei, biasMd, dst, post, threads);
   }, ptrs);
   return out;
 }
 
 /** The plan spec of a oneDNN matmul: operands `[src, weights, (bias,) dst]`, post-ops `post`. */
 export function matMulSpec(
-  d: Dnnl,
+  dnnl: Dnnl,
   src: MemoryDesc,
   wei: MemoryDesc,
   biasMd: MemoryDesc | null,
@@ -92,7 +92,7 @@ export function matMulSpec(
   threads: number,
 ): PlanSpec {
   return {
-    init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, biasMd, dst), "dnnl_matmul_desc_init"),
+    init: (od) => dnnl.check(dnnl.lib.dnnl_matmul_desc_init(od, src, wei, biasMd, dst), "dnnl_matmul_desc_init"),
     operands: [
       { arg: ARG.src, user: src },
       { arg: ARG.weights, user: wei },

@@ -28,12 +28,12 @@ function fusedBatchNorm(prev: tf.KernelFunc) {
     const perChannel = (t: tf.TensorInfo | null | undefined) =>
       t == null || (t.dtype === "float32" && tf.util.sizeFromShape(t.shape) === c);
     // With fewer than 16 channels oneDNN cannot vectorise across them and the wasm kernel is faster.
-    const d =
+    const dnnl =
       x.dtype === "float32" && x.shape.length >= 2 && c >= 16 && size > 0 && perChannel(mean) && perChannel(variance) &&
         perChannel(offset) && perChannel(scale)
         ? nativeFor(size)
         : undefined;
-    if (d === undefined) return prev(args) as tf.TensorInfo;
+    if (dnnl === undefined) return prev(args) as tf.TensorInfo;
     const hasScale = scale != null, hasShift = offset != null;
     const n = size / c;
     const out = backend.makeOutput(x.shape, "float32");
@@ -42,15 +42,21 @@ function fusedBatchNorm(prev: tf.KernelFunc) {
     if (hasShift) ptrs.push(tensorPtr(backend, offset));
     ptrs.push(tensorPtr(backend, out));
     const key = `bnorm|${n},${c}|${varianceEpsilon}|${hasScale},${hasShift}`;
-    d.run(key, threading(4 * size, true), (threads) => {
+    dnnl.run(key, threading(4 * size, true), (threads) => {
       // Rows of C channels: logical [N, C] with C innermost, i.e. tag ab.
-      const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
-      const vec = d.mdTag([c], TAG.a);
+      const data = dnnl.mdTag([n, c, 1, 1], TAG.nhwc);
+      const vec = dnnl.mdTag([c], TAG.a);
       const flags = BNORM.useGlobalStats | (hasScale ? BNORM.useScale : 0) | (hasShift ? BNORM.useShift : 0);
       return {
         init: (od) =>
-          d.check(
-            d.lib.dnnl_batch_normalization_forward_desc_init(od, PROP.forwardInference, data, varianceEpsilon, flags),
+          dnnl.check(
+            dnnl.lib.dnnl_batch_normalization_forward_desc_init(
+              od,
+              PROP.forwardInference,
+              data,
+              varianceEpsilon,
+              flags,
+            ),
             "dnnl_batch_normalization_forward_desc_init",
           ),
         operands: [

@@ -44,7 +44,7 @@ function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
     scale?: tf.TensorInfo;
   };
   const { varianceEpsilon: eps } = args.attrs as unknown as tf.FusedBatchNormAttrs;
-  const d = runtime.dnnl as Dnnl;
+  const dnnl = runtime.dnnl as Dnnl;
   const c = channels(x), size = tf.util.sizeFromShape(x.shape), n = size / c;
   const dx = backend.makeOutput(x.shape, "float32");
   const small = [1, 2, 3, 4].map(() => backend.makeOutput([c], "float32")); // dScale, dOffset, dMean, dVariance
@@ -60,19 +60,19 @@ function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
     tensorPtr(backend, dScale),
     tensorPtr(backend, dOffset),
   ];
-  d.run(`bnorm_bwd|${n},${c}|${eps}`, threading(8 * size, false), (threads) => {
-    const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
-    const vec = d.mdTag([c], TAG.a);
+  dnnl.run(`bnorm_bwd|${n},${c}|${eps}`, threading(8 * size, false), (threads) => {
+    const data = dnnl.mdTag([n, c, 1, 1], TAG.nhwc);
+    const vec = dnnl.mdTag([c], TAG.a);
     const flags = BNORM.useGlobalStats | BNORM.useScale | BNORM.useShift;
     return {
       init: (od) =>
-        d.check(
-          d.lib.dnnl_batch_normalization_backward_desc_init(od, PROP.backward, data, data, eps, flags),
+        dnnl.check(
+          dnnl.lib.dnnl_batch_normalization_backward_desc_init(od, PROP.backward, data, data, eps, flags),
           "dnnl_batch_normalization_backward_desc_init",
         ),
       hint: (od) =>
-        d.check(
-          d.lib.dnnl_batch_normalization_forward_desc_init(od, PROP.forwardTraining, data, eps, flags),
+        dnnl.check(
+          dnnl.lib.dnnl_batch_normalization_forward_desc_init(od, PROP.forwardTraining, data, eps, flags),
           "dnnl_batch_normalization_forward_desc_init",
         ),
       operands: [

@@ -61,16 +61,16 @@ function dims(x: tf.TensorInfo): { n: number; c: number } {
   return { n: tf.util.sizeFromShape(x.shape) / c, c };
 }
 
-function forwardDesc(d: Dnnl, od: Uint8Array<ArrayBuffer>, data: MemoryDesc, eps: number, relu: boolean): void {
-  d.check(
-    d.lib.dnnl_batch_normalization_forward_desc_init(od, PROP.forwardTraining, data, eps, flags(relu)),
+function forwardDesc(dnnl: Dnnl, od: Uint8Array<ArrayBuffer>, data: MemoryDesc, eps: number, relu: boolean): void {
+  dnnl.check(
+    dnnl.lib.dnnl_batch_normalization_forward_desc_init(od, PROP.forwardTraining, data, eps, flags(relu)),
     "dnnl_batch_normalization_forward_desc_init",
   );
 }
 
-function forwardSpec(d: Dnnl, n: number, c: number, eps: number, relu: boolean, threads: number): PlanSpec {
-  const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
-  const vec = d.mdTag([c], TAG.a);
+function forwardSpec(dnnl: Dnnl, n: number, c: number, eps: number, relu: boolean, threads: number): PlanSpec {
+  const data = dnnl.mdTag([n, c, 1, 1], TAG.nhwc);
+  const vec = dnnl.mdTag([c], TAG.a);
   const operands: PlanSpec["operands"] = [
     { arg: ARG.src, user: data },
     { arg: ARG.scale, user: vec },
@@ -80,43 +80,57 @@ function forwardSpec(d: Dnnl, n: number, c: number, eps: number, relu: boolean, 
     { arg: ARG.variance, user: vec, out: true },
   ];
   if (relu) operands.push({ arg: ARG.workspace, query: QUERY.workspaceMd, out: true });
-  return { init: (od) => forwardDesc(d, od, data, eps, relu), operands, threads };
+  return { init: (od) => forwardDesc(dnnl, od, data, eps, relu), operands, threads };
 }
 
 /**
  * Bytes of oneDNN's ReLU mask (workspace) for a training-mode BatchNorm of `n`
  * rows × `c` channels with fused ReLU, on the thread count `run` will use.
  */
-export function bnTrainMaskBytes(d: Dnnl, n: number, c: number, eps: number): number {
+export function bnTrainMaskBytes(dnnl: Dnnl, n: number, c: number, eps: number): number {
   const key = `bnorm_train|${n},${c}|${eps}|relu`, work = threading(6 * n * c, false);
-  const t = work === "one" ? 1 : d.deterministicThreads;
-  return d.plan(`${key}|${t}`, () => forwardSpec(d, n, c, eps, true, t)).bytes[6];
+  const t = work === "one" ? 1 : dnnl.deterministicThreads;
+  return dnnl.plan(`${key}|${t}`, () => forwardSpec(dnnl, n, c, eps, true, t)).bytes[6];
 }
 
 /**
  * Training-mode BatchNorm forward of `n` rows × `c` channels on `ptrs`
  * (`[x, scale, offset, y, batchMean, batchVariance]`, plus the mask with `relu`).
  */
-export function bnTrainForward(d: Dnnl, n: number, c: number, eps: number, relu: boolean, ptrs: Deno.PointerValue[]) {
+export function bnTrainForward(
+  dnnl: Dnnl,
+  n: number,
+  c: number,
+  eps: number,
+  relu: boolean,
+  ptrs: Deno.PointerValue[],
+) {
   const key = `bnorm_train|${n},${c}|${eps}|${relu ? "relu" : ""}`;
-  d.run(key, threading(6 * n * c, false), (threads) => forwardSpec(d, n, c, eps, relu, threads), ptrs);
+  dnnl.run(key, threading(6 * n * c, false), (threads) => forwardSpec(dnnl, n, c, eps, relu, threads), ptrs);
 }
 
 /**
  * Training-mode BatchNorm backward (batch statistics) on `ptrs` (`[x, mean,
  * variance, dy, scale, scale, dx, dScale, dOffset]`, plus the mask with `relu`).
  */
-export function bnTrainBackward(d: Dnnl, n: number, c: number, eps: number, relu: boolean, ptrs: Deno.PointerValue[]) {
-  d.run(`bnorm_train_bwd|${n},${c}|${eps}|${relu ? "relu" : ""}`, threading(8 * n * c, false), (threads) => {
-    const data = d.mdTag([n, c, 1, 1], TAG.nhwc);
-    const vec = d.mdTag([c], TAG.a);
+export function bnTrainBackward(
+  dnnl: Dnnl,
+  n: number,
+  c: number,
+  eps: number,
+  relu: boolean,
+  ptrs: Deno.PointerValue[],
+) {
+  dnnl.run(`bnorm_train_bwd|${n},${c}|${eps}|${relu ? "relu" : ""}`, threading(8 * n * c, false), (threads) => {
+    const data = dnnl.mdTag([n, c, 1, 1], TAG.nhwc);
+    const vec = dnnl.mdTag([c], TAG.a);
     return {
       init: (od) =>
-        d.check(
-          d.lib.dnnl_batch_normalization_backward_desc_init(od, PROP.backward, data, data, eps, flags(relu)),
+        dnnl.check(
+          dnnl.lib.dnnl_batch_normalization_backward_desc_init(od, PROP.backward, data, data, eps, flags(relu)),
           "dnnl_batch_normalization_backward_desc_init",
         ),
-      hint: (od) => forwardDesc(d, od, data, eps, relu),
+      hint: (od) => forwardDesc(dnnl, od, data, eps, relu),
       operands: [
         { arg: ARG.src, user: data },
         { arg: ARG.mean, user: vec },
@@ -142,15 +156,15 @@ function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
     momentum: number;
     relu?: boolean;
   };
-  const d = runtime.dnnl as Dnnl;
+  const dnnl = runtime.dnnl as Dnnl;
   const { n, c } = dims(x);
   // The mask's size is oneDNN's choice: ask the plan (the one `run` will use).
-  const maskBytes = relu ? bnTrainMaskBytes(d, n, c, eps) : 0;
+  const maskBytes = relu ? bnTrainMaskBytes(dnnl, n, c, eps) : 0;
   const y = backend.makeOutput(x.shape, "float32");
   const [mean, variance, newMean, newVariance] = [1, 2, 3, 4].map(() => backend.makeOutput([c], "float32"));
   const mask = backend.makeOutput([Math.ceil(maskBytes / 4)], "int32");
   const ptrs = [x, scale, offset, y, mean, variance, ...(relu ? [mask] : [])].map((t) => tensorPtr(backend, t));
-  bnTrainForward(d, n, c, eps, relu, ptrs);
+  bnTrainForward(dnnl, n, c, eps, relu, ptrs);
   // Every allocation of the kernel is done: this view of the heap stays valid.
   const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
   const at = (t: tf.TensorInfo) => byteOffsetOf(backend, t) >>> 2;
@@ -173,14 +187,14 @@ function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as BackendWasm;
   const { dy, x, mean, variance, scale, reluMask } = args.inputs as Record<string, tf.TensorInfo>;
   const { varianceEpsilon: eps, relu = false } = args.attrs as { varianceEpsilon: number; relu?: boolean };
-  const d = runtime.dnnl as Dnnl;
+  const dnnl = runtime.dnnl as Dnnl;
   const { n, c } = dims(x);
   const dx = backend.makeOutput(x.shape, "float32");
   const dScale = backend.makeOutput([c], "float32");
   const dOffset = backend.makeOutput([c], "float32");
   const ptrs = [x, mean, variance, dy, scale, scale, dx, dScale, dOffset, ...(relu ? [reluMask] : [])]
     .map((t) => tensorPtr(backend, t));
-  bnTrainBackward(d, n, c, eps, relu, ptrs);
+  bnTrainBackward(dnnl, n, c, eps, relu, ptrs);
   return [dx, dScale, dOffset];
 }
 

@@ -80,24 +80,24 @@ function binary(alg: number, commutative: boolean, prev: tf.KernelFunc) {
       [a, b] = [b, a];
       [pa, pb] = [pb, pa];
     }
-    const d = size > 0 ? nativeFor(size) : undefined;
-    if (d === undefined) return prev(args) as tf.TensorInfo;
+    const dnnl = size > 0 ? nativeFor(size) : undefined;
+    if (dnnl === undefined) return prev(args) as tf.TensorInfo;
     const [full, bc] = collapse(outShape, pb);
     const out = backend.makeOutput(outShape, "float32");
     const ptrs = [tensorPtr(backend, a), tensorPtr(backend, b), tensorPtr(backend, out)];
-    d.run(`binary|${alg}|${full}|${bc}|${negate}`, threading(4 * size, true), (threads) => {
+    dnnl.run(`binary|${alg}|${full}|${bc}|${negate}`, threading(4 * size, true), (threads) => {
       let src0: MemoryDesc, src1: MemoryDesc;
       if (full.length === 2 && bc[0] === 1) {
         // x[R, C] · v[C] as channels-last [1, C, R], which oneDNN broadcasts per channel with full vectors.
         const [r, c] = full;
-        src0 = d.mdTag([1, c, 1, r], TAG.nhwc);
-        src1 = d.mdTag([1, c, 1, 1], TAG.nhwc);
+        src0 = dnnl.mdTag([1, c, 1, r], TAG.nhwc);
+        src1 = dnnl.mdTag([1, c, 1, 1], TAG.nhwc);
       } else {
-        src0 = d.mdStrides(full, rowMajor(full));
-        src1 = d.mdStrides(bc, rowMajor(bc));
+        src0 = dnnl.mdStrides(full, rowMajor(full));
+        src1 = dnnl.mdStrides(bc, rowMajor(bc));
       }
       return {
-        init: (od) => d.check(d.lib.dnnl_binary_desc_init(od, alg, src0, src1, src0), "dnnl_binary_desc_init"),
+        init: (od) => dnnl.check(dnnl.lib.dnnl_binary_desc_init(od, alg, src0, src1, src0), "dnnl_binary_desc_init"),
         operands: [{ arg: ARG.src, user: src0 }, { arg: ARG.src1, user: src1 }, { arg: ARG.dst, user: src0 }],
         eltwise: negate ? [[ALG.eltwiseLinear, -1, 0]] : [],
         threads,

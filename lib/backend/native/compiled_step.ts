@@ -123,27 +123,28 @@ export class CompiledStep {
     const values: (Value | undefined)[] = [];
     // Flatten is a view: its output shares its input's buffers (and gradient contributions).
     const alias = new Map<number, number>();
-    for (const n of graph.nodes) if (n.kind === "Flatten") alias.set(n.output, n.inputs[0]);
+    for (const node of graph.nodes) if (node.kind === "Flatten") alias.set(node.output, node.inputs[0]);
     const root = (v: number): number => alias.has(v) ? root(alias.get(v)!) : v;
     const totalUses = new Array(graph.shapes.length).fill(0);
     const consumers = new Map<number, GraphNode[]>();
-    for (const n of graph.nodes) {
-      if (n.kind === "Flatten") continue;
-      for (const i of n.inputs) {
+    for (const node of graph.nodes) {
+      if (node.kind === "Flatten") continue;
+      for (const i of node.inputs) {
         totalUses[root(i)]++;
-        consumers.set(root(i), [...consumers.get(root(i)) ?? [], n]);
+        consumers.set(root(i), [...consumers.get(root(i)) ?? [], node]);
       }
     }
     // Add followed only by ReLU (the residual join) runs as one op: no buffers for the sum itself.
     const fused = new Map<GraphNode, GraphNode>();
     const unused = new Set<number>();
-    for (const n of graph.nodes) {
-      const next = consumers.get(n.output);
+    for (const node of graph.nodes) {
+      const next = consumers.get(node.output);
       if (
-        n.kind === "Add" && n.inputs.length === 2 && n.output !== graph.output && next?.length === 1 && isRelu(next[0])
+        node.kind === "Add" && node.inputs.length === 2 && node.output !== graph.output && next?.length === 1 &&
+        isRelu(next[0])
       ) {
-        fused.set(n, next[0]);
-        unused.add(n.output);
+        fused.set(node, next[0]);
+        unused.add(node.output);
       }
     }
     let maxShared = 0;
@@ -177,14 +178,14 @@ export class CompiledStep {
     }
     memory.refreshBase();
     const skip = new Set(fused.values());
-    for (const n of graph.nodes) {
-      if (n.kind === "Flatten" || skip.has(n)) continue;
-      const relu = fused.get(n);
+    for (const node of graph.nodes) {
+      if (node.kind === "Flatten" || skip.has(node)) continue;
+      const relu = fused.get(node);
       const op = relu === undefined
-        ? layerOp(memory, n, this.values)
-        : addReluOp(memory, n.inputs.map((i) => this.values[i]), this.values[relu.output]);
-      op.kind = relu === undefined ? n.kind : "Add+ReLU";
-      this.ops.push(namedErrors(op, n.layer.name));
+        ? layerOp(memory, node, this.values)
+        : addReluOp(memory, node.inputs.map((i) => this.values[i]), this.values[relu.output]);
+      op.kind = relu === undefined ? node.kind : "Add+ReLU";
+      this.ops.push(namedErrors(op, node.layer.name));
     }
   }
 

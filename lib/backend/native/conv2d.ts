@@ -47,82 +47,84 @@ export function runConvForward(
   info: tf.backend_util.Conv2DInfo,
   post: [number, number, number][],
 ): tf.TensorInfo | undefined {
-  const g = convGeometry(info);
-  if (isEmpty(g) || x.dtype !== "float32" || filter.dtype !== "float32") return undefined;
-  if (bias !== undefined && (bias.dtype !== "float32" || tf.util.sizeFromShape(bias.shape) !== g.co)) return undefined;
-  const macs = convMacs(g);
-  const d = nativeFor(macs);
-  if (d === undefined) return undefined;
+  const geometry = convGeometry(info);
+  if (isEmpty(geometry) || x.dtype !== "float32" || filter.dtype !== "float32") return undefined;
+  if (bias !== undefined && (bias.dtype !== "float32" || tf.util.sizeFromShape(bias.shape) !== geometry.co)) {
+    return undefined;
+  }
+  const macs = convMacs(geometry);
+  const dnnl = nativeFor(macs);
+  if (dnnl === undefined) return undefined;
   const withBias = bias !== undefined;
   const out = backend.makeOutput(info.outShape, "float32");
   const ptrs = bias === undefined
     ? [tensorPtr(backend, x), tensorPtr(backend, filter), tensorPtr(backend, out)]
     : [tensorPtr(backend, x), tensorPtr(backend, filter), tensorPtr(backend, bias), tensorPtr(backend, out)];
-  convForward(d, g, withBias, post, ptrs);
+  convForward(dnnl, geometry, withBias, post, ptrs);
   return out;
 }
 
 /**
- * Runs the forward convolution of geometry `g` on `ptrs` (`[x, filter, y]`, or
+ * Runs the forward convolution of `geometry` on `ptrs` (`[x, filter, y]`, or
  * `[x, filter, bias, y]` with `withBias`; filter hwio, activations nhwc), with
  * post-ops `post`: split in batch halves with the helper thread on two cores,
  * else on the adaptive thread count.
  */
 export function convForward(
-  d: Dnnl,
-  g: ConvGeometry,
+  dnnl: Dnnl,
+  geometry: ConvGeometry,
   withBias: boolean,
   post: [number, number, number][],
   ptrs: Deno.PointerValue[],
 ): void {
-  const macs = convMacs(g);
-  const key = `conv_fwd|${geometryKey(g)}|${withBias}|${post.flat().join(",")}`;
+  const macs = convMacs(geometry);
+  const key = `conv_fwd|${geometryKey(geometry)}|${withBias}|${post.flat().join(",")}`;
   const t = threading(macs, true);
-  if (t === "adaptive" && g.n >= 2 && d.splitInvariant) {
-    const xb = 4 * g.h * g.w * g.c, yb = 4 * g.oh * g.ow * g.co;
-    d.runBatchSplit(
+  if (t === "adaptive" && geometry.n >= 2 && dnnl.splitInvariant) {
+    const xb = 4 * geometry.h * geometry.w * geometry.c, yb = 4 * geometry.oh * geometry.ow * geometry.co;
+    dnnl.runBatchSplit(
       key,
-      g.n,
-      (n) => forwardSpec(d, { ...g, n }, withBias, post, 1),
+      geometry.n,
+      (n) => forwardSpec(dnnl, { ...geometry, n }, withBias, post, 1),
       ptrs,
       withBias ? [xb, 0, 0, yb] : [xb, 0, yb],
     );
   } else {
-    d.run(key, t, (threads) => forwardSpec(d, g, withBias, post, threads), ptrs);
+    dnnl.run(key, t, (threads) => forwardSpec(dnnl, geometry, withBias, post, threads), ptrs);
   }
 }
 
 function forwardSpec(
-  d: Dnnl,
-  g: ConvGeometry,
+  dnnl: Dnnl,
+  geometry: ConvGeometry,
   withBias: boolean,
   post: [number, number, number][],
   threads: number,
 ): PlanSpec {
   {
-    const m = convDescs(d, g);
-    const biasMd = withBias ? d.mdTag([g.co], TAG.a) : null;
+    const descs = convDescs(dnnl, geometry);
+    const biasMd = withBias ? dnnl.mdTag([geometry.co], TAG.a) : null;
     const operands = [
-      { arg: ARG.src, user: m.src },
-      { arg: ARG.weights, user: m.weightsUser, query: QUERY.weightsMd },
+      { arg: ARG.src, user: descs.src },
+      { arg: ARG.weights, user: descs.weightsUser, query: QUERY.weightsMd },
       ...(biasMd === null ? [] : [{ arg: ARG.bias, user: biasMd }]),
-      { arg: ARG.dst, user: m.dst },
+      { arg: ARG.dst, user: descs.dst },
     ];
     return {
       init: (od) =>
-        d.check(
-          d.lib.dnnl_dilated_convolution_forward_desc_init(
+        dnnl.check(
+          dnnl.lib.dnnl_dilated_convolution_forward_desc_init(
             od,
             PROP.forwardInference,
             ALG.convolutionDirect,
-            m.src,
-            m.weightsAny,
+            descs.src,
+            descs.weightsAny,
             biasMd,
-            m.dst,
-            m.strides,
-            m.dilates,
-            m.padL,
-            m.padR,
+            descs.dst,
+            descs.strides,
+            descs.dilates,
+            descs.padL,
+            descs.padR,
           ),
           "dnnl_dilated_convolution_forward_desc_init",
         ),

@@ -27,50 +27,50 @@ import { type KernelArgs, nativeFor, threading } from "./runtime.ts";
 import { tensorPtr } from "./wasm_ptr.ts";
 import { offsetSized } from "./sized_ptr.ts";
 
-function forwardHint(d: Dnnl, m: ConvDescs) {
+function forwardHint(dnnl: Dnnl, descs: ConvDescs) {
   return (od: Uint8Array<ArrayBuffer>) =>
-    d.check(
-      d.lib.dnnl_dilated_convolution_forward_desc_init(
+    dnnl.check(
+      dnnl.lib.dnnl_dilated_convolution_forward_desc_init(
         od,
         PROP.forwardTraining,
         ALG.convolutionDirect,
-        m.src,
-        m.weightsAny,
+        descs.src,
+        descs.weightsAny,
         null,
-        m.dst,
-        m.strides,
-        m.dilates,
-        m.padL,
-        m.padR,
+        descs.dst,
+        descs.strides,
+        descs.dilates,
+        descs.padL,
+        descs.padR,
       ),
       "dnnl_dilated_convolution_forward_desc_init",
     );
 }
 
-function backwardDataSpec(d: Dnnl, g: ConvGeometry, threads: number): PlanSpec {
+function backwardDataSpec(dnnl: Dnnl, geometry: ConvGeometry, threads: number): PlanSpec {
   {
-    const m = convDescs(d, g);
+    const descs = convDescs(dnnl, geometry);
     return {
       init: (od) =>
-        d.check(
-          d.lib.dnnl_dilated_convolution_backward_data_desc_init(
+        dnnl.check(
+          dnnl.lib.dnnl_dilated_convolution_backward_data_desc_init(
             od,
             ALG.convolutionDirect,
-            m.src,
-            m.weightsAny,
-            m.dst,
-            m.strides,
-            m.dilates,
-            m.padL,
-            m.padR,
+            descs.src,
+            descs.weightsAny,
+            descs.dst,
+            descs.strides,
+            descs.dilates,
+            descs.padL,
+            descs.padR,
           ),
           "dnnl_dilated_convolution_backward_data_desc_init",
         ),
-      hint: forwardHint(d, m),
+      hint: forwardHint(dnnl, descs),
       operands: [
-        { arg: ARG.diffDst, user: m.dst },
-        { arg: ARG.weights, user: m.weightsUser, query: QUERY.weightsMd },
-        { arg: ARG.diffSrc, user: m.src, out: true },
+        { arg: ARG.diffDst, user: descs.dst },
+        { arg: ARG.weights, user: descs.weightsUser, query: QUERY.weightsMd },
+        { arg: ARG.diffSrc, user: descs.src, out: true },
       ],
       threads,
     };
@@ -87,34 +87,36 @@ function backwardDataSpec(d: Dnnl, g: ConvGeometry, threads: number): PlanSpec {
  * input has fewer than 8 channels, corrupting the process heap. The gather
  * costs one copy of `n·oh·ow·c` floats on every ISA and gives the same sums.
  */
-function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number, half?: "a" | "b"): PlanSpec {
+function backwardWeightsSpec(dnnl: Dnnl, geometry: ConvGeometry, threads: number, half?: "a" | "b"): PlanSpec {
   {
-    const gather = isStridedPointwise(g);
-    const m = convDescs(d, gather ? unitStrideGeometry(g) : g);
+    const gather = isStridedPointwise(geometry);
+    const descs = convDescs(dnnl, gather ? unitStrideGeometry(geometry) : geometry);
     return {
       init: (od) =>
-        d.check(
-          d.lib.dnnl_dilated_convolution_backward_weights_desc_init(
+        dnnl.check(
+          dnnl.lib.dnnl_dilated_convolution_backward_weights_desc_init(
             od,
             ALG.convolutionDirect,
-            m.src,
-            m.weightsAny,
+            descs.src,
+            descs.weightsAny,
             null,
-            m.dst,
-            m.strides,
-            m.dilates,
-            m.padL,
-            m.padR,
+            descs.dst,
+            descs.strides,
+            descs.dilates,
+            descs.padL,
+            descs.padR,
           ),
           "dnnl_dilated_convolution_backward_weights_desc_init",
         ),
-      hint: forwardHint(d, m),
+      hint: forwardHint(dnnl, descs),
       operands: [
-        gather ? { arg: ARG.src, user: stridedInputView(d, g), query: QUERY.srcMd } : { arg: ARG.src, user: m.src },
-        { arg: ARG.diffDst, user: m.dst },
+        gather
+          ? { arg: ARG.src, user: stridedInputView(dnnl, geometry), query: QUERY.srcMd }
+          : { arg: ARG.src, user: descs.src },
+        { arg: ARG.diffDst, user: descs.dst },
         half === "b"
           ? { arg: ARG.diffWeights, query: QUERY.diffWeightsMd, out: true, owned: true }
-          : { arg: ARG.diffWeights, user: m.weightsUser, query: QUERY.diffWeightsMd, out: true },
+          : { arg: ARG.diffWeights, user: descs.weightsUser, query: QUERY.diffWeightsMd, out: true },
       ],
       threads,
       ownScratchpad: half !== undefined,
@@ -129,51 +131,59 @@ function backwardWeightsSpec(d: Dnnl, g: ConvGeometry, threads: number, half?: "
  * rounding (a reorder with oneDNN's sum post-op). The bits depend only on the
  * problem, never on the load or the thread that ran a half (see helper_thread.ts).
  */
-function backwardWeightsSplit(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
-  const { a, b, sum, ptrsB } = weightHalves(d, g, ptrs);
-  d.runAlongside(b, ptrsB, () => a.run(ptrs));
+function backwardWeightsSplit(dnnl: Dnnl, geometry: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  const { a, b, sum, ptrsB } = weightHalves(dnnl, geometry, ptrs);
+  dnnl.runAlongside(b, ptrsB, () => a.run(ptrs));
   sum.run([b.ownedData(2), ptrs[2]]);
 }
 
 /** The plans of the two halves of a weight gradient and of their sum, and the second half's pointers. */
-function weightHalves(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]) {
-  const n1 = Math.ceil(g.n / 2), key = geometryKey(g);
-  const a = d.plan(`conv_bwd_weights_a|${key}`, () => backwardWeightsSpec(d, { ...g, n: n1 }, 1, "a"));
-  const b = d.plan(`conv_bwd_weights_b|${key}`, () => backwardWeightsSpec(d, { ...g, n: g.n - n1 }, 1, "b"));
-  const sum = d.reorderPlan(`conv_bwd_weights|${key}`, b.layouts[2], a.layouts[2], true);
+function weightHalves(dnnl: Dnnl, geometry: ConvGeometry, ptrs: Deno.PointerValue[]) {
+  const n1 = Math.ceil(geometry.n / 2), key = geometryKey(geometry);
+  const a = dnnl.plan(`conv_bwd_weights_a|${key}`, () => backwardWeightsSpec(dnnl, { ...geometry, n: n1 }, 1, "a"));
+  const b = dnnl.plan(
+    `conv_bwd_weights_b|${key}`,
+    () => backwardWeightsSpec(dnnl, { ...geometry, n: geometry.n - n1 }, 1, "b"),
+  );
+  const sum = dnnl.reorderPlan(`conv_bwd_weights|${key}`, b.layouts[2], a.layouts[2], true);
   const [x, dy] = ptrs;
-  const xB = offsetSized(x, 4 * n1 * g.h * g.w * g.c, `${key}: x of the second half`);
-  const dyB = offsetSized(dy, 4 * n1 * g.oh * g.ow * g.co, `${key}: dy of the second half`);
+  const xB = offsetSized(x, 4 * n1 * geometry.h * geometry.w * geometry.c, `${key}: x of the second half`);
+  const dyB = offsetSized(dy, 4 * n1 * geometry.oh * geometry.ow * geometry.co, `${key}: dy of the second half`);
   return { a, b, sum, ptrsB: [xB, dyB, null] as Deno.PointerValue[] };
 }
 
 /**
- * The input gradient of the convolution of geometry `g` on `ptrs` (`[dy,
+ * The input gradient of the convolution of `geometry` on `ptrs` (`[dy,
  * filter, dx]`): batch halves with the helper thread on two cores, else the
  * adaptive thread count.
  */
-export function convBackwardData(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
-  const macs = convMacs(g);
-  const t = threading(macs, true), key = `conv_bwd_data|${geometryKey(g)}`;
-  if (t === "adaptive" && g.n >= 2 && d.splitInvariant) {
-    const xb = 4 * g.h * g.w * g.c, yb = 4 * g.oh * g.ow * g.co;
-    d.runBatchSplit(key, g.n, (n) => backwardDataSpec(d, { ...g, n }, 1), ptrs, [yb, 0, xb]);
+export function convBackwardData(dnnl: Dnnl, geometry: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  const macs = convMacs(geometry);
+  const t = threading(macs, true), key = `conv_bwd_data|${geometryKey(geometry)}`;
+  if (t === "adaptive" && geometry.n >= 2 && dnnl.splitInvariant) {
+    const xb = 4 * geometry.h * geometry.w * geometry.c, yb = 4 * geometry.oh * geometry.ow * geometry.co;
+    dnnl.runBatchSplit(key, geometry.n, (n) => backwardDataSpec(dnnl, { ...geometry, n }, 1), ptrs, [yb, 0, xb]);
   } else {
-    d.run(key, t, (threads) => backwardDataSpec(d, g, threads), ptrs);
+    dnnl.run(key, t, (threads) => backwardDataSpec(dnnl, geometry, threads), ptrs);
   }
 }
 
 /**
- * The weight gradient of the convolution of geometry `g` on `ptrs` (`[x, dy,
+ * The weight gradient of the convolution of `geometry` on `ptrs` (`[x, dy,
  * dW]`, dW hwio): two fixed batch halves summed (see {@linkcode backwardWeightsSplit}),
  * or one plan on the deterministic thread count.
  */
-export function convBackwardWeights(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
-  const macs = convMacs(g);
-  if (g.n >= 2 && threading(macs, false) === "deterministic" && d.splitReductions) {
-    backwardWeightsSplit(d, g, ptrs);
+export function convBackwardWeights(dnnl: Dnnl, geometry: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  const macs = convMacs(geometry);
+  if (geometry.n >= 2 && threading(macs, false) === "deterministic" && dnnl.splitReductions) {
+    backwardWeightsSplit(dnnl, geometry, ptrs);
   } else {
-    d.run(`conv_bwd_weights|${geometryKey(g)}`, threading(macs, false), (t) => backwardWeightsSpec(d, g, t), ptrs);
+    dnnl.run(
+      `conv_bwd_weights|${geometryKey(geometry)}`,
+      threading(macs, false),
+      (t) => backwardWeightsSpec(dnnl, geometry, t),
+      ptrs,
+    );
   }
 }
 
@@ -183,13 +193,13 @@ export function convBackwardWeights(d: Dnnl, g: ConvGeometry, ptrs: Deno.Pointer
  * sum there, the same plans and bits as the split. dW may be read after
  * `Dnnl.finishAsync()`. Where the split does not apply it runs here at once.
  */
-export function convBackwardWeightsAsync(d: Dnnl, g: ConvGeometry, ptrs: Deno.PointerValue[]): void {
-  if (!(g.n >= 2 && threading(convMacs(g), false) === "deterministic" && d.splitReductions)) {
-    convBackwardWeights(d, g, ptrs);
+export function convBackwardWeightsAsync(dnnl: Dnnl, geometry: ConvGeometry, ptrs: Deno.PointerValue[]): void {
+  if (!(geometry.n >= 2 && threading(convMacs(geometry), false) === "deterministic" && dnnl.splitReductions)) {
+    convBackwardWeights(dnnl, geometry, ptrs);
     return;
   }
-  const { a, b, sum, ptrsB } = weightHalves(d, g, ptrs);
-  d.postAsync([a, b, sum], [ptrs, ptrsB, [b.ownedData(2), ptrs[2]]]);
+  const { a, b, sum, ptrsB } = weightHalves(dnnl, geometry, ptrs);
+  dnnl.postAsync([a, b, sum], [ptrs, ptrsB, [b.ownedData(2), ptrs[2]]]);
 }
 
 function conv2DBackpropInput(prev: tf.KernelFunc) {
@@ -206,12 +216,12 @@ function conv2DBackpropInput(prev: tf.KernelFunc) {
         a.pad,
         a.dimRoundingMode,
       );
-      const g = convGeometry(info);
-      const macs = convMacs(g);
-      const d = isEmpty(g) ? undefined : nativeFor(macs);
-      if (d !== undefined) {
+      const geometry = convGeometry(info);
+      const macs = convMacs(geometry);
+      const dnnl = isEmpty(geometry) ? undefined : nativeFor(macs);
+      if (dnnl !== undefined) {
         const dx = backend.makeOutput(a.inputShape, "float32");
-        convBackwardData(d, g, [tensorPtr(backend, dy), tensorPtr(backend, filter), tensorPtr(backend, dx)]);
+        convBackwardData(dnnl, geometry, [tensorPtr(backend, dy), tensorPtr(backend, filter), tensorPtr(backend, dx)]);
         return dx;
       }
     }
@@ -233,12 +243,12 @@ function conv2DBackpropFilter(prev: tf.KernelFunc) {
         a.pad,
         a.dimRoundingMode,
       );
-      const g = convGeometry(info);
-      const macs = convMacs(g);
-      const d = isEmpty(g) ? undefined : nativeFor(macs);
-      if (d !== undefined) {
+      const geometry = convGeometry(info);
+      const macs = convMacs(geometry);
+      const dnnl = isEmpty(geometry) ? undefined : nativeFor(macs);
+      if (dnnl !== undefined) {
         const dw = backend.makeOutput(a.filterShape, "float32");
-        convBackwardWeights(d, g, [tensorPtr(backend, x), tensorPtr(backend, dy), tensorPtr(backend, dw)]);
+        convBackwardWeights(dnnl, geometry, [tensorPtr(backend, x), tensorPtr(backend, dy), tensorPtr(backend, dw)]);
         return dw;
       }
     }

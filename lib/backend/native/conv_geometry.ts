@@ -43,7 +43,7 @@ export interface ConvGeometry {
 
 /** The geometry of a tfjs conv info (NHWC, tfjs dilation 1 = none). */
 export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
-  const g = {
+  const geometry = {
     n: info.batchSize,
     h: info.inHeight,
     w: info.inWidth,
@@ -62,25 +62,29 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
     pb: 0,
     pr: 0,
   };
-  g.pb = (g.oh - 1) * g.sh + (g.fh - 1) * g.dh + 1 - g.h - g.pt;
-  g.pr = (g.ow - 1) * g.sw + (g.fw - 1) * g.dw + 1 - g.w - g.pl;
-  return g;
+  geometry.pb = (geometry.oh - 1) * geometry.sh + (geometry.fh - 1) * geometry.dh + 1 - geometry.h - geometry.pt;
+  geometry.pr = (geometry.ow - 1) * geometry.sw + (geometry.fw - 1) * geometry.dw + 1 - geometry.w - geometry.pl;
+  return geometry;
 }
 
 /** A cache key naming the geometry. */
-export function geometryKey(g: ConvGeometry): string {
-  return `${g.n},${g.h},${g.w},${g.c},${g.oh},${g.ow},${g.co},${g.fh},${g.fw},${g.sh},${g.sw},${g.dh},${g.dw},` +
-    `${g.pt},${g.pl},${g.pb},${g.pr}${(g.groups ?? 1) > 1 ? `|g${g.groups}` : ""}`;
+export function geometryKey(geometry: ConvGeometry): string {
+  return `${geometry.n},${geometry.h},${geometry.w},${geometry.c},${geometry.oh},${geometry.ow},${geometry.co},${geometry.fh},${geometry.fw},${geometry.sh},${geometry.sw},${geometry.dh},${geometry.dw},` +
+    `${geometry.pt},${geometry.pl},${geometry.pb},${geometry.pr}${
+      (geometry.groups ?? 1) > 1 ? `|g${geometry.groups}` : ""
+    }`;
 }
 
 /** Multiply-adds of the convolution (the same for its backward passes). */
-export function convMacs(g: ConvGeometry): number {
-  return g.n * g.oh * g.ow * g.co * g.fh * g.fw * g.c / (g.groups ?? 1);
+export function convMacs(geometry: ConvGeometry): number {
+  return geometry.n * geometry.oh * geometry.ow * geometry.co * geometry.fh * geometry.fw * geometry.c /
+    (geometry.groups ?? 1);
 }
 
 /** True when any extent is zero (nothing to compute; left to the wasm kernels). */
-export function isEmpty(g: ConvGeometry): boolean {
-  return g.n * g.h * g.w * g.c * g.oh * g.ow * g.co * g.fh * g.fw === 0;
+export function isEmpty(geometry: ConvGeometry): boolean {
+  return geometry.n * geometry.h * geometry.w * geometry.c * geometry.oh * geometry.ow * geometry.co * geometry.fh *
+      geometry.fw === 0;
 }
 
 /**
@@ -90,9 +94,10 @@ export function isEmpty(g: ConvGeometry): boolean {
  * that {@linkcode stridedInputView} can describe (oneDNN refuses a view whose
  * rows of one image would reach into the next).
  */
-export function isStridedPointwise(g: ConvGeometry): boolean {
-  return g.fh === 1 && g.fw === 1 && (g.sh > 1 || g.sw > 1) && g.pt === 0 && g.pl === 0 && (g.groups ?? 1) === 1 &&
-    g.h >= g.oh * g.sh && g.w >= g.ow * g.sw;
+export function isStridedPointwise(geometry: ConvGeometry): boolean {
+  return geometry.fh === 1 && geometry.fw === 1 && (geometry.sh > 1 || geometry.sw > 1) && geometry.pt === 0 &&
+    geometry.pl === 0 && (geometry.groups ?? 1) === 1 &&
+    geometry.h >= geometry.oh * geometry.sh && geometry.w >= geometry.ow * geometry.sw;
 }
 
 /**
@@ -100,8 +105,8 @@ export function isStridedPointwise(g: ConvGeometry): boolean {
  * on the input pixels it reads (see {@linkcode isStridedPointwise}): input
  * `oh × ow`, stride 1, no padding.
  */
-export function unitStrideGeometry(g: ConvGeometry): ConvGeometry {
-  return { ...g, h: g.oh, w: g.ow, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0 };
+export function unitStrideGeometry(geometry: ConvGeometry): ConvGeometry {
+  return { ...geometry, h: geometry.oh, w: geometry.ow, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0 };
 }
 
 /**
@@ -109,8 +114,13 @@ export function unitStrideGeometry(g: ConvGeometry): ConvGeometry {
  * nhwc input: logical `[n, c, oh, ow]`, every `sh`-th row and `sw`-th column.
  * A oneDNN reorder from this view gathers them into a dense buffer.
  */
-export function stridedInputView(d: Dnnl, g: ConvGeometry): MemoryDesc {
-  return d.mdStrides([g.n, g.c, g.oh, g.ow], [g.h * g.w * g.c, 1, g.sh * g.w * g.c, g.sw * g.c]);
+export function stridedInputView(dnnl: Dnnl, geometry: ConvGeometry): MemoryDesc {
+  return dnnl.mdStrides([geometry.n, geometry.c, geometry.oh, geometry.ow], [
+    geometry.h * geometry.w * geometry.c,
+    1,
+    geometry.sh * geometry.w * geometry.c,
+    geometry.sw * geometry.c,
+  ]);
 }
 
 /** Descriptors shared by the three convolution primitives. */
@@ -129,22 +139,26 @@ export interface ConvDescs {
   padR: BigInt64Array<ArrayBuffer>;
 }
 
-/** Builds {@linkcode ConvDescs} for `g`. */
-export function convDescs(d: Dnnl, g: ConvGeometry): ConvDescs {
-  const groups = g.groups ?? 1;
+/** Builds {@linkcode ConvDescs} for `geometry`. */
+export function convDescs(dnnl: Dnnl, geometry: ConvGeometry): ConvDescs {
+  const groups = geometry.groups ?? 1;
   // Grouped weights are [groups, out/groups, in/groups, fh, fw]; tfjs stores a depthwise kernel [fh, fw, c, 1].
-  if (groups > 1 && !(groups === g.c && groups === g.co)) {
+  if (groups > 1 && !(groups === geometry.c && groups === geometry.co)) {
     throw new RangeError("only depthwise groups (one channel each)");
   }
-  const wdims = groups > 1 ? [groups, 1, 1, g.fh, g.fw] : [g.co, g.c, g.fh, g.fw];
+  const wdims = groups > 1
+    ? [groups, 1, 1, geometry.fh, geometry.fw]
+    : [geometry.co, geometry.c, geometry.fh, geometry.fw];
   return {
-    src: d.mdTag([g.n, g.c, g.h, g.w], TAG.nhwc),
-    weightsUser: groups > 1 ? d.mdStrides(wdims, [1, 1, 1, g.fw * g.c, g.c]) : d.mdTag(wdims, TAG.hwio),
-    weightsAny: d.mdTag(wdims, TAG.any),
-    dst: d.mdTag([g.n, g.co, g.oh, g.ow], TAG.nhwc),
-    strides: d.dims([g.sh, g.sw]),
-    dilates: d.dims([g.dh - 1, g.dw - 1]),
-    padL: d.dims([g.pt, g.pl]),
-    padR: d.dims([g.pb, g.pr]),
+    src: dnnl.mdTag([geometry.n, geometry.c, geometry.h, geometry.w], TAG.nhwc),
+    weightsUser: groups > 1
+      ? dnnl.mdStrides(wdims, [1, 1, 1, geometry.fw * geometry.c, geometry.c])
+      : dnnl.mdTag(wdims, TAG.hwio),
+    weightsAny: dnnl.mdTag(wdims, TAG.any),
+    dst: dnnl.mdTag([geometry.n, geometry.co, geometry.oh, geometry.ow], TAG.nhwc),
+    strides: dnnl.dims([geometry.sh, geometry.sw]),
+    dilates: dnnl.dims([geometry.dh - 1, geometry.dw - 1]),
+    padL: dnnl.dims([geometry.pt, geometry.pl]),
+    padR: dnnl.dims([geometry.pb, geometry.pr]),
   };
 }

@@ -40,21 +40,21 @@ export function runEltwise(
   hint: ((od: Uint8Array<ArrayBuffer>, md: Uint8Array<ArrayBuffer>) => number) | undefined,
   args: number[],
 ): void {
-  const d = runtime.dnnl!;
+  const dnnl = runtime.dnnl!;
   const spec = (n: number, threads: number): PlanSpec => {
-    const md = d.mdTag([n], TAG.a);
+    const md = dnnl.mdTag([n], TAG.a);
     return {
-      init: (od) => d.check(init(od, md), "dnnl_eltwise_*_desc_init"),
-      hint: hint === undefined ? undefined : (od) => d.check(hint(od, md), "dnnl_eltwise_forward_desc_init"),
+      init: (od) => dnnl.check(init(od, md), "dnnl_eltwise_*_desc_init"),
+      hint: hint === undefined ? undefined : (od) => dnnl.check(hint(od, md), "dnnl_eltwise_forward_desc_init"),
       operands: args.map((arg) => ({ arg, user: md })),
       threads,
     };
   };
   const t = threading(4 * size, true);
-  if (t === "adaptive" && size >= 32 && d.splitInvariant) {
-    d.runBatchSplit(`${key}|${size}`, size, (n) => spec(n, 1), ptrs, args.map(() => 4), 16);
+  if (t === "adaptive" && size >= 32 && dnnl.splitInvariant) {
+    dnnl.runBatchSplit(`${key}|${size}`, size, (n) => spec(n, 1), ptrs, args.map(() => 4), 16);
   } else {
-    d.run(`${key}|${size}`, t, (threads) => spec(size, threads), ptrs);
+    dnnl.run(`${key}|${size}`, t, (threads) => spec(size, threads), ptrs);
   }
 }
 
@@ -63,15 +63,15 @@ function forward(alg: number, alphaOf: (attrs: tf.NamedAttrMap | undefined) => n
     const backend = args.backend as BackendWasm;
     const { x } = args.inputs as { x: tf.TensorInfo };
     const size = tf.util.sizeFromShape(x.shape);
-    const d = x.dtype === "float32" && size > 0 ? nativeFor(size) : undefined;
-    if (d === undefined) return prev(args) as tf.TensorInfo;
+    const dnnl = x.dtype === "float32" && size > 0 ? nativeFor(size) : undefined;
+    if (dnnl === undefined) return prev(args) as tf.TensorInfo;
     const alpha = alphaOf(args.attrs);
     const out = backend.makeOutput(x.shape, "float32");
     runEltwise(
       `eltwise_fwd|${alg},${alpha},${beta}`,
       size,
       [tensorPtr(backend, x), tensorPtr(backend, out)],
-      (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardInference, alg, md, alpha, beta),
+      (od, md) => dnnl.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardInference, alg, md, alpha, beta),
       undefined,
       [ARG.src, ARG.dst],
     );
@@ -99,15 +99,15 @@ function eltwiseGrad(args: KernelArgs): tf.TensorInfo {
   const { dy, data } = args.inputs as { dy: tf.TensorInfo; data: tf.TensorInfo };
   const { alg, alpha } = args.attrs as unknown as { alg: number; alpha: number };
   const size = tf.util.sizeFromShape(data.shape);
-  const d = runtime.dnnl!;
+  const dnnl = runtime.dnnl!;
   const dx = backend.makeOutput(data.shape, "float32");
   const fromY = alg !== BWD.relu;
   runEltwise(
     `eltwise_bwd|${alg},${alpha}`,
     size,
     [tensorPtr(backend, data), tensorPtr(backend, dy), tensorPtr(backend, dx)],
-    (od, md) => d.lib.dnnl_eltwise_backward_desc_init(od, alg, md, md, alpha, 0),
-    (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, alg, md, alpha, 0),
+    (od, md) => dnnl.lib.dnnl_eltwise_backward_desc_init(od, alg, md, md, alpha, 0),
+    (od, md) => dnnl.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, alg, md, alpha, 0),
     [fromY ? ARG.dst : ARG.src, ARG.diffDst, ARG.diffSrc],
   );
   return dx;

@@ -90,8 +90,8 @@ const SUPPORTED = new Set([
 ]);
 
 /** The activation of a layer: linear or relu (an Unsupported error for any other). */
-export function activationOf(l: LayerInternals): "linear" | "relu" {
-  const a = l.activation?.getClassName() ?? "linear";
+export function activationOf(layer: LayerInternals): "linear" | "relu" {
+  const a = layer.activation?.getClassName() ?? "linear";
   if (a !== "linear" && a !== "relu") throw new Unsupported(`activation ${a}`);
   return a;
 }
@@ -166,34 +166,34 @@ export function analyseModel(model: tf.LayersModel): ModelGraph | string {
   }
 }
 
-/** Throws an Unsupported error naming what the compiled step cannot run of layer `n`. */
-function checkLayer(n: GraphNode, graph: ModelGraph): void {
-  const l = n.layer as unknown as LayerInternals;
-  const rank = graph.shapes[n.inputs[0]].length;
-  const where = `layer ${n.layer.name} (${n.kind})`;
-  switch (n.kind) {
+/** Throws an Unsupported error naming what the compiled step cannot run of layer `node`. */
+function checkLayer(node: GraphNode, graph: ModelGraph): void {
+  const layer = node.layer as unknown as LayerInternals;
+  const rank = graph.shapes[node.inputs[0]].length;
+  const where = `layer ${node.layer.name} (${node.kind})`;
+  switch (node.kind) {
     case "DepthwiseConv2D":
     case "Conv2D":
     case "MecoPaddedConv2D":
-      if (n.kind === "DepthwiseConv2D" && l.depthMultiplier !== 1) {
-        throw new Unsupported(`${where}: depth multiplier ${l.depthMultiplier}`);
+      if (node.kind === "DepthwiseConv2D" && layer.depthMultiplier !== 1) {
+        throw new Unsupported(`${where}: depth multiplier ${layer.depthMultiplier}`);
       }
-      if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
-      if ((l.dilationRate ?? [1, 1]).some((r) => r !== 1)) throw new Unsupported(`${where}: dilated`);
-      activationOf(l);
+      if (rank !== 4 || layer.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
+      if ((layer.dilationRate ?? [1, 1]).some((r) => r !== 1)) throw new Unsupported(`${where}: dilated`);
+      activationOf(layer);
       break;
     case "MecoBatchNorm":
-      if (!(l.axis === -1 || l.axis === rank - 1)) throw new Unsupported(`${where}: not over the last axis`);
-      if (l.gamma == null || l.beta == null) throw new Unsupported(`${where}: without scale or offset`);
+      if (!(layer.axis === -1 || layer.axis === rank - 1)) throw new Unsupported(`${where}: not over the last axis`);
+      if (layer.gamma == null || layer.beta == null) throw new Unsupported(`${where}: without scale or offset`);
       break;
     case "ReLU":
-      if (l.maxValue != null) throw new Unsupported(`${where}: capped`);
+      if (layer.maxValue != null) throw new Unsupported(`${where}: capped`);
       break;
     case "Activation":
-      activationOf(l);
+      activationOf(layer);
       break;
     case "Add":
-      if (n.inputs.some((i) => graph.shapes[i].join() !== graph.shapes[n.output].join())) {
+      if (node.inputs.some((i) => graph.shapes[i].join() !== graph.shapes[node.output].join())) {
         throw new Unsupported(`${where}: broadcasting`);
       }
       break;
@@ -201,33 +201,35 @@ function checkLayer(n: GraphNode, graph: ModelGraph): void {
     case "AveragePooling2D":
       // Max pooling ignores padding cells in tfjs and oneDNN alike; average pooling's divisor would differ.
       if (
-        rank !== 4 || l.dataFormat !== "channelsLast" ||
-        !(l.padding === "valid" || (l.padding === "same" && n.kind === "MaxPooling2D"))
+        rank !== 4 || layer.dataFormat !== "channelsLast" ||
+        !(layer.padding === "valid" || (layer.padding === "same" && node.kind === "MaxPooling2D"))
       ) {
         throw new Unsupported(`${where}: only NHWC max pooling or valid average pooling`);
       }
       break;
     case "Concatenate":
-      if (rank !== 4 || !(l.axis === -1 || l.axis === 3)) throw new Unsupported(`${where}: not along NHWC channels`);
+      if (rank !== 4 || !(layer.axis === -1 || layer.axis === 3)) {
+        throw new Unsupported(`${where}: not along NHWC channels`);
+      }
       break;
     case "ZeroPadding2D":
-      if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
+      if (rank !== 4 || layer.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
       break;
     case "GlobalAveragePooling2D":
-      if (rank !== 4 || l.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
+      if (rank !== 4 || layer.dataFormat !== "channelsLast") throw new Unsupported(`${where}: not NHWC`);
       break;
     case "Dense":
       if (rank !== 2) throw new Unsupported(`${where}: input of rank ${rank}`);
-      activationOf(l);
+      activationOf(layer);
       break;
   }
-  if (n.kind !== "Add" && n.kind !== "Concatenate" && n.inputs.length !== 1) {
+  if (node.kind !== "Add" && node.kind !== "Concatenate" && node.inputs.length !== 1) {
     throw new Unsupported(`${where}: several inputs`);
   }
 }
 
-/** True when layer `n` is a plain ReLU (a ReLU layer, or an Activation of relu). */
-export function isRelu(n: GraphNode): boolean {
-  return n.kind === "ReLU" ||
-    (n.kind === "Activation" && activationOf(n.layer as unknown as LayerInternals) === "relu");
+/** True when layer `node` is a plain ReLU (a ReLU layer, or an Activation of relu). */
+export function isRelu(node: GraphNode): boolean {
+  return node.kind === "ReLU" ||
+    (node.kind === "Activation" && activationOf(node.layer as unknown as LayerInternals) === "relu");
 }

@@ -29,18 +29,18 @@ export interface PoolDescs {
 }
 
 /** Shared with the compiled training step. */
-export function poolDescs(d: Dnnl, info: tf.backend_util.Conv2DInfo): PoolDescs {
+export function poolDescs(dnnl: Dnnl, info: tf.backend_util.Conv2DInfo): PoolDescs {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top, pl = info.padInfo.left;
   return {
-    src: d.mdTag([n, c, h, w], TAG.nhwc),
-    dst: d.mdTag([n, c, oh, ow], TAG.nhwc),
-    strides: d.dims([sh, sw]),
-    kernel: d.dims([fh, fw]),
-    padL: d.dims([pt, pl]),
+    src: dnnl.mdTag([n, c, h, w], TAG.nhwc),
+    dst: dnnl.mdTag([n, c, oh, ow], TAG.nhwc),
+    strides: dnnl.dims([sh, sw]),
+    kernel: dnnl.dims([fh, fw]),
+    padL: dnnl.dims([pt, pl]),
     // As for convolutions: exactly the output size, negative when trailing rows are never read.
-    padR: d.dims([(oh - 1) * sh + fh - h - pt, (ow - 1) * sw + fw - w - pl]),
+    padR: dnnl.dims([(oh - 1) * sh + fh - h - pt, (ow - 1) * sw + fw - w - pl]),
   };
 }
 
@@ -63,29 +63,38 @@ export function infoKey(info: tf.backend_util.Conv2DInfo): string {
 }
 
 /** Shared with the compiled training step. */
-export function forwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
+export function forwardDesc(dnnl: Dnnl, descs: PoolDescs, alg: number) {
   return (od: Uint8Array<ArrayBuffer>) =>
-    d.check(
-      d.lib.dnnl_pooling_forward_desc_init(
+    dnnl.check(
+      dnnl.lib.dnnl_pooling_forward_desc_init(
         od,
         PROP.forwardTraining,
         alg,
-        m.src,
-        m.dst,
-        m.strides,
-        m.kernel,
-        m.padL,
-        m.padR,
+        descs.src,
+        descs.dst,
+        descs.strides,
+        descs.kernel,
+        descs.padL,
+        descs.padR,
       ),
       "dnnl_pooling_forward_desc_init",
     );
 }
 
 /** Shared with the compiled training step. */
-export function backwardDesc(d: Dnnl, m: PoolDescs, alg: number) {
+export function backwardDesc(dnnl: Dnnl, descs: PoolDescs, alg: number) {
   return (od: Uint8Array<ArrayBuffer>) =>
-    d.check(
-      d.lib.dnnl_pooling_backward_desc_init(od, alg, m.src, m.dst, m.strides, m.kernel, m.padL, m.padR),
+    dnnl.check(
+      dnnl.lib.dnnl_pooling_backward_desc_init(
+        od,
+        alg,
+        descs.src,
+        descs.dst,
+        descs.strides,
+        descs.kernel,
+        descs.padL,
+        descs.padR,
+      ),
       "dnnl_pooling_backward_desc_init",
     );
 }
@@ -112,32 +121,32 @@ function maxPoolGrad(prev: tf.KernelFunc) {
     const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
     const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
     const info = poolInfo(input, attrs);
-    const d = input.dtype === "float32" && dy.dtype === "float32" && usable(info)
+    const dnnl = input.dtype === "float32" && dy.dtype === "float32" && usable(info)
       ? nativeFor(tf.util.sizeFromShape(input.shape) * info.filterHeight * info.filterWidth)
       : undefined;
-    if (d === undefined) return prev(args) as tf.TensorInfo;
+    if (dnnl === undefined) return prev(args) as tf.TensorInfo;
     const key = infoKey(info);
-    const fwd = d.plan(`maxpool_fwd|${key}`, (): PlanSpec => {
-      const m = poolDescs(d, info);
+    const fwd = dnnl.plan(`maxpool_fwd|${key}`, (): PlanSpec => {
+      const descs = poolDescs(dnnl, info);
       return {
-        init: forwardDesc(d, m, ALG.poolingMax),
+        init: forwardDesc(dnnl, descs, ALG.poolingMax),
         operands: [
-          { arg: ARG.src, user: m.src },
-          { arg: ARG.dst, user: m.dst },
+          { arg: ARG.src, user: descs.src },
+          { arg: ARG.dst, user: descs.dst },
           { arg: ARG.workspace, query: QUERY.workspaceMd },
         ],
         threads: 1,
       };
     });
-    const bwd = d.plan(`maxpool_bwd|${key}`, (): PlanSpec => {
-      const m = poolDescs(d, info);
+    const bwd = dnnl.plan(`maxpool_bwd|${key}`, (): PlanSpec => {
+      const descs = poolDescs(dnnl, info);
       return {
-        init: backwardDesc(d, m, ALG.poolingMax),
-        hint: forwardDesc(d, m, ALG.poolingMax),
+        init: backwardDesc(dnnl, descs, ALG.poolingMax),
+        hint: forwardDesc(dnnl, descs, ALG.poolingMax),
         operands: [
-          { arg: ARG.diffDst, user: m.dst },
+          { arg: ARG.diffDst, user: descs.dst },
           { arg: ARG.workspace, query: QUERY.workspaceMd },
-          { arg: ARG.diffSrc, user: m.src },
+          { arg: ARG.diffSrc, user: descs.src },
         ],
         threads: 1,
       };
@@ -158,18 +167,18 @@ function avgPoolGrad(prev: tf.KernelFunc) {
     const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
     const attrs = args.attrs as unknown as tf.AvgPoolGradAttrs;
     const info = poolInfo(input, attrs);
-    const d = input.dtype === "float32" && dy.dtype === "float32" && usable(info)
+    const dnnl = input.dtype === "float32" && dy.dtype === "float32" && usable(info)
       ? nativeFor(tf.util.sizeFromShape(input.shape) * info.filterHeight * info.filterWidth)
       : undefined;
-    if (d === undefined) return prev(args) as tf.TensorInfo;
+    if (dnnl === undefined) return prev(args) as tf.TensorInfo;
     // tfjs divides every window's gradient by the full window size, padding included.
     const alg = ALG.poolingAvgIncludePadding;
-    const bwd = d.plan(`avgpool_bwd|${infoKey(info)}`, (): PlanSpec => {
-      const m = poolDescs(d, info);
+    const bwd = dnnl.plan(`avgpool_bwd|${infoKey(info)}`, (): PlanSpec => {
+      const descs = poolDescs(dnnl, info);
       return {
-        init: backwardDesc(d, m, alg),
-        hint: forwardDesc(d, m, alg),
-        operands: [{ arg: ARG.diffDst, user: m.dst }, { arg: ARG.diffSrc, user: m.src }],
+        init: backwardDesc(dnnl, descs, alg),
+        hint: forwardDesc(dnnl, descs, alg),
+        operands: [{ arg: ARG.diffDst, user: descs.dst }, { arg: ARG.diffSrc, user: descs.src }],
         threads: 1,
       };
     });

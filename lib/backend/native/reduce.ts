@@ -37,13 +37,13 @@ function leadingAxes(axis: number | number[], shape: number[]): number {
  * The sum (or `mean`) of the `r` rows of a row-major [r, c] matrix as ones[1, r] ·
  * x[r, c], on `ptrs` (`[ones (at least r), x, out]`), on the deterministic thread count.
  */
-export function sumRows(d: Dnnl, r: number, c: number, mean: boolean, ptrs: Deno.PointerValue[]): void {
-  d.run(`reduce|${r},${c}|${mean}`, threading(r * c, false), (threads) => {
-    const src = d.mdTag([1, r], TAG.ab);
-    const wei = d.mdTag([r, c], TAG.ab);
-    const dst = d.mdTag([1, c], TAG.ab);
+export function sumRows(dnnl: Dnnl, r: number, c: number, mean: boolean, ptrs: Deno.PointerValue[]): void {
+  dnnl.run(`reduce|${r},${c}|${mean}`, threading(r * c, false), (threads) => {
+    const src = dnnl.mdTag([1, r], TAG.ab);
+    const wei = dnnl.mdTag([r, c], TAG.ab);
+    const dst = dnnl.mdTag([1, c], TAG.ab);
     return {
-      init: (od) => d.check(d.lib.dnnl_matmul_desc_init(od, src, wei, null, dst), "dnnl_matmul_desc_init"),
+      init: (od) => dnnl.check(dnnl.lib.dnnl_matmul_desc_init(od, src, wei, null, dst), "dnnl_matmul_desc_init"),
       operands: [{ arg: ARG.src, user: src }, { arg: ARG.weights, user: wei }, { arg: ARG.dst, user: dst }],
       eltwise: mean ? [[ALG.eltwiseLinear, 1 / r, 0]] : [],
       threads,
@@ -60,12 +60,12 @@ function reduceLeading(mean: boolean, prev: tf.KernelFunc) {
     if (k > 0) {
       const r = tf.util.sizeFromShape(x.shape.slice(0, k));
       const c = tf.util.sizeFromShape(x.shape.slice(k));
-      const d = r * c > 0 ? nativeFor(r * c) : undefined;
-      if (d !== undefined && r > 1) {
+      const dnnl = r * c > 0 ? nativeFor(r * c) : undefined;
+      if (dnnl !== undefined && r > 1) {
         let outShape = x.shape.slice(k);
         if (keepDims) outShape = [...new Array(k).fill(1), ...outShape];
         const out = backend.makeOutput(outShape, "float32");
-        sumRows(d, r, c, mean, [onesPtr(r), tensorPtr(backend, x), tensorPtr(backend, out)]);
+        sumRows(dnnl, r, c, mean, [onesPtr(r), tensorPtr(backend, x), tensorPtr(backend, out)]);
         return out;
       }
     }

@@ -22,7 +22,7 @@ import { byteOffsetOf, heapBase, tensorPtr } from "./wasm_ptr.ts";
 import { alignedScratch } from "./scratch.ts";
 
 /** [n, h, w, c] of the small side and [H, W] of the large, when oneDNN's semantics equal tfjs's; else undefined. */
-function geometry(
+function resizeGeometry(
   small: tf.TensorInfo,
   big: [number, number],
   attrs: { alignCorners: boolean; halfPixelCenters: boolean },
@@ -36,13 +36,13 @@ function geometry(
   return [n, h, w, c, bh, bw];
 }
 
-function spec(forward: boolean, g: number[], threads: number): PlanSpec {
-  const d = runtime.dnnl!;
-  const [n, h, w, c, bh, bw] = g;
-  const src = d.mdTag([n, c, h, w], TAG.nhwc), dst = d.mdTag([n, c, bh, bw], TAG.nhwc);
+function spec(forward: boolean, geometry: number[], threads: number): PlanSpec {
+  const dnnl = runtime.dnnl!;
+  const [n, h, w, c, bh, bw] = geometry;
+  const src = dnnl.mdTag([n, c, h, w], TAG.nhwc), dst = dnnl.mdTag([n, c, bh, bw], TAG.nhwc);
   const fwd = (od: Uint8Array<ArrayBuffer>) =>
-    d.check(
-      d.lib.dnnl_resampling_forward_desc_init(od, PROP.forwardTraining, ALG.resamplingNearest, null, src, dst),
+    dnnl.check(
+      dnnl.lib.dnnl_resampling_forward_desc_init(od, PROP.forwardTraining, ALG.resamplingNearest, null, src, dst),
       "dnnl_resampling_forward_desc_init",
     );
   if (forward) {
@@ -50,8 +50,8 @@ function spec(forward: boolean, g: number[], threads: number): PlanSpec {
   }
   return {
     init: (od) =>
-      d.check(
-        d.lib.dnnl_resampling_backward_desc_init(od, ALG.resamplingNearest, null, src, dst),
+      dnnl.check(
+        dnnl.lib.dnnl_resampling_backward_desc_init(od, ALG.resamplingNearest, null, src, dst),
         "dnnl_resampling_backward_desc_init",
       ),
     hint: fwd,
@@ -83,13 +83,13 @@ function resize(prev: tf.KernelFunc) {
     const backend = args.backend as BackendWasm;
     const { images } = args.inputs as { images: tf.TensorInfo };
     const attrs = args.attrs as unknown as tf.ResizeNearestNeighborAttrs;
-    const g = geometry(images, attrs.size, attrs);
-    const size = g === undefined ? 0 : g[0] * g[3] * g[4] * g[5];
-    const d = g === undefined ? undefined : nativeFor(size);
-    if (d === undefined || g === undefined) return prev(args) as tf.TensorInfo;
-    const out = backend.makeOutput([g[0], g[4], g[5], g[3]], "float32");
+    const geometry = resizeGeometry(images, attrs.size, attrs);
+    const size = geometry === undefined ? 0 : geometry[0] * geometry[3] * geometry[4] * geometry[5];
+    const dnnl = geometry === undefined ? undefined : nativeFor(size);
+    if (dnnl === undefined || geometry === undefined) return prev(args) as tf.TensorInfo;
+    const out = backend.makeOutput([geometry[0], geometry[4], geometry[5], geometry[3]], "float32");
     const run = (dst: Deno.PointerValue) =>
-      d.run(`resize_fwd|${g}`, threading(4 * size, true), (threads) => spec(true, g, threads), [
+      dnnl.run(`resize_fwd|${geometry}`, threading(4 * size, true), (threads) => spec(true, geometry, threads), [
         tensorPtr(backend, images),
         dst,
       ]);
@@ -103,15 +103,15 @@ function resizeGrad(prev: tf.KernelFunc) {
     const backend = args.backend as BackendWasm;
     const { images, dy } = args.inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };
     const attrs = args.attrs as unknown as tf.ResizeNearestNeighborGradAttrs;
-    const g = dy.dtype === "float32" && dy.shape.length === 4
-      ? geometry(images, [dy.shape[1], dy.shape[2]], attrs)
+    const geometry = dy.dtype === "float32" && dy.shape.length === 4
+      ? resizeGeometry(images, [dy.shape[1], dy.shape[2]], attrs)
       : undefined;
-    const size = g === undefined ? 0 : g[0] * g[3] * g[4] * g[5];
-    const d = g === undefined ? undefined : nativeFor(size);
-    if (d === undefined || g === undefined) return prev(args) as tf.TensorInfo;
+    const size = geometry === undefined ? 0 : geometry[0] * geometry[3] * geometry[4] * geometry[5];
+    const dnnl = geometry === undefined ? undefined : nativeFor(size);
+    if (dnnl === undefined || geometry === undefined) return prev(args) as tf.TensorInfo;
     const dx = backend.makeOutput(images.shape, "float32");
     const run = (dst: Deno.PointerValue) =>
-      d.run(`resize_bwd|${g}`, threading(4 * size, true), (threads) => spec(false, g, threads), [
+      dnnl.run(`resize_bwd|${geometry}`, threading(4 * size, true), (threads) => spec(false, geometry, threads), [
         tensorPtr(backend, dy),
         dst,
       ]);

@@ -66,78 +66,80 @@ export function namedErrors(op: Op, layer: string): Op {
   return op;
 }
 
-/** The op running node `n` of the graph on `values` (indexed as the graph's values). */
-export function layerOp(mem: StepMemory, n: GraphNode, values: Value[]): Op {
-  const l = n.layer as unknown as LayerInternals;
-  const x = values[n.inputs[0]], y = values[n.output];
-  switch (n.kind) {
+/** The op running `node` of the graph on `values` (indexed as the graph's values). */
+export function layerOp(mem: StepMemory, node: GraphNode, values: Value[]): Op {
+  const layer = node.layer as unknown as LayerInternals;
+  const x = values[node.inputs[0]], y = values[node.output];
+  switch (node.kind) {
     case "Conv2D":
     case "MecoPaddedConv2D":
-      return convOp(mem, l, x, y);
+      return convOp(mem, layer, x, y);
     case "DepthwiseConv2D":
-      return convOp(mem, l, x, y, true);
+      return convOp(mem, layer, x, y, true);
     case "MecoBatchNorm":
-      return batchNormOp(mem, l, x, y);
+      return batchNormOp(mem, layer, x, y);
     case "ReLU":
       return reluOp(mem, x, y);
     case "Activation":
-      return activationOf(l) === "relu" ? reluOp(mem, x, y) : identityOp(mem, x, y);
+      return activationOf(layer) === "relu" ? reluOp(mem, x, y) : identityOp(mem, x, y);
     case "Add":
-      return addOp(mem, n.inputs.map((i) => values[i]), y);
+      return addOp(mem, node.inputs.map((i) => values[i]), y);
     case "MaxPooling2D":
     case "AveragePooling2D":
     case "GlobalAveragePooling2D":
-      return poolOp(mem, n.kind, l, x, y);
+      return poolOp(mem, node.kind, layer, x, y);
     case "Dense":
-      return denseOp(mem, l, x, y);
+      return denseOp(mem, layer, x, y);
     case "Concatenate":
-      return concatenateOp(mem, n.inputs.map((i) => values[i]), y);
+      return concatenateOp(mem, node.inputs.map((i) => values[i]), y);
     case "ZeroPadding2D":
-      return zeroPaddingOp(mem, n.layer as unknown as { padding: [[number, number], [number, number]] }, x, y);
+      return zeroPaddingOp(mem, node.layer as unknown as { padding: [[number, number], [number, number]] }, x, y);
   }
-  throw new Unsupported(`layer ${n.layer.name} (${n.kind})`);
+  throw new Unsupported(`layer ${node.layer.name} (${node.kind})`);
 }
 
 /** Replaces v's gradient by the gradient through ReLU (v is a ReLU's output). */
 function reluBackwardInPlace(mem: StepMemory, v: Value): void {
-  const d = mem.dnnl, g = mem.ptr(v.gradient!);
+  const dnnl = mem.dnnl, gradient = mem.ptr(v.gradient!);
   runEltwise(
     `eltwise_bwd|${BWD.relu},0`,
     v.size,
-    [mem.ptr(v.activation), g, g],
-    (od, md) => d.lib.dnnl_eltwise_backward_desc_init(od, BWD.relu, md, md, 0, 0),
-    (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, BWD.relu, md, 0, 0),
+    [mem.ptr(v.activation), gradient, gradient],
+    (od, md) => dnnl.lib.dnnl_eltwise_backward_desc_init(od, BWD.relu, md, md, 0, 0),
+    (od, md) => dnnl.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, BWD.relu, md, 0, 0),
     [ARG.src, ARG.diffDst, ARG.diffSrc],
   );
 }
 
 /** Conv2D, MecoPaddedConv2D or (`depthwise`) DepthwiseConv2D, with bias and ReLU when the layer has them. */
-function convOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value, depthwise = false): Op {
-  const d = mem.dnnl;
-  const kernel = (depthwise ? l.depthwiseKernel : l.kernel) as unknown as tf.LayerVariable,
-    bias = l.useBias ? l.bias as unknown as tf.LayerVariable : null;
-  const p = l.symmetricPadding ?? 0;
-  const pad: "same" | "valid" | number[][] = p > 0 ? [[0, 0], [p, p], [p, p], [0, 0]] : l.padding as "same" | "valid";
+function convOp(mem: StepMemory, layer: LayerInternals, x: Value, y: Value, depthwise = false): Op {
+  const dnnl = mem.dnnl;
+  const kernel = (depthwise ? layer.depthwiseKernel : layer.kernel) as unknown as tf.LayerVariable,
+    bias = layer.useBias ? layer.bias as unknown as tf.LayerVariable : null;
+  const symmetric = layer.symmetricPadding ?? 0;
+  const pad: "same" | "valid" | number[][] = symmetric > 0
+    ? [[0, 0], [symmetric, symmetric], [symmetric, symmetric], [0, 0]]
+    : layer.padding as "same" | "valid";
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     kernel.shape as [number, number, number, number],
-    l.strides as [number, number],
+    layer.strides as [number, number],
     1,
     pad as "same",
     undefined,
     depthwise,
   );
   // A depthwise convolution (multiplier 1) is a grouped one: one group per channel.
-  const g: ConvGeometry = { ...convGeometry(info), ...(depthwise ? { groups: info.inChannels } : {}) };
+  const geometry: ConvGeometry = { ...convGeometry(info), ...(depthwise ? { groups: info.inChannels } : {}) };
   if (info.outShape.join() !== y.shape.join()) throw new Unsupported(`conv output ${info.outShape} ≠ ${y.shape}`);
-  const relu = activationOf(l) === "relu";
+  const relu = activationOf(layer) === "relu";
   const post = activationPostOp(relu ? "relu" : "linear", 0)!;
-  const rows = g.n * g.oh * g.ow;
+  const rows = geometry.n * geometry.oh * geometry.ow;
   return {
     forward: () =>
       convForward(
-        d,
-        g,
+        dnnl,
+        geometry,
         bias !== null,
         post,
         layerPtrs(mem, x, kernel, bias, y),
@@ -146,11 +148,11 @@ function convOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value, depthwis
       if (relu) reluBackwardInPlace(mem, y);
       const dy = mem.ptr(y.gradient!);
       // The weight gradient runs on the helper thread while this one goes on down the chain.
-      convBackwardWeightsAsync(d, g, [mem.ptr(x.activation), dy, mem.gradientPtr(kernel)]);
-      if (bias !== null) sumRows(d, rows, g.co, false, [onesPtr(rows), dy, mem.gradientPtr(bias)]);
+      convBackwardWeightsAsync(dnnl, geometry, [mem.ptr(x.activation), dy, mem.gradientPtr(kernel)]);
+      if (bias !== null) sumRows(dnnl, rows, geometry.co, false, [onesPtr(rows), dy, mem.gradientPtr(bias)]);
       if (x.gradient !== undefined) {
         const [dx, done] = mem.contribution(x);
-        convBackwardData(d, g, [dy, mem.weightPtr(kernel), dx]);
+        convBackwardData(dnnl, geometry, [dy, mem.weightPtr(kernel), dx]);
         done();
       }
     },
@@ -158,18 +160,18 @@ function convOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value, depthwis
 }
 
 /** MecoBatchNorm in training mode (batch statistics, moving averages updated), with its fused ReLU. */
-function batchNormOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value): Op {
-  const d = mem.dnnl, backend = mem.backend;
-  const c = x.shape[x.shape.length - 1], rows = x.size / c, eps = l.epsilon!, momentum = l.momentum!;
-  const relu = l.relu === true;
-  const gamma = l.gamma as unknown as tf.LayerVariable, beta = l.beta as unknown as tf.LayerVariable;
+function batchNormOp(mem: StepMemory, layer: LayerInternals, x: Value, y: Value): Op {
+  const dnnl = mem.dnnl, backend = mem.backend;
+  const c = x.shape[x.shape.length - 1], rows = x.size / c, eps = layer.epsilon!, momentum = layer.momentum!;
+  const relu = layer.relu === true;
+  const gamma = layer.gamma as unknown as tf.LayerVariable, beta = layer.beta as unknown as tf.LayerVariable;
   const mean = mem.alloc([c]), variance = mem.alloc([c]);
-  const mask = relu ? mem.alloc([Math.ceil(bnTrainMaskBytes(d, rows, c, eps) / 4)], "int32") : undefined;
-  const moving = [l.movingMean!, l.movingVariance!] as unknown as tf.LayerVariable[];
+  const mask = relu ? mem.alloc([Math.ceil(bnTrainMaskBytes(dnnl, rows, c, eps) / 4)], "int32") : undefined;
+  const moving = [layer.movingMean!, layer.movingVariance!] as unknown as tf.LayerVariable[];
   if (x.gradient === undefined) mem.scratchFor(x); // the input gradient nobody reads goes to scratch
   return {
     forward: () => {
-      bnTrainForward(d, rows, c, eps, relu, [
+      bnTrainForward(dnnl, rows, c, eps, relu, [
         mem.ptr(x.activation),
         mem.weightPtr(gamma),
         mem.weightPtr(beta),
@@ -179,21 +181,21 @@ function batchNormOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value): Op
         ...(mask ? [mem.ptr(mask)] : []),
       ]);
       // The moving averages, in place (as tfjs's layer computes them), unless the value is shared.
-      moving.forEach((mv, i) => {
-        const v = mv.read() as tf.Variable;
+      moving.forEach((average, i) => {
+        const v = average.read() as tf.Variable;
         if ((backend.dataIdMap.get(v.dataId) as { refCount: number }).refCount > 1) {
           tf.tidy(() => v.assign(tf.add(v, 0)));
         }
         const heap = mem.heapFloats();
-        const o = byteOffsetOf(backend, v) >>> 2;
-        updateMoving(heap, o, (i === 0 ? mean : variance).offset >>> 2, o, c, momentum);
+        const at = byteOffsetOf(backend, v) >>> 2;
+        updateMoving(heap, at, (i === 0 ? mean : variance).offset >>> 2, at, c, momentum);
       });
       // tf.add may have grown the heap.
       mem.refreshBase();
     },
     backward: () => {
       const [dx, done] = x.gradient !== undefined ? mem.contribution(x) : [mem.ptr(mem.scratch!), noop];
-      bnTrainBackward(d, rows, c, eps, relu, [
+      bnTrainBackward(dnnl, rows, c, eps, relu, [
         mem.ptr(x.activation),
         mem.ptr(mean),
         mem.ptr(variance),
@@ -212,14 +214,14 @@ function batchNormOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value): Op
 
 /** ReLU (or an Activation of relu). */
 function reluOp(mem: StepMemory, x: Value, y: Value): Op {
-  const d = mem.dnnl;
+  const dnnl = mem.dnnl;
   return {
     forward: () =>
       runEltwise(
         `eltwise_fwd|${ALG.eltwiseRelu},0,0`,
         x.size,
         [mem.ptr(x.activation), mem.ptr(y.activation)],
-        (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardInference, ALG.eltwiseRelu, md, 0, 0),
+        (od, md) => dnnl.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardInference, ALG.eltwiseRelu, md, 0, 0),
         undefined,
         [ARG.src, ARG.dst],
       ),
@@ -243,11 +245,10 @@ function identityOp(mem: StepMemory, x: Value, y: Value): Op {
 
 /** The plan adding two buffers of `size` floats (then ReLU, with `relu`). */
 function addPlan(dnnl: Dnnl, size: number, relu: boolean): Plan {
-  const d = dnnl;
-  return d.plan(`cstep_add|${size}|${relu}`, (): PlanSpec => {
-    const md = d.mdTag([size], TAG.a);
+  return dnnl.plan(`cstep_add|${size}|${relu}`, (): PlanSpec => {
+    const md = dnnl.mdTag([size], TAG.a);
     return {
-      init: (od) => d.check(d.lib.dnnl_binary_desc_init(od, BINARY.add, md, md, md), "dnnl_binary_desc_init"),
+      init: (od) => dnnl.check(dnnl.lib.dnnl_binary_desc_init(od, BINARY.add, md, md, md), "dnnl_binary_desc_init"),
       operands: [{ arg: ARG.src, user: md }, { arg: ARG.src1, user: md }, { arg: ARG.dst, user: md }],
       eltwise: relu ? [[ALG.eltwiseRelu, 0, 0]] : [],
       threads: 1,
@@ -276,28 +277,28 @@ function addOp(mem: StepMemory, xs: Value[], y: Value): Op {
 
 /** y = relu(a + b) in one pass; backward: one ReLU-gradient pass, handed to both inputs. */
 export function addReluOp(mem: StepMemory, xs: Value[], y: Value): Op {
-  const d = mem.dnnl, size = y.size;
+  const dnnl = mem.dnnl, size = y.size;
   mem.scratchFor(y); // scratch is made now: nothing may allocate while a step runs
   return {
     forward: () =>
       addPlan(mem.dnnl, size, true).run([mem.ptr(xs[0].activation), mem.ptr(xs[1].activation), mem.ptr(y.activation)]),
     backward: () => {
       const first = xs.findIndex((x) => x.gradient !== undefined && x.received === 0);
-      let r: Deno.PointerValue;
+      let sumGradient: Deno.PointerValue;
       if (first >= 0) {
         xs[first].received++;
-        r = mem.ptr(xs[first].gradient!);
-      } else r = mem.ptr(mem.scratch!);
+        sumGradient = mem.ptr(xs[first].gradient!);
+      } else sumGradient = mem.ptr(mem.scratch!);
       runEltwise(
         `eltwise_bwd|${BWD.relu},0`,
         size,
-        [mem.ptr(y.activation), mem.ptr(y.gradient!), r],
-        (od, md) => d.lib.dnnl_eltwise_backward_desc_init(od, BWD.relu, md, md, 0, 0),
-        (od, md) => d.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, BWD.relu, md, 0, 0),
+        [mem.ptr(y.activation), mem.ptr(y.gradient!), sumGradient],
+        (od, md) => dnnl.lib.dnnl_eltwise_backward_desc_init(od, BWD.relu, md, md, 0, 0),
+        (od, md) => dnnl.lib.dnnl_eltwise_forward_desc_init(od, PROP.forwardTraining, BWD.relu, md, 0, 0),
         [ARG.src, ARG.diffDst, ARG.diffSrc],
       );
       xs.forEach((x, i) => {
-        if (i !== first && x.gradient !== undefined) mem.contribute(x, r);
+        if (i !== first && x.gradient !== undefined) mem.contribute(x, sumGradient);
       });
     },
   };
@@ -333,16 +334,16 @@ function nhwcLayout(dnnl: Dnnl, shape: number[]): MemoryDesc {
  * straight into it by the reorder's sum post-op).
  */
 function windowOp(mem: StepMemory, x: Value, y: Value, key: string, md: MemoryDesc, offset: number): Op {
-  const d = mem.dnnl, dense = nhwcLayout(mem.dnnl, x.shape);
+  const dnnl = mem.dnnl, dense = nhwcLayout(mem.dnnl, x.shape);
   return {
     forward: () =>
-      d.reorderPlan(`cstep_into|${key}`, dense, md, false).run([
+      dnnl.reorderPlan(`cstep_into|${key}`, dense, md, false).run([
         mem.ptr(x.activation),
         offsetSized(mem.ptr(y.activation), offset, `window ${key} of the output`),
       ]),
     backward: () => {
       if (x.gradient === undefined) return;
-      d.reorderPlan(`cstep_from|${key}`, md, dense, x.received++ > 0).run([
+      dnnl.reorderPlan(`cstep_from|${key}`, md, dense, x.received++ > 0).run([
         offsetSized(mem.ptr(y.gradient!), offset, `window ${key} of the output gradient`),
         mem.ptr(x.gradient),
       ]);
@@ -361,8 +362,8 @@ function concatenateOp(mem: StepMemory, xs: Value[], y: Value): Op {
   });
   if (c0 !== y.shape[3]) throw new Unsupported(`concatenation of ${c0} channels into ${y.shape[3]}`);
   return {
-    forward: () => parts.forEach((p) => p.forward()),
-    backward: () => parts.forEach((p) => p.backward()),
+    forward: () => parts.forEach((part) => part.forward()),
+    backward: () => parts.forEach((part) => part.backward()),
   };
 }
 
@@ -382,45 +383,45 @@ function zeroPaddingOp(
 }
 
 /** MaxPooling2D, AveragePooling2D or GlobalAveragePooling2D (max pooling keeps its workspace for the backward pass). */
-function poolOp(mem: StepMemory, kind: string, l: LayerInternals, x: Value, y: Value): Op {
-  const d = mem.dnnl;
+function poolOp(mem: StepMemory, kind: string, layer: LayerInternals, x: Value, y: Value): Op {
+  const dnnl = mem.dnnl;
   const [, h, w] = x.shape;
   const global = kind === "GlobalAveragePooling2D";
-  const size = global ? [h, w] : l.poolSize as [number, number];
-  const strides = global ? [h, w] : l.strides as [number, number];
+  const size = global ? [h, w] : layer.poolSize as [number, number];
+  const strides = global ? [h, w] : layer.strides as [number, number];
   const info = tf.backend_util.computePool2DInfo(
     x.shape as [number, number, number, number],
     size as [number, number],
     strides as [number, number],
     1,
-    global ? "valid" : l.padding as "valid" | "same",
+    global ? "valid" : layer.padding as "valid" | "same",
   );
   if (tf.util.sizeFromShape(info.outShape) !== y.size) throw new Unsupported(`pooling output ${info.outShape}`);
   const alg = kind === "MaxPooling2D" ? ALG.poolingMax : ALG.poolingAvgIncludePadding;
   const key = `${alg}|${infoKey(info)}`;
   const fwd = () =>
-    d.plan(`cstep_pool_fwd|${key}`, (): PlanSpec => {
-      const m = poolDescs(d, info);
+    dnnl.plan(`cstep_pool_fwd|${key}`, (): PlanSpec => {
+      const descs = poolDescs(dnnl, info);
       return {
-        init: poolForwardDesc(d, m, alg),
+        init: poolForwardDesc(dnnl, descs, alg),
         operands: [
-          { arg: ARG.src, user: m.src },
-          { arg: ARG.dst, user: m.dst },
+          { arg: ARG.src, user: descs.src },
+          { arg: ARG.dst, user: descs.dst },
           ...(alg === ALG.poolingMax ? [{ arg: ARG.workspace, query: QUERY.workspaceMd }] : []),
         ],
         threads: 1,
       };
     });
   const bwd = () =>
-    d.plan(`cstep_pool_bwd|${key}`, (): PlanSpec => {
-      const m = poolDescs(d, info);
+    dnnl.plan(`cstep_pool_bwd|${key}`, (): PlanSpec => {
+      const descs = poolDescs(dnnl, info);
       return {
-        init: backwardDesc(d, m, alg),
-        hint: poolForwardDesc(d, m, alg),
+        init: backwardDesc(dnnl, descs, alg),
+        hint: poolForwardDesc(dnnl, descs, alg),
         operands: [
-          { arg: ARG.diffDst, user: m.dst },
+          { arg: ARG.diffDst, user: descs.dst },
           ...(alg === ALG.poolingMax ? [{ arg: ARG.workspace, query: QUERY.workspaceMd }] : []),
-          { arg: ARG.diffSrc, user: m.src },
+          { arg: ARG.diffSrc, user: descs.src },
         ],
         threads: 1,
       };
@@ -438,13 +439,13 @@ function poolOp(mem: StepMemory, kind: string, l: LayerInternals, x: Value, y: V
 }
 
 /** Dense (on a Flatten view too), with bias and ReLU when the layer has them. */
-function denseOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value): Op {
-  const d = mem.dnnl;
-  const kernel = l.kernel as unknown as tf.LayerVariable,
-    bias = l.useBias ? l.bias as unknown as tf.LayerVariable : null;
+function denseOp(mem: StepMemory, layer: LayerInternals, x: Value, y: Value): Op {
+  const dnnl = mem.dnnl;
+  const kernel = layer.kernel as unknown as tf.LayerVariable,
+    bias = layer.useBias ? layer.bias as unknown as tf.LayerVariable : null;
   // x may be a Flatten view of a 4-D value (same buffer, that value's shape).
   const n = x.shape[0], f = x.size / n, k = y.shape[1];
-  const relu = activationOf(l) === "relu";
+  const relu = activationOf(layer) === "relu";
   const macs = n * f * k;
   // Row-major operands as [1, rows, cols]; a transposed one by its strides.
   const matmul = (
@@ -455,11 +456,11 @@ function denseOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value): Op {
     post: [number, number, number][],
   ) =>
   (ptrs: Deno.PointerValue[]) =>
-    d.run(`cstep_matmul|${key}`, threading(macs, false), (threads): PlanSpec => {
-      const src = d.mdStrides([1, a[0], a[1]], [a[0] * a[1], ...a[2]]);
-      const wei = d.mdStrides([1, b[0], b[1]], [b[0] * b[1], ...b[2]]);
-      const dst = d.mdTag([1, a[0], b[1]], TAG.abc);
-      return matMulSpec(d, src, wei, withBias ? d.mdTag([1, 1, b[1]], TAG.abc) : null, dst, post, threads);
+    dnnl.run(`cstep_matmul|${key}`, threading(macs, false), (threads): PlanSpec => {
+      const src = dnnl.mdStrides([1, a[0], a[1]], [a[0] * a[1], ...a[2]]);
+      const wei = dnnl.mdStrides([1, b[0], b[1]], [b[0] * b[1], ...b[2]]);
+      const dst = dnnl.mdTag([1, a[0], b[1]], TAG.abc);
+      return matMulSpec(dnnl, src, wei, withBias ? dnnl.mdTag([1, 1, b[1]], TAG.abc) : null, dst, post, threads);
     }, ptrs);
   const forward = matmul(
     `${n},${f},${k}|fwd|${bias !== null}|${relu}`,
@@ -479,7 +480,7 @@ function denseOp(mem: StepMemory, l: LayerInternals, x: Value, y: Value): Op {
       if (relu) reluBackwardInPlace(mem, y);
       const dy = mem.ptr(y.gradient!);
       dW([mem.ptr(x.activation), dy, mem.gradientPtr(kernel)]);
-      if (bias !== null) sumRows(d, n, k, false, [onesPtr(n), dy, mem.gradientPtr(bias)]);
+      if (bias !== null) sumRows(dnnl, n, k, false, [onesPtr(n), dy, mem.gradientPtr(bias)]);
       if (x.gradient !== undefined) {
         const [dx, done] = mem.contribution(x);
         dX([dy, mem.weightPtr(kernel), dx]);
