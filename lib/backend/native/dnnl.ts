@@ -14,7 +14,7 @@ import { PlanBuilder } from "./plan_builder.ts";
 import { PlanCache } from "./plan_cache.ts";
 import { AdaptiveThreads, OpenMpThreads, type Threading } from "./threads.ts";
 import { offsetSized } from "./sized_ptr.ts";
-import { HelperThread } from "./helper_thread.ts";
+import { type HelperCounts, HelperThread } from "./helper_thread.ts";
 
 /** The engine, stream, plan cache and thread scheduling of one opened oneDNN library. */
 export class Dnnl {
@@ -260,7 +260,7 @@ export class Dnnl {
   }
 
   /** The helper thread's counters (`HelperThread.counts`); undefined without a helper. */
-  get helperCounts(): HelperThread["counts"] | undefined {
+  get helperCounts(): HelperCounts | undefined {
     return this.helper ? { ...this.helper.counts } : undefined;
   }
 }

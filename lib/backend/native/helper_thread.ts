@@ -38,16 +38,28 @@ const HELPER_TIMEOUT_MS = 120_000;
 
 const addr = (p: Deno.PointerValue): bigint => BigInt(Deno.UnsafePointer.value(p));
 
+/** What the helper thread and this thread did, for tests and profiles. */
+export interface HelperCounts {
+  /** Jobs the helper ran. */
+  helper: number;
+  /** Jobs this thread took back (or ran itself because the helper was not ready). */
+  main: number;
+  /** Milliseconds this thread spent on its own parts of split work. */
+  mineMs: number;
+  /** Milliseconds this thread then waited for the helper's parts. */
+  joinMs: number;
+  /** How often the helper had finished its part first. */
+  doneBeforeJoin: number;
+  /** Milliseconds spent waiting for posted jobs (`HelperThread.post`). */
+  postedJoinMs: number;
+}
+
 /** The main thread's handle on the helper thread. */
 export class HelperThread {
   private readonly ctl: Int32Array<SharedArrayBuffer>;
   private readonly job: BigInt64Array<SharedArrayBuffer>;
-  /**
-   * For tests and profiles: jobs the helper ran, jobs this thread took back, ms this thread spent on its own
-   * parts and waiting for the helper's, how often the helper had finished first, and ms spent waiting for
-   * jobs of {@linkcode post}.
-   */
-  readonly counts = { helper: 0, main: 0, mineMs: 0, joinMs: 0, doneBeforeJoin: 0, postedJoinMs: 0 };
+  /** For tests and profiles: what the helper and this thread did (see {@linkcode HelperCounts}). */
+  readonly counts: HelperCounts = { helper: 0, main: 0, mineMs: 0, joinMs: 0, doneBeforeJoin: 0, postedJoinMs: 0 };
 
   private constructor(sab: SharedArrayBuffer) {
     this.ctl = new Int32Array(sab, 0, CTL.words);

@@ -17,6 +17,12 @@
  *   nearest-neighbour resize and its gradient.
  * - On the heap, without oneDNN: copy-free Identity and same-dtype Cast, Tile and Slice by memcpy,
  *   and a Mean gradient that does not fill a JS array.
+ * - A compiled training step ({@linkcode CompiledTrainer}): a layers model's forward pass, a loss on
+ *   the logits and its backward pass as one list of oneDNN calls, bypassing the tfjs engine; the fused
+ *   optimizer updates ({@linkcode SGD_UPDATE}, {@linkcode ADAM_UPDATE}) and training-mode BatchNorm
+ *   ({@linkcode BATCH_NORM_TRAIN}).
+ * - For profiles: {@linkcode profileCompiledOps}, {@linkcode nativeHelperCounts}, and the size
+ *   {@linkcode THRESHOLDS} below which kernels defer to the ones they replaced.
  *
  * `MECO_NATIVE_DEBUG=1` logs each oneDNN primitive built (with oneDNN's
  * implementation name and thread count). See PERF.md for measurements.
@@ -33,6 +39,7 @@
 export {
   NATIVE_KERNEL_NAMES,
   nativeActive,
+  nativeHelperCounts,
   type NativeReport,
   nativeReport,
   registerNativeKernels,
@@ -40,3 +47,9 @@ export {
   setNativeEnabled,
 } from "./register.ts";
 export { THRESHOLDS } from "./runtime.ts";
+export type { HelperCounts } from "./helper_thread.ts";
+export { compiledStepAvailable, CompiledTrainer, type OpTimes, profileCompiledOps } from "./compiled_step.ts";
+export { crossEntropyLoss, l1Loss, type LogitsLoss, softCrossEntropyLoss } from "./logits_loss.ts";
+export { compiledStepSupport } from "./model_graph.ts";
+export { ADAM_UPDATE, fusedUpdateAvailable, SGD_UPDATE } from "./optimizer_update.ts";
+export { BATCH_NORM_TRAIN, batchNormTrainingAvailable } from "./batch_norm_train.ts";

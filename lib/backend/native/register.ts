@@ -10,6 +10,7 @@ import { switchedOff } from "../../system/optional_parts.ts";
 import * as tf from "@tensorflow/tfjs";
 import { ISA, openDnnl } from "./dnnl_ffi.ts";
 import { Dnnl } from "./dnnl.ts";
+import type { HelperCounts } from "./helper_thread.ts";
 import { conv2DConfig, fusedConv2DConfig } from "./conv2d.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_backprop.ts";
 import { batchMatMulConfig, fusedMatMulConfig } from "./batch_mat_mul.ts";
@@ -204,4 +205,13 @@ export function setNativeEnabled(on: boolean): void {
 /** True when native kernels are registered, loaded and switched on. */
 export function nativeActive(): boolean {
   return runtime.enabled && runtime.dnnl !== undefined && installed.size > 0;
+}
+
+/**
+ * The helper thread's counters for profiles (jobs it ran, jobs this thread
+ * took back, time spent on each side and waiting; see `HelperThread.counts`),
+ * or undefined without oneDNN or a helper.
+ */
+export function nativeHelperCounts(): HelperCounts | undefined {
+  return runtime.dnnl?.helperCounts;
 }
