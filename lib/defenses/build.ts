@@ -62,7 +62,8 @@ export interface DefenseBuildOptions {
  * const d = buildDefense({ type: "randp", eps: 1 }, victim, { seed: 0, imageShape: [28, 28, 1], numClasses: 10 });
  * const p = d.predict(x); // [n, 10] probabilities
  * // MeCo: its entry (variant, width, bound) around its trained target and h
- * const m = buildDefense(mecoEntry, victim, { seed: 0, imageShape: [28, 28, 1], numClasses: 10, meco: { target, perturb } });
+ * const opts = { seed: 0, imageShape: [28, 28, 1] as [number, number, number], numClasses: 10 };
+ * const m = buildDefense(mecoEntry, victim, { ...opts, meco: { target, perturb } });
  * ```
  */
 export function buildDefense(cfg: DefenseConfig, victim: tf.LayersModel, opts: DefenseBuildOptions): Defense {

@@ -7,7 +7,8 @@
  *
  * @example
  * ```ts ignore
- * const defense = buildDefense(bundleDefenseEntry(cfg.defense, bundle), bundle.victim, bundleBuildOptions(bundle, seed));
+ * const entry = bundleDefenseEntry(cfg.defense, bundle);
+ * const defense = buildDefense(entry, bundle.victim, bundleBuildOptions(bundle, seed));
  * ```
  *
  * @module
