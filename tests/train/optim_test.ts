@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { loadOptimizerState, saveOptimizerState } from "../../lib/attacks/checkpoint.ts";
-import { TorchAdam } from "../../lib/train/optim.ts";
+import { cosineLr, stepLr, TorchAdam, TorchSGD } from "../../lib/train/optim.ts";
 
 await initBackend("wasm");
 
@@ -56,4 +56,30 @@ Deno.test("TorchAdam state round-trips exactly through a checkpoint, without lea
   };
   assert.deepEqual(await run(true), await run(false));
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("TorchSGD is torch.optim.SGD: momentum buffer started at the first gradient, weight decay added to it", () => {
+  const p = tf.variable(tf.tensor1d([1, -2, 3]));
+  const opt = new TorchSGD(0.1, 0.9, 0.01);
+  const want = [1, -2, 3];
+  let buf: number[] | undefined;
+  for (const g of GRADS) {
+    tf.tidy(() => opt.applyGradients([{ name: p.name, tensor: tf.tensor1d(g) }]));
+    const d = g.map((v, j) => v + 0.01 * want[j]);
+    buf = buf === undefined ? d : buf.map((b, j) => 0.9 * b + d[j]);
+    buf.forEach((b, j) => (want[j] -= 0.1 * b));
+    const got = Array.from(p.dataSync());
+    got.forEach((v, j) => assert.ok(Math.abs(v - want[j]) < 1e-5, `${got} vs ${want}`));
+  }
+  opt.dispose();
+  p.dispose();
+});
+
+Deno.test("learning-rate schedules: multi-step decay at the milestones, cosine annealing", () => {
+  assert.equal(stepLr(0.1, 0.49, [0.5, 0.75]), 0.1);
+  assert.ok(Math.abs(stepLr(0.1, 0.5, [0.5, 0.75]) - 0.01) < 1e-15);
+  assert.ok(Math.abs(stepLr(0.1, 0.8, [0.5, 0.75], 0.5) - 0.025) < 1e-15);
+  assert.equal(cosineLr(0.1, 0), 0.1);
+  assert.ok(Math.abs(cosineLr(0.1, 0.5) - 0.05) < 1e-15);
+  assert.equal(cosineLr(0.1, 2), 0);
 });
