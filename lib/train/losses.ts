@@ -1,9 +1,9 @@
 /**
- * Classification losses on logits, and the losses a trainer
- * (`makeTrainer`, lib/train/trainer.ts) trains with: each a {@linkcode TrainingLoss} that pairs the loss as tfjs
- * ops (the engine path, differentiated by the tape) with the same loss
- * written for the native compiled step (its value and its gradient on the
- * logits' buffer), so that a trainer can take either path.
+ * Classification losses on logits, and the losses a trainer (`makeTrainer`,
+ * lib/train/trainer.ts) trains with: each a {@linkcode TrainingLoss} that
+ * pairs the loss as tfjs ops (the engine path, differentiated by the tape)
+ * with the same loss written for the native compiled step (its value and its
+ * gradient on the logits' buffer), so that a trainer can take either path.
  *
  * - {@linkcode CROSS_ENTROPY}: integer labels (supervised training, hard-label attacks).
  * - {@linkcode SOFT_CROSS_ENTROPY}: target distributions (Knockoff's and JBDA's transfer sets).
