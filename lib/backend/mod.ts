@@ -21,18 +21,19 @@ export { BACKEND_NAMES, BackendError, initBackend } from "./init_backend.ts";
 export type { BackendName, BackendReport } from "./init_backend.ts";
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from "./wasm_kernels/register.ts";
 export {
+  ADAM_UPDATE,
+  BATCH_NORM_TRAIN,
+  batchNormTrainingAvailable,
+  CompiledTrainer,
+  crossEntropyLoss,
+  fusedUpdateAvailable,
+  l1Loss,
+  type LogitsLoss,
   type NativeReport,
   nativeReport,
   registerNativeKernels,
   replacedKernel,
   setNativeEnabled,
-} from "./native/mod.ts";
-export {
-  CompiledTrainer,
-  crossEntropyLoss,
-  l1Loss,
-  type LogitsLoss,
+  SGD_UPDATE,
   softCrossEntropyLoss,
-} from "./native/compiled_step.ts";
-export { ADAM_UPDATE, fusedUpdateAvailable, SGD_UPDATE } from "./native/optimizer_update.ts";
-export { BATCH_NORM_TRAIN, batchNormTrainingAvailable } from "./native/batch_norm_train.ts";
+} from "./native/mod.ts";
