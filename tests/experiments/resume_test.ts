@@ -37,6 +37,7 @@ interface Row {
   clone_acc: number;
   queries: number;
   minutes: number;
+  provenance?: { command: string; date: string };
 }
 
 function reproCommand(config: string, cache: string): Deno.Command {
@@ -76,7 +77,8 @@ async function readRows(dir: string): Promise<{ rows: Row[]; curves: unknown }> 
   return { rows: s.rows, curves: c.curves };
 }
 
-const strip = (rows: Row[]) => rows.map(({ minutes: _m, ...r }) => r);
+// Wall minutes and the run's provenance (command, date, load) differ between runs; everything else must not.
+const strip = (rows: Row[]) => rows.map(({ minutes: _m, provenance: _p, ...r }) => r);
 
 Deno.test("a repro run killed mid-attack resumes from its checkpoint and ends with the same rows", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "meco-resume-" });
