@@ -36,6 +36,7 @@ interface Row {
   queries: number;
   minutes: number;
   clone_acc: number | null;
+  provenance?: { command: string; date: string };
 }
 
 function run(script: string, args: string[], cache: string): Deno.Command {
