@@ -7,7 +7,10 @@
  * losses it computes on the logits), the fused optimizer updates
  * ({@linkcode fusedUpdateAvailable}, {@linkcode SGD_UPDATE},
  * {@linkcode ADAM_UPDATE}) and the fused BatchNorm training kernel
- * ({@linkcode BATCH_NORM_TRAIN}).
+ * ({@linkcode BATCH_NORM_TRAIN}); and, for the benchmarks, the per-op
+ * profile of a compiled step ({@linkcode profileCompiledOps}), the helper
+ * thread's counters ({@linkcode nativeHelperCounts}) and the size thresholds
+ * of the native kernels ({@linkcode THRESHOLDS}).
  *
  * @example
  * ```ts
@@ -27,13 +30,18 @@ export {
   CompiledTrainer,
   crossEntropyLoss,
   fusedUpdateAvailable,
+  type HelperCounts,
   l1Loss,
   type LogitsLoss,
+  nativeHelperCounts,
   type NativeReport,
   nativeReport,
+  type OpTimes,
+  profileCompiledOps,
   registerNativeKernels,
   replacedKernel,
   setNativeEnabled,
   SGD_UPDATE,
   softCrossEntropyLoss,
+  THRESHOLDS,
 } from "./native/mod.ts";

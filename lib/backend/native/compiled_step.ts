@@ -63,7 +63,7 @@ let opTimes: OpTimes | undefined;
 /**
  * Starts timing every op of compiled steps (forward and backward of each
  * layer kind, the loss, the optimizer) into `times`; the returned function
- * stops. Used by lib/backend/native/profile_workloads.ts.
+ * stops. Used by lib/bench/profile_workloads.ts.
  */
 export function profileCompiledOps(times: OpTimes): () => void {
   opTimes = times;

@@ -4,14 +4,13 @@
  * the shapes of the bench workloads. Reports the minimum over repetitions,
  * which is the least disturbed by other processes on a shared machine.
  *
- * Usage: `deno run -A lib/backend/native/kernel_bench.ts [conv|matmul|elementwise|activations|all]`
+ * Usage: `deno run -A lib/bench/kernel_bench.ts [conv|matmul|elementwise|activations|all]`
  *
  * @module
  */
-import { cliError, parseCli } from "../../cli/args.ts";
+import { cliError, parseCli } from "../cli/args.ts";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, setNativeEnabled } from "../mod.ts";
-import { THRESHOLDS } from "./runtime.ts";
+import { initBackend, setNativeEnabled, THRESHOLDS } from "../backend/mod.ts";
 
 function minTime(f: () => void, reps = 20): number {
   for (let i = 0; i < 5; i++) f();
@@ -60,7 +59,7 @@ function conv(x: number[], f: number[], s: number, pad: "same" | "valid"): void 
 }
 
 const CLI = {
-  usage: "deno run -A lib/backend/native/kernel_bench.ts [all|conv|matmul|elementwise|activations]",
+  usage: "deno run -A lib/bench/kernel_bench.ts [all|conv|matmul|elementwise|activations]",
   description: "Times single kernels natively and on the pure wasm kernels.",
   positionals: { name: "WHICH", min: 0, max: 1 },
   options: {},

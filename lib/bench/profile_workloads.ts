@@ -2,7 +2,7 @@
  * Per-kernel time of the bench workloads on the active backend, to see where a
  * step's time goes (used for lib/backend/native/PERF.md).
  *
- * Usage: `deno run -A lib/backend/native/profile_workloads.ts [NAME_PREFIX] [--warmup N] [--reps N] [--top N]`
+ * Usage: `deno run -A lib/bench/profile_workloads.ts [NAME_PREFIX] [--warmup N] [--reps N] [--top N]`
  * (set `MECO_NATIVE=0` to profile the pure wasm kernels).
  *
  * Prints, per workload, the mean wall time of a step, the time spent inside
@@ -11,15 +11,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../mod.ts";
-import { median, WORKLOADS } from "../../bench/workloads.ts";
-import { type KernelTimes, profileKernels } from "../../bench/kernel_profile.ts";
-import { runtime } from "./runtime.ts";
-import { parseCli } from "../../cli/args.ts";
-import { type OpTimes, profileCompiledOps } from "./compiled_step.ts";
+import { initBackend, nativeHelperCounts, type OpTimes, profileCompiledOps } from "../backend/mod.ts";
+import { median, WORKLOADS } from "./workloads.ts";
+import { type KernelTimes, profileKernels } from "./kernel_profile.ts";
+import { parseCli } from "../cli/args.ts";
 
 const CLI = {
-  usage: "deno run -A lib/backend/native/profile_workloads.ts [NAME_PREFIX] [--warmup N] [--reps N] [--top N]",
+  usage: "deno run -A lib/bench/profile_workloads.ts [NAME_PREFIX] [--warmup N] [--reps N] [--top N]",
   description: "Per-kernel time of the bench workloads (MECO_NATIVE=0 profiles the pure wasm kernels).",
   positionals: { name: "NAME_PREFIX", min: 0, max: 1 },
   options: {
@@ -60,7 +58,7 @@ if (import.meta.main) {
       `== ${w.name}: median ${median(steps).toFixed(1)} ms/step (min ${Math.min(...steps).toFixed(1)}), ` +
         `in kernels ${inKernels.toFixed(1)} ms, ${calls} kernel calls`,
     );
-    const h = runtime.dnnl?.helperCounts;
+    const h = nativeHelperCounts();
     if (h !== undefined) {
       console.log(
         `  helper thread (whole run): ran ${h.helper} jobs, ${h.main} taken back; waited ${h.joinMs.toFixed(0)} ms ` +
