@@ -14,8 +14,9 @@
  *
  * @example
  * ```ts
- * import { initBackend } from "./lib/backend/mod.ts";
+ * import { initBackend } from "./mod.ts";
  * const { name, reason } = await initBackend(); // honours MECO_BACKEND
+ * console.log(name, reason);
  * ```
  *
  * @module

@@ -16,9 +16,12 @@ export type KernelTimes = Map<string, { ms: number; calls: number }>;
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * const times: KernelTimes = new Map();
- * const stop = profileKernels("wasm", times);
- * step(); stop();
+ * const stop = profileKernels(tf.getBackend(), times);
+ * tf.tidy(() => tf.matMul(tf.ones([4, 4]), tf.ones([4, 4])));
+ * stop();
+ * console.log(times.get("BatchMatMul")); // { ms, calls: 1 }
  * ```
  */
 export function profileKernels(backendName: string, times: KernelTimes): () => void {

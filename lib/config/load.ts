@@ -27,7 +27,7 @@ export interface LoadedConfig {
 }
 
 /** Extra knobs for {@link loadConfig} and {@link parseConfig}. */
-export interface LoadOptions {
+export interface LoadConfigOptions {
   /** `path=value` overrides applied after the profile (see `applyOverrides`). */
   readonly overrides?: readonly string[];
 }
@@ -47,7 +47,7 @@ export interface LoadOptions {
 export async function loadConfig(
   path: string | URL,
   profile?: ProfileName,
-  options: LoadOptions = {},
+  options: LoadConfigOptions = {},
 ): Promise<LoadedConfig> {
   const file = path instanceof URL ? decodeURIComponent(path.pathname) : path;
   let text: string;
@@ -79,7 +79,7 @@ export async function parseConfig(
   text: string,
   name: string,
   profile?: ProfileName,
-  options: LoadOptions = {},
+  options: LoadConfigOptions = {},
 ): Promise<LoadedConfig> {
   const chosen = resolveProfileName(profile);
   const config = resolveSource(

@@ -40,9 +40,7 @@ export {
   type BackendName,
   BACKENDS,
   BackendSchema,
-  type DatasetName,
   DatasetNameSchema,
-  DATASETS,
   type LabelKind,
   LabelKindSchema,
 } from "./fields.ts";

@@ -23,8 +23,10 @@ export interface LenetOptions {
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * const model = lenet5({ seed: 0 });
- * model.predict(tf.zeros([1, 28, 28, 1])); // [1, 10] logits
+ * const logits = model.predict(tf.zeros([1, 28, 28, 1])) as tf.Tensor; // [1, 10]
+ * console.log(logits.shape);
  * ```
  */
 export function lenet5(opts: LenetOptions): tf.LayersModel {

@@ -1,0 +1,51 @@
+/**
+ * The MeCo workbench's front door: what a notebook or a script needs to load
+ * an experiment's config, run it (or reuse its cached cells), and show its
+ * tables, verdicts and figures; the backends, data, models, training,
+ * defenses, attacks and the query-counting black box they run on. Import map
+ * alias: `@meco/` is `lib/` (deno.json), so `import { … } from "@meco/mod.ts"`.
+ *
+ * @example
+ * ```ts
+ * import { initBackend, loadConfig } from "./mod.ts";
+ * const { reason } = await initBackend();
+ * const loaded = await loadConfig("configs/mnist_dfme.yaml", "smoke");
+ * console.log(reason, loaded.config.name, loaded.hash.slice(0, 12));
+ * ```
+ *
+ * @module
+ */
+export { BACKEND_NAMES, BackendError, type BackendName, type BackendReport, initBackend } from "./backend/mod.ts";
+export * from "./config/mod.ts";
+export * from "./data/mod.ts";
+export { buildClassifier, type ClassifierSpec, CLASSIFIERS } from "./models/registry.ts";
+export { fit, type FitOptions, type FitResult } from "./train/fit.ts";
+export { makeTrainer, type Trainer } from "./train/trainer.ts";
+export * from "./defenses/mod.ts";
+export * from "./victim/mod.ts";
+export * from "./attacks/mod.ts";
+export {
+  attacksAgainst,
+  type CellFilter,
+  NothingCachedError,
+  parseOnly,
+  type Row,
+  rowsPerSeed,
+  runCell,
+  runExperiment,
+  type RunOptions,
+  type Summary,
+} from "./experiments/runner.ts";
+export { type EnsureOptions, type Ensured, ensureResults, estimateMinutes, type Pending } from "./experiments/ensure.ts";
+export { REPO_ROOT, repoPath, resultsDirFor } from "./experiments/paths.ts";
+export { type RunProvenance } from "./experiments/provenance.ts";
+export { runSweep, type SweepOptions, type SweepResult } from "./experiments/sweep.ts";
+export {
+  type CostRow,
+  type CostSummary,
+  type EnsureCostOptions,
+  type EnsuredCost,
+  ensureCostResults,
+  runDefenseCost,
+} from "./bench/cost_report.ts";
+export * from "./report/mod.ts";
