@@ -102,7 +102,7 @@ export function frontierSentence(name: string, verdicts: FamilyVerdict[], maxCos
   const parts = verdicts.map((v) =>
     v.best === undefined
       ? `${v.family}: no setting keeps accuracy within ${maxCost} point`
-      : `${v.family} (${v.best.strength || v.best.label}): ${v.outcome}, Δ ${formatInterval(v.interval, 2)}`
+      : `${v.family}${v.best.strength ? ` (${v.best.strength})` : ""}: ${v.outcome}, Δ ${formatInterval(v.interval, 2)}`
   );
   return `${name}, the strongest protection of each defense at a cost of at most ${maxCost} point of accuracy ` +
     `(clone accuracy minus undefended, points, Welch's t 95%): ${parts.join("; ")}.`;
