@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { mulberry32 } from "../data/rng.ts";
 import { encodeBase64 } from "./decode.ts";
 
 /** How request bodies carry the images. */
@@ -196,11 +197,7 @@ export async function drainBudget(opts: {
   onServed?: (n: number) => void;
 }): Promise<DrainResult> {
   const out: DrainResult = { served: 0, refused: 0, failed: 0 };
-  let state = (opts.seed ?? 1) >>> 0;
-  const rand = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
+  const rand = mulberry32(opts.seed ?? 1);
   await Promise.all(Array.from({ length: opts.clients }, async (_, c) => {
     let cap = opts.maxBatch;
     let i = c;
