@@ -15,18 +15,28 @@
  *
  * @module
  */
-export { BACKEND_NAMES, BackendError, type BackendName, type BackendReport, initBackend } from "./backend/mod.ts";
+export {
+  BACKEND_NAMES,
+  BackendError,
+  type BackendName,
+  type BackendReport,
+  initBackend,
+  type LogitsLoss,
+} from "./backend/mod.ts";
 export * from "./config/mod.ts";
 export * from "./data/mod.ts";
-export { buildClassifier, type ClassifierSpec, CLASSIFIERS } from "./models/registry.ts";
+export { buildClassifier, CLASSIFIERS, type ClassifierSpec } from "./models/registry.ts";
 export { fit, type FitOptions, type FitResult } from "./train/fit.ts";
 export { makeTrainer, type Trainer } from "./train/trainer.ts";
+export { type NamedTensor, type OptimizerOptions, TorchAdam } from "./train/optim.ts";
+export { type TrainingLoss } from "./train/losses.ts";
 export * from "./defenses/mod.ts";
 export * from "./victim/mod.ts";
 export * from "./attacks/mod.ts";
 export {
   attacksAgainst,
   type CellFilter,
+  type CellRunOptions,
   NothingCachedError,
   parseOnly,
   type Row,
@@ -36,16 +46,36 @@ export {
   type RunOptions,
   type Summary,
 } from "./experiments/runner.ts";
-export { type EnsureOptions, type Ensured, ensureResults, estimateMinutes, type Pending } from "./experiments/ensure.ts";
-export { REPO_ROOT, repoPath, resultsDirFor } from "./experiments/paths.ts";
-export { type RunProvenance } from "./experiments/provenance.ts";
-export { runSweep, type SweepOptions, type SweepResult } from "./experiments/sweep.ts";
 export {
+  type Ensured,
+  type EnsureOptions,
+  ensureResults,
+  estimateMinutes,
+  type Pending,
+} from "./experiments/ensure.ts";
+export { REPO_ROOT, repoPath, resultsDirFor } from "./experiments/paths.ts";
+export { type Log } from "./experiments/cells.ts";
+export { type ProgressSink, type TaskProgress } from "./experiments/progress.ts";
+export { COMPARED_FIELDS, type ProvenanceSummary, type RunProvenance } from "./experiments/provenance.ts";
+export {
+  type CellOutcome as SweepCellOutcome,
+  runSweep,
+  type SchedulerName,
+  SCHEDULERS,
+  type SlurmOptions,
+  type SweepCell,
+  type SweepOptions,
+  type SweepResult,
+} from "./experiments/sweep.ts";
+export { type CostReps, type DefenseCost } from "./bench/defense_cost.ts";
+export { type TrainingCost } from "./bench/training_cost.ts";
+export {
+  type CostOptions,
   type CostRow,
   type CostSummary,
   type EnsureCostOptions,
-  type EnsuredCost,
   ensureCostResults,
+  type EnsuredCost,
   runDefenseCost,
 } from "./bench/cost_report.ts";
 export * from "./report/mod.ts";

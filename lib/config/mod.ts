@@ -49,3 +49,4 @@ export { applyOverrides, type Override, OVERRIDE_SOURCE, parseOverrides } from "
 export * from "./profile.ts";
 export * from "./validate.ts";
 export * from "./victim_schema.ts";
+export { type RawIssue } from "./zod_issues.ts";
