@@ -81,14 +81,26 @@ export function perturbQueries(perturb: tf.LayersModel, training = false): Query
 
 /** One adaptive run: a DFME state whose queries pass through h_a, plus h_a and its optimizer. */
 export class AdaptiveRun implements IterativeRun {
+  /** The DFME run (generator, clone, their optimizers) whose queries pass through h_a. */
   readonly state: DfmeState;
+  /** h_a, the attacker's perturbation net: image and Gaussian noise ε in, a bounded perturbation out. */
   readonly perturb: tf.LayersModel;
+  /** Adam on h_a's weights (learning rate `perturb_lr`). */
   readonly perturbOptimizer: TorchAdam;
   readonly totalIterations: number;
   readonly queriesPerIteration: number;
   /** The last h_a loss (clone cross-entropy on perturbed queries). */
-  lastPerturbLoss = NaN;
+  lastPerturbLoss: number = NaN;
 
+  /**
+   * Builds h_a and its optimizer and a DFME run whose queries pass through h_a.
+   *
+   * @param blackBox the defended victim
+   * @param settings resolved settings (DFME's plus h_a's)
+   * @param seed the run's seed (h_a's initial weights and noise derive from it)
+   * @param budget black-box queries the run may spend
+   * @param makeClone clone factory (absent: the settings' `clone_arch`)
+   */
   constructor(
     blackBox: BlackBox,
     readonly settings: AdaptiveSettings,
@@ -195,7 +207,12 @@ export class AdaptiveAttack implements Attack {
   readonly settings: AdaptiveSettings;
   readonly #makeClone?: CloneFactory;
 
-  /** @param config a (partial) `type: adaptive` entry @param models clone factory */
+  /**
+   * Resolves the settings of a (partial) config entry.
+   *
+   * @param config a (partial) `type: adaptive` entry
+   * @param models clone factory
+   */
   constructor(config: AdaptiveConfigInput = {}, models: { makeClone?: CloneFactory } = {}) {
     this.name = config.name ?? "adaptive";
     this.settings = adaptiveSettings(config);

@@ -41,7 +41,12 @@ export class GradientBandit {
   /** Updates done. */
   steps = 0;
 
-  /** @param actions number of actions (≥ 1) @param lr preference step size */
+  /**
+   * A bandit with all preferences 0 (the uniform policy).
+   *
+   * @param actions number of actions (≥ 1)
+   * @param lr preference step size
+   */
   constructor(readonly actions: number, readonly lr: number) {
     if (!Number.isInteger(actions) || actions < 1) throw new RangeError(`bandit: actions must be ≥ 1, got ${actions}`);
     if (!(lr > 0)) throw new RangeError(`bandit: lr must be positive, got ${lr}`);
@@ -179,7 +184,13 @@ export class KnockoffRewards {
   #history: number[] = [];
   #count = 0;
 
-  /** @param kind the reward @param classes answer length @param window answers the diversity reward looks back on */
+  /**
+   * Rewards of one kind, before any answer is seen.
+   *
+   * @param kind the reward
+   * @param classes answer length
+   * @param window answers the diversity reward looks back on
+   */
   constructor(kind: RewardKind, classes: number, window?: number) {
     this.#kind = kind;
     this.#k = classes;

@@ -18,7 +18,12 @@ import { pathExists } from "../data/read_bytes.ts";
 
 /** A checkpoint that cannot be resumed from; names the directory and the fault. */
 export class ResumeError extends Error {
-  /** @param dir the checkpoint directory @param fault what is wrong */
+  /**
+   * An error whose message names the directory and the fault.
+   *
+   * @param dir the checkpoint directory
+   * @param fault what is wrong
+   */
   constructor(readonly dir: string, readonly fault: string) {
     super(`cannot resume from ${dir}: ${fault}`);
     this.name = "ResumeError";

@@ -18,7 +18,11 @@ export type CloneFactory = (seed: number) => tf.LayersModel;
 
 /** Raised for a `clone_arch` that has no built-in factory. */
 export class UnknownCloneArchError extends Error {
-  /** @param arch the requested architecture */
+  /**
+   * An error whose message names the architecture and how to plug one in.
+   *
+   * @param arch the requested architecture
+   */
   constructor(readonly arch: string) {
     super(`clone_arch ${JSON.stringify(arch)} has no built-in factory here; pass makeClone(seed) to the attack`);
     this.name = "UnknownCloneArchError";

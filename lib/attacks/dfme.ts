@@ -537,7 +537,11 @@ export class DfmeRun implements IterativeRun {
   readonly queriesPerIteration: number;
   readonly #diagnostics: DfmeModelOptions["diagnostics"];
 
-  /** @param opts the black box, budget, seed, settings and models (see {@linkcode createDfmeState}) */
+  /**
+   * Builds a fresh run's models and optimizers.
+   *
+   * @param opts the black box, budget, seed, settings and models (see {@linkcode createDfmeState})
+   */
   constructor(opts: DfmeStateOptions) {
     this.state = createDfmeState(opts);
     this.#diagnostics = opts.diagnostics;
@@ -599,6 +603,8 @@ export class DfmeAttack implements Attack {
   readonly #models: DfmeModelOptions;
 
   /**
+   * Resolves the settings of a (partial) config entry.
+   *
    * @param config a (partial) `type: dfme` config entry; its `budget` is ignored (`extract` gets one)
    * @param models clone / generator factories and the hard-label gap
    */

@@ -118,10 +118,15 @@ function ganLoss(logits: tf.Tensor, real: boolean): tf.Scalar {
 /** One DFMS-HL run's state; see the module documentation. */
 export class DfmsHlRun implements IterativeRun {
   readonly clone: tf.LayersModel;
+  /** The DCGAN's generator (DFME's): noise of length `nz` in; the tanh of its output is an image. */
   readonly generator: tf.LayersModel;
+  /** The DCGAN's discriminator: images in [-1, 1] in, one real-vs-generated logit each out. */
   readonly discriminator: tf.LayersModel;
+  /** Adam (β₁ = 0.5) on the generator's weights. */
   readonly generatorOptimizer: TorchAdam;
+  /** Adam (β₁ = 0.5) on the discriminator's weights. */
   readonly discriminatorOptimizer: TorchAdam;
+  /** SGD with momentum and weight decay on the clone's weights, and its learning-rate setter. */
   readonly cloneOptimizer: { optimizer: tf.Optimizer; setLr: (lr: number) => void };
   /** The clone's training step (cross-entropy to the victim's labels). */
   readonly cloneTrainer: Trainer<tf.Tensor1D>;
@@ -132,7 +137,14 @@ export class DfmsHlRun implements IterativeRun {
   last = { adv: NaN, div: NaN, disc: NaN, clone: NaN };
 
   /**
+   * Builds a fresh run's models and optimizers; the GAN is pretrained by {@linkcode DfmsHlRun.prepare}.
+   *
+   * @param blackBox the victim (its top-1 labels)
+   * @param settings resolved settings
+   * @param seed the run's seed (initial weights and draws derive from it)
+   * @param budget black-box queries the run may spend
    * @param proxy proxy images in [-1, 1] at the victim's image shape (see {@linkcode proxyImages})
+   * @param models clone factory
    */
   constructor(
     readonly blackBox: BlackBox,
@@ -324,7 +336,12 @@ export class DfmsHlAttack implements Attack {
   readonly settings: DfmsHlSettings;
   readonly #models: DfmsHlModelOptions;
 
-  /** @param config a (partial) `type: dfms_hl` entry @param models clone factory */
+  /**
+   * Resolves the settings of a (partial) config entry.
+   *
+   * @param config a (partial) `type: dfms_hl` entry
+   * @param models clone factory
+   */
   constructor(config: DfmsHlConfigInput = {}, models: DfmsHlModelOptions = {}) {
     this.name = config.name ?? "dfms_hl";
     this.settings = dfmsHlSettings(config);

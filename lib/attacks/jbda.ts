@@ -129,10 +129,15 @@ export interface JbdaCheckpointMeta extends CheckpointMeta {
   setSize: number;
   /** Points of the next round waiting to be labelled. */
   pending: number;
+  /** The run's seed. */
   seed: number;
+  /** The attack budget. */
   budget: number;
+  /** The run's settings; a resume needs the same ones (all but `eval_every` and `checkpoint_every`). */
   settings: JbdaSettings;
+  /** The learning curve so far. */
   curve: CurvePoint[];
+  /** Wall time of the run so far. */
   elapsedMs: number;
 }
 
@@ -155,7 +160,12 @@ export class JbdaAttack implements Attack {
   readonly settings: JbdaSettings;
   readonly #opts: JbdaOptions;
 
-  /** @param config a (partial) `type: jbda` entry (its `budget` is ignored) @param opts the seed pool */
+  /**
+   * Resolves the settings of a (partial) config entry.
+   *
+   * @param config a (partial) `type: jbda` entry (its `budget` is ignored)
+   * @param opts the seed pool
+   */
   constructor(config: JbdaConfigInput, opts: JbdaOptions) {
     this.name = config.name ?? "jbda";
     this.settings = jbdaSettings(config);

@@ -85,7 +85,11 @@ export interface KnockoffOptions {
 
 /** A surrogate set that does not fit the black box. */
 export class SurrogateError extends Error {
-  /** @param message what is wrong */
+  /**
+   * An error with the given message.
+   *
+   * @param message what is wrong
+   */
   constructor(message: string) {
     super(message);
     this.name = "SurrogateError";
@@ -141,13 +145,19 @@ export interface KnockoffCheckpointMeta extends CheckpointMeta {
   transferSize: number;
   /** Where the samplers stand: [cycle, cursor] of the random sampler or of each class. */
   samplers: [number, number][];
-  /** The bandit's and the rewards' state (adaptive). */
+  /** The bandit's state (adaptive). */
   bandit?: BanditState;
+  /** The rewards' running statistics and history (adaptive). */
   rewards?: RewardsState;
+  /** The run's seed. */
   seed: number;
+  /** The attack budget. */
   budget: number;
+  /** The run's settings; a resume needs the same ones (all but `eval_every` and `checkpoint_every`). */
   settings: KnockoffSettings;
+  /** The learning curve so far. */
   curve: CurvePoint[];
+  /** Wall time of the run so far. */
   elapsedMs: number;
 }
 
@@ -170,7 +180,12 @@ export class KnockoffAttack implements Attack {
   readonly settings: KnockoffSettings;
   readonly #opts: KnockoffOptions;
 
-  /** @param config a (partial) `type: knockoff` entry (its `budget` is ignored) @param opts the surrogate set */
+  /**
+   * Resolves the settings of a (partial) config entry.
+   *
+   * @param config a (partial) `type: knockoff` entry (its `budget` is ignored)
+   * @param opts the surrogate set
+   */
   constructor(config: KnockoffConfigInput, opts: KnockoffOptions) {
     this.name = config.name ?? "knockoff";
     this.settings = knockoffSettings(config);

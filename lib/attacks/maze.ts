@@ -72,9 +72,13 @@ const INIT_SALT = { clone: 0x636c6f6e, generator: 0x67656e } as const;
 /** One MAZE run's state; see the module documentation. */
 export class MazeRun implements IterativeRun {
   readonly clone: tf.LayersModel;
+  /** The generator G (DFME's): noise of length `nz` in; the tanh of its output is a query. */
   readonly generator: tf.LayersModel;
+  /** Adam on the generator's weights (cosine-annealed learning rate). */
   readonly generatorOptimizer: TorchAdam;
+  /** SGD with momentum and weight decay on the clone's weights, and its learning-rate setter. */
   readonly cloneOptimizer: { optimizer: tf.Optimizer; setLr: (lr: number) => void };
+  /** The answered batches the replay steps draw from. */
   readonly replay: ReplayBuffer;
   /** The clone's training step (KL divergence to the victim's answers). */
   readonly cloneTrainer: Trainer<tf.Tensor2D>;
@@ -244,7 +248,12 @@ export class MazeAttack implements Attack {
   readonly settings: MazeSettings;
   readonly #models: MazeModelOptions;
 
-  /** @param config a (partial) `type: maze` entry @param models clone factory */
+  /**
+   * Resolves the settings of a (partial) config entry.
+   *
+   * @param config a (partial) `type: maze` entry
+   * @param models clone factory
+   */
   constructor(config: MazeConfigInput = {}, models: MazeModelOptions = {}) {
     this.name = config.name ?? "maze";
     this.settings = mazeSettings(config);

@@ -20,6 +20,8 @@ export class ReplayBuffer {
   #next = 0; // ring position of the next write once full
 
   /**
+   * An empty buffer.
+   *
    * @param imageShape [h, w, c] of one image
    * @param answerSize length of one answer (classes)
    * @param capacity most recent images kept (default: all)

@@ -41,6 +41,8 @@ export class TransferSet {
   #n = 0;
 
   /**
+   * An empty set.
+   *
    * @param imageShape shape [h, w, c] of one image
    * @param numClasses length of one target
    * @param capacity examples to allocate room for up front (it grows as needed)

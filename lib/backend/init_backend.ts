@@ -28,7 +28,12 @@ export interface BackendReport {
 
 /** Raised when a requested backend cannot be used. */
 export class BackendError extends Error {
-  /** @param backend the backend asked for @param why what went wrong */
+  /**
+   * An error whose message names the backend and what went wrong.
+   *
+   * @param backend the backend asked for
+   * @param why what went wrong
+   */
   constructor(readonly backend: string, why: string) {
     super(`backend '${backend}': ${why}`);
     this.name = "BackendError";

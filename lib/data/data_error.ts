@@ -72,6 +72,8 @@ export class DataError extends Error {
   readonly found?: string | number;
 
   /**
+   * An error whose message reads `<file>: <fault>: <detail>`, with the expected and found values when given.
+   *
    * @param file The file, directory or URL at fault.
    * @param fault The kind of fault.
    * @param detail A human explanation (what is wrong, what to do).

@@ -14,6 +14,8 @@ import { DataError } from "./data_error.ts";
 /** A NumPy array read from a pickle: raw little- or big-endian bytes plus shape and dtype. */
 export class PickledArray {
   /**
+   * An array of the given layout over `data`.
+   *
    * @param shape array shape
    * @param dtype NumPy type string without byte order, e.g. `"u1"`, `"f4"`
    * @param littleEndian byte order of multi-byte elements

@@ -61,7 +61,11 @@ export class DenseHead {
   readonly #trunk: tf.LayersModel;
   readonly #layers: DenseLayer[];
 
-  /** @param model a classifier ending in dense layers with relu or linear activations (logits out) */
+  /**
+   * Splits `model` into its trunk and its head; throws when the head is empty or has an unsupported activation.
+   *
+   * @param model a classifier ending in dense layers with relu or linear activations (logits out)
+   */
   constructor(model: tf.LayersModel) {
     const dense: tf.layers.Layer[] = [];
     for (let i = model.layers.length - 1; i >= 0; i--) {

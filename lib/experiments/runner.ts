@@ -265,6 +265,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
 
 /** `--cached` found no cell of the config in the cache; nothing was written. */
 export class NothingCachedError extends Error {
+  /** "NothingCachedError". */
   override name = "NothingCachedError";
 }
 

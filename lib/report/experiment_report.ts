@@ -26,6 +26,7 @@ export interface ExperimentReport {
 
 /** Curves file written by the runner. */
 export interface CurvesFile {
+  /** One learning curve per (defense, attack, seed). */
   curves: {
     defense: string;
     attack: string;

@@ -39,7 +39,7 @@ import { type Interval, meanInterval, welchInterval } from "./stats.ts";
 import { type AggregateRow, type Column, type Stat, tableBundle } from "./table.ts";
 
 /** The rule, as the verdict output states it. */
-export const VERDICT_RULE =
+export const VERDICT_RULE: string =
   "Cell: Δ = ours − paper with a 95% Student's t interval over our seeds (a point for one seed); reproduced when " +
   "the interval meets ±τ, τ = the paper's printed std, else 1 point (accuracy) or 10% of the paper's value (L1, " +
   "cost); not comparable without a paper number for the setting or at the smoke profile. Claim: Δ = A − B with " +

@@ -120,6 +120,8 @@ export class TorchAdam extends tf.Optimizer {
   #names: string[] = [];
 
   /**
+   * An optimizer with no moment estimates yet (they are created at a variable's first step).
+   *
    * @param learningRate step size (mutable: schedules set it)
    * @param beta1 first-moment decay
    * @param beta2 second-moment decay

@@ -78,6 +78,8 @@ export class BlackBox<M extends LabelMode = LabelMode> {
   #queries: number;
 
   /**
+   * A black box over `defense` that has answered `opts.spent` queries; throws on invalid options.
+   *
    * @param defense the victim's answers (a defense, or the undefended model); kept private, never disposed
    * @param opts shape, classes, budget, label mode and queries already spent
    */

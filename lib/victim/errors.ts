@@ -7,6 +7,8 @@
 /** A query that would take the black box past its query budget; nothing was counted or answered. */
 export class BudgetExceededError extends Error {
   /**
+   * An error whose message gives the queries used, asked for and remaining.
+   *
    * @param used queries answered so far
    * @param requested images in the refused query
    * @param budget the black box's query budget
@@ -23,6 +25,8 @@ export class BudgetExceededError extends Error {
 /** A query whose input is not an image batch of the black box's declared shape. */
 export class QueryShapeError extends Error {
   /**
+   * An error whose message gives the accepted shape and what was passed.
+   *
    * @param expected the accepted shape, e.g. "[n, 28, 28, 1] float32 with n ≥ 1"
    * @param found what was passed
    */
@@ -35,6 +39,8 @@ export class QueryShapeError extends Error {
 /** The victim's defense (or undefended model) answered a query with output of the wrong shape. */
 export class DefenseOutputError extends Error {
   /**
+   * An error whose message gives the returned and the expected shape.
+   *
    * @param expected the expected output shape
    * @param found the shape returned
    */
