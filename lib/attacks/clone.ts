@@ -5,13 +5,12 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { ArchSchema } from "../config/fields.ts";
+import type { ArchName } from "../config/fields.ts";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
-import type { z } from "zod";
 
 /** A `clone_arch` value. */
-export type CloneArch = z.infer<typeof ArchSchema>;
+export type CloneArch = ArchName;
 
 /** Builds a fresh clone (logits) initialised from `seed`. */
 export type CloneFactory = (seed: number) => tf.LayersModel;

@@ -43,7 +43,9 @@ const decay = z.number().finite().gt(0).max(1);
  * its perturbation; only the answers the clone trains on are defended), which no real black box
  * offers. The black box counts every query either way.
  */
-export const EstimationSchema = z.enum(["defended", "undefended"]).optional();
+export const EstimationSchema: z.ZodOptional<z.ZodEnum<["defended", "undefended"]>> = z
+  .enum(["defended", "undefended"])
+  .optional();
 
 /**
  * `type: dfme` — Data-Free Model Extraction (Truong et al., CVPR 2021): a generator synthesises

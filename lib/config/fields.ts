@@ -104,4 +104,4 @@ export const LabelKindSchema: z.ZodEnum<["soft", "hard"]> = z.enum([
   "hard",
 ]);
 /** `soft` (probabilities) or `hard` (top-1 label only). */
-export type LabelKind = z.infer<typeof LabelKindSchema>;
+export type LabelKind = "soft" | "hard";
