@@ -1,7 +1,7 @@
 /**
  * DFME — Data-Free Model Extraction (Truong et al., CVPR 2021), as the
- * reference implementation and `shared/peer/torch_bench.py`'s
- * `dfme_iteration` define it.
+ * reference implementation and the PyTorch peer benchmark's `dfme_iteration`
+ * define it.
  *
  * One iteration ({@linkcode dfmeIteration}):
  * 1. `g_iter` generator steps. The generator G maps z ~ N(0, I) to pre-tanh
