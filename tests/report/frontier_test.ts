@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   aggregate,
   type ExperimentReport,
+  frontierDisplay,
   frontierFigure,
   frontierLabel,
   frontierPoints,
@@ -10,7 +11,7 @@ import {
 } from "../../lib/report/mod.ts";
 import type { Summary } from "../../lib/experiments/rows.ts";
 
-function report(): ExperimentReport {
+function report(name = "frontier_x"): ExperimentReport {
   const settings: [string, number, number, number][] = [
     // label, target acc, L1, clone acc (seed 0; seeds 1 and 2 add ±0.005 on the clone)
     ["undefended", 0.99, 0, 0.9],
@@ -32,7 +33,7 @@ function report(): ExperimentReport {
       minutes: 1,
     }))
   );
-  const summary = { meta: { name: "frontier_x", profile: "local", budget: 500000 }, rows } as unknown as Summary;
+  const summary = { meta: { name, profile: "local", budget: 500000 }, rows } as unknown as Summary;
   return {
     summary,
     table: aggregate(rows, ["defense", "attack"], ["target_acc", "l1", "clone_acc"]),
@@ -72,4 +73,18 @@ Deno.test("frontier figures: one curve per family with strengths as labels, L1 o
   const l1 = frontierFigure(report(), "l1");
   assert.equal((l1.layout.xaxis as { type: string }).type, "log");
   assert.deepEqual(l1.data[2].x, [0.01]);
+});
+
+Deno.test("frontier table: the paper's Table 3 utility beside the settings it reports, with the cells' verdict", () => {
+  const d = frontierDisplay(report("mnist_frontier"));
+  const bundle = (d as unknown as { [k: symbol]: () => Record<string, string> })[Symbol.for("Jupyter.display")]();
+  const md = bundle["text/markdown"];
+  assert.match(md, /\|randp\|1\|3\|98\.50 ± 0\.00\|98\.52\|0\.9000 ± 0\.0000\|1\|/);
+  assert.match(md, /\|randp\|0\.25\|3\|99\.00 ± 0\.00\|—\|/, "settings the paper does not report have no paper number");
+  assert.match(md, /\|undefended\|—\|3\|99\.00 ± 0\.00\|98\.91\|/);
+  assert.match(
+    md,
+    /At the paper's settings \(Table 3\): mnist_frontier \(local profile\): \d+ of \d+ comparable cells/,
+  );
+  assert.match(bundle["text/html"], /target acc % \(paper\)/);
 });
