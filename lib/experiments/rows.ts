@@ -22,7 +22,7 @@ export interface Row {
   clone_acc: number | null;
   /** Queries the attack spent. */
   queries: number;
-  /** Wall minutes of the attack (all sessions). */
+  /** Wall minutes of the attack (all invocations). */
   minutes: number;
   /** Clone accuracy along the query budget. */
   curve: { queries: number; cloneAcc: number }[];

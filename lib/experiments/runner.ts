@@ -193,7 +193,7 @@ async function computeAttackRow(
     protocol: bb.protocol,
     clone_acc: final,
     queries: result.queries,
-    // Wall time over all sessions of the attack (a resumed run adds to its checkpoint's).
+    // Wall time over all invocations of the attack (a resumed run adds to its checkpoint's).
     minutes: Math.max(elapsedMs, performance.now() - t0) / 60000,
     curve: result.curve,
     provenance: provenanceNow(),
