@@ -1,7 +1,7 @@
 /**
  * The benchmark workloads, each defined shape for shape as in the PyTorch peer
- * benchmark the project is compared with (`torch_bench.py --threads 2`), so
- * the two can be compared as a ratio.
+ * benchmark the project is compared with (run with `--threads 2`), so the
+ * two can be compared as a ratio.
  *
  * @module
  */
@@ -113,8 +113,8 @@ export const WORKLOADS: Workload[] = [
       ),
   },
   {
-    // torch_bench.py dfme_iteration(): batch 256, m 1, d_iter 5, nz 256, ngf 16, LeNet-5 victim and clone;
-    // one real dfmeIteration (generator step + 5 clone steps, 1792 queries) through an undefended BlackBox.
+    // The PyTorch peer benchmark's dfme_iteration(): batch 256, m 1, d_iter 5, nz 256, ngf 16, LeNet-5 victim and
+    // clone; one real dfmeIteration (generator step + 5 clone steps, 1792 queries) through an undefended BlackBox.
     name: "dfme_mnist_iteration_g16",
     reps: [1, 3],
     setup: () => {

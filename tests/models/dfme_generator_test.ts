@@ -7,7 +7,7 @@ await initBackend("wasm");
 
 const count = (ws: tf.LayerVariable[]) => ws.reduce((s, w) => s + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 
-// Trainable parameter counts of the PyTorch peer benchmark's (torch_bench.py) Generator, computed with
+// Trainable parameter counts of the PyTorch peer benchmark's Generator, computed with
 // `sum(p.numel() for p in Generator(nz, ngf, channels, size).parameters())`.
 const TORCH_PARAMS: [nz: number, g: number, shape: [number, number, number], params: number][] = [
   [256, 64, [28, 28, 1], 1834497],
