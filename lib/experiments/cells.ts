@@ -137,10 +137,18 @@ async function trainVictimInto(
   return { model, acc: u.acc, minutes };
 }
 
+/** Salt of the seed of a cell's {@linkcode DefenseCell.observer} (apart from the attack's defense, 6 and 7). */
+const OBSERVER_SALT = 17;
+
 /** A defended victim, ready to sit behind a BlackBox. */
 export interface DefenseCell {
   /** The defense the attack's black box holds (built by `buildDefense`). */
   defense: Defense;
+  /**
+   * A second instance of the same defense with its own random stream, for measurements outside the attack (DFME's
+   * diagnostics): querying it leaves the attack's answers as they would be without the measurements.
+   */
+  observer: Defense;
   /**
    * The target behind the defense, undefended (the victim, or MeCo's trained target without h): what answers the
    * zeroth-order estimate's queries under the official evaluation protocol (`estimation: undefended`) only.
@@ -196,6 +204,7 @@ export async function defenseCell(
     const plain = buildDefense(d, victim.model, buildOptions(cfg, data, deriveSeed(seed, 7)));
     return {
       defense: plain,
+      observer: plain, // deterministic: nothing to keep apart
       undefended: plain,
       target: victim.model,
       acc: victim.acc,
@@ -228,6 +237,7 @@ function outputDefenseCell(
   }
   // A fresh instance (same seed) for the attack, so its noise stream does not depend on the evaluation.
   const defense = buildDefense(d, victim.model, opts);
+  const observer = buildDefense(d, victim.model, buildOptions(cfg, data, deriveSeed(seed, OBSERVER_SALT)));
   const minutes = (performance.now() - t0) / 60000;
   log(`${defenseLabel(d)} seed ${seed}: defended accuracy ${(u.acc * 100).toFixed(2)}%, L1 ${u.l1.toFixed(4)}`);
   return {
@@ -237,7 +247,11 @@ function outputDefenseCell(
     acc: u.acc,
     l1: u.l1,
     minutes,
-    dispose: () => defense.dispose(),
+    observer,
+    dispose: () => {
+      defense.dispose();
+      observer.dispose();
+    },
   };
 }
 
@@ -353,12 +367,20 @@ async function mecoCell(
     await lock?.release();
   }
   const defense = buildDefense(d, victim.model, buildOptions(cfg, data, deriveSeed(seed, 6), { target, perturb }));
+  const observer = buildDefense(
+    d,
+    victim.model,
+    buildOptions(cfg, data, deriveSeed(seed, OBSERVER_SALT), { target, perturb }),
+  );
   return {
     defense,
+    observer,
     undefended: undefended(target),
     target,
     ...meta,
     dispose: () => {
+      defense.dispose();
+      observer.dispose();
       target.dispose();
       perturb.dispose();
     },

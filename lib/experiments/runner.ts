@@ -150,7 +150,7 @@ async function computeAttackRow(
     data: attackerData(data),
     // Every DFME curve point records the estimate's cosine with the true gradient and the top-1 changes.
     diagnostics: {
-      oracle: cell.defense,
+      oracle: cell.observer, // its own instance: measuring must not draw from the attack's defense
       ...(official ? { estimationOracle: cell.undefended } : {}),
       victim: cell.target,
     },

@@ -155,3 +155,50 @@ Deno.test("--cached with nothing cached is an error and writes nothing", async (
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("DFME's diagnostics draw from their own defense instance: a random defense answers the attack alike however often they run", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
+  const oldCache = Deno.env.get("MECO_CACHE_DIR");
+  Deno.env.set("MECO_CACHE_DIR", cache);
+  try {
+    // eval_every sets how often the diagnostics query the defense (every evaluation point); it changes nothing else.
+    const yaml = (every: number) =>
+      YAML.replace(
+        /defenses:\n[\s\S]*?attacks:/,
+        "defenses:\n  - { type: randp, eps: 1.0, argmax_preserving: false }\nattacks:",
+      ).replace("eval_every: 700, checkpoint_every: 700", `eval_every: ${every}, checkpoint_every: 1400`);
+    const rows = [];
+    for (const every of [224, 1400]) {
+      const loaded = await parseConfig(yaml(every), "runner_e2e.yaml", "local");
+      const out = await Deno.makeTempDir({ prefix: "meco-results-" });
+      try {
+        const s = await runExperiment(loaded, { resultsDir: out, log: () => {} });
+        const curves = JSON.parse(await Deno.readTextFile(`${out}/curves.json`)).curves;
+        rows.push({ clone: s.rows[0].clone_acc, points: curves[0].points.length });
+      } finally {
+        await Deno.remove(out, { recursive: true });
+      }
+    }
+    assert.equal(rows[0].points, 6, "diagnostics at every iteration");
+    assert.equal(rows[1].points, 1);
+    assert.equal(rows[0].clone, rows[1].clone, "the attack saw the same answers");
+    // The clones' final weights, bit for bit (each attack cell keeps its last checkpoint).
+    const weights = [...Deno.readDirSync(`${cache}/attack`)].filter((e) => e.isDirectory).map((e) => {
+      const dir = `${cache}/attack/${e.name}/checkpoint/latest/clone`;
+      // The weight bytes only: the topology's layer names carry tfjs's per-process counters.
+      return [...Deno.readDirSync(dir)].map((f) => f.name).filter((f) => f.endsWith(".bin")).sort()
+        .map((f) => Deno.readFileSync(`${dir}/${f}`));
+    });
+    assert.equal(weights.length, 2);
+    assert.ok(weights[0].length > 0, "the checkpoint holds weight files");
+    const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+    assert.ok(
+      weights[0].length === weights[1].length && weights[0].every((w, i) => same(w, weights[1][i])),
+      "the clones trained on the same answers (their weights differ)",
+    );
+  } finally {
+    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
+    else Deno.env.set("MECO_CACHE_DIR", oldCache);
+    await Deno.remove(cache, { recursive: true });
+  }
+});
