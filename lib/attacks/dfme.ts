@@ -54,10 +54,10 @@ import { makeOptimizer, stepLr, TorchAdam } from "../train/optim.ts";
 import { makeTrainer, type Trainer } from "../train/trainer.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { detach } from "../victim/detach.ts";
-import type { Attack, AttackContext, AttackResult } from "./attack.ts";
-import { loadOptimizerState, saveOptimizerState } from "./checkpoint.ts";
+import type { Attack, AttackContext, AttackResult, CurvePoint } from "./attack.ts";
+import { type CheckpointMeta, loadOptimizerState, saveOptimizerState, trainingSettingsKey } from "./checkpoint.ts";
 import { type CloneFactory, cloneFactory } from "./clone.ts";
-import { checkBudget, copyWeightsFrom, type IterativeRun, runAttackLoop } from "./loop.ts";
+import { checkBudget, copyWeightsFrom, type IterativeRun, type LoopCheckpointMeta, runAttackLoop } from "./loop.ts";
 
 /** DFME's settings: a `type: dfme` config entry, defaults applied, without `type`, `name`, `budget`. */
 export type DfmeSettings = Omit<DfmeAttackConfig, "type" | "name" | "budget">;
@@ -624,6 +624,25 @@ export class DfmeAttack implements Attack {
       settings: this.settings,
       evalEvery: this.settings.eval_every,
       checkpointEvery: this.settings.checkpoint_every,
+      migrate: migrateDfmeMeta,
     });
   }
+}
+
+/**
+ * The meta of a `dfme/1` checkpoint (DFME's own loop: the same state files, the settings as an object) in the
+ * loop's format; undefined for any other format.
+ */
+export function migrateDfmeMeta(meta: CheckpointMeta & Record<string, unknown>): LoopCheckpointMeta | undefined {
+  if (meta.format !== "dfme/1") return undefined;
+  return {
+    format: DFME_FORMAT,
+    queries: meta.queries,
+    iteration: meta.iteration as number,
+    seed: meta.seed as number,
+    budget: meta.budget as number,
+    settings: trainingSettingsKey(meta.settings as object),
+    curve: meta.curve as CurvePoint[],
+    elapsedMs: meta.elapsedMs as number,
+  };
 }

@@ -80,6 +80,11 @@ export interface LoopOptions {
   evalEvery?: number;
   /** Checkpoint every this many queries (and at the end). */
   checkpointEvery?: number;
+  /**
+   * Reads a checkpoint's meta written in an older format of the same attack whose saved state files are the same:
+   * the meta in this format, or undefined when `meta` is not such a format (it is then refused).
+   */
+  migrate?: (meta: CheckpointMeta & Record<string, unknown>) => LoopCheckpointMeta | undefined;
 }
 
 /** The next multiple of `every` strictly above `q`. */
@@ -136,6 +141,9 @@ export async function runAttackLoop(
   try {
     let meta: LoopCheckpointMeta | undefined;
     if (ctx.checkpointDir !== undefined) meta = await readCheckpointMeta<LoopCheckpointMeta>(ctx.checkpointDir);
+    if (meta !== undefined && meta.format !== opts.format && opts.migrate !== undefined) {
+      meta = opts.migrate(meta as unknown as CheckpointMeta & Record<string, unknown>) ?? meta;
+    }
     if (meta !== undefined) {
       const dir = latestCheckpoint(ctx.checkpointDir!);
       if (meta.format !== opts.format) throw new ResumeError(dir, `format ${meta.format}, expected ${opts.format}`);

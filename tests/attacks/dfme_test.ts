@@ -15,6 +15,7 @@ import {
   dfmeQueriesPerIteration,
   dfmeSettings,
   disposeDfmeState,
+  migrateDfmeMeta,
   victimTarget,
   zerothOrderGradient,
 } from "../../lib/attacks/dfme.ts";
@@ -300,6 +301,63 @@ Deno.test("DFME checkpoints in the loop's format; the diagnostics of a resumed r
   });
   assert.deepEqual(resumed.curve, whole.curve);
   assert.deepEqual(flatWeights(resumed.clone), flatWeights(whole.clone));
+  for (const c of [whole.clone, resumed.clone]) c.dispose();
+  victim.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a checkpoint of DFME's own earlier loop (dfme/1: the same state files) resumes to the same run", async () => {
+  const victim = lenet5({ seed: 1 });
+  const per = 8 * 7;
+  const budget = 4 * per;
+  const cfg = { ...TINY, eval_every: per, checkpoint_every: 2 * per };
+  const evaluate = () => 0.5;
+  const whole = await new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, { seed: 5, evaluate });
+  const dir = await Deno.makeTempDir();
+  class Crash extends Error {}
+  await assert.rejects(
+    () =>
+      new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, {
+        seed: 5,
+        evaluate,
+        checkpointDir: dir,
+        onProgress: (p) => {
+          if (p.iteration === 3) throw new Crash();
+        },
+      }),
+    Crash,
+  );
+  // Rewrite the meta as DFME's own loop wrote it: settings as an object, the random streams' position.
+  const file = `${dir}/latest/meta.json`;
+  const m = JSON.parse(await Deno.readTextFile(file)) as LoopCheckpointMeta;
+  const settings = new DfmeAttack(cfg).settings;
+  const old = {
+    format: "dfme/1",
+    queries: m.queries,
+    iteration: m.iteration,
+    seed: m.seed,
+    rng: { scheme: "deriveSeed(seed, iteration, k)", seed: m.seed, iteration: m.iteration },
+    curve: m.curve,
+    elapsedMs: m.elapsedMs,
+    settings,
+    budget: m.budget,
+  };
+  await Deno.writeTextFile(file, JSON.stringify(old));
+  assert.equal(migrateDfmeMeta({ ...old, format: "maze/1" }), undefined, "other formats are not read");
+  const resumed = await new DfmeAttack(cfg).extract(boxOver(victim, budget, "soft", m.queries), budget, {
+    seed: 5,
+    evaluate,
+    checkpointDir: dir,
+  });
+  assert.deepEqual(resumed.curve, whole.curve);
+  assert.deepEqual(flatWeights(resumed.clone), flatWeights(whole.clone));
+  // Its settings are still checked: a dfme/1 checkpoint of other settings is refused.
+  await Deno.writeTextFile(file, JSON.stringify({ ...old, settings: { ...settings, gen_lr: 1 } }));
+  await assert.rejects(
+    () =>
+      new DfmeAttack(cfg).extract(boxOver(victim, budget, "soft", m.queries), budget, { seed: 5, checkpointDir: dir }),
+    /settings differ/,
+  );
   for (const c of [whole.clone, resumed.clone]) c.dispose();
   victim.dispose();
   await Deno.remove(dir, { recursive: true });
