@@ -237,8 +237,11 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   if (rows.length === 0 && opts.cachedOnly) {
     // Nothing to gather: say so rather than replace stored results with an empty summary.
     throw new NothingCachedError(
-      `${cfg.name} (profile ${loaded.profile}): no cell is cached in ${cacheRoot()}; ` +
-        `run without --cached to compute it (deno task repro ${loaded.source} --profile ${loaded.profile})`,
+      cfg.attacks.length === 0
+        ? `${cfg.name} has no attacks: --cached gathers attack rows only; run it without --cached (its cached ` +
+          `victims and MeCo cells are reused, nothing is retrained)`
+        : `${cfg.name} (profile ${loaded.profile}): no cell is cached in ${cacheRoot()}; run without --cached ` +
+          `to compute it (deno task repro ${loaded.source} --profile ${loaded.profile})`,
     );
   }
   const budgets = [...new Set(cfg.attacks.map((a) => a.budget))];
@@ -369,7 +372,6 @@ async function collectSeed(
         }
         continue;
       }
-      if (cfg.attacks.length === 0 && !selected(label, "none")) continue;
       const cell = await defenseCell(cfg, d, seed, victim, data, log, progress);
       try {
         if (cfg.attacks.length === 0) {
@@ -384,8 +386,9 @@ async function collectSeed(
             queries: 0,
             minutes: cell.minutes,
             curve: [],
-            // A MeCo cell's is the run that trained it; an output defense is built by this run.
-            provenance: cell.provenance ?? provenanceNow(),
+            // A MeCo cell's is the run that trained it (absent when cached before runs were recorded); an output
+            // defense is built by this run.
+            provenance: d.type === "meco" ? cell.provenance : provenanceNow(),
           });
         }
         for (const a of attacksAgainst(cfg, d)) {
@@ -407,21 +410,24 @@ async function collectSeed(
   return rows;
 }
 
-/** Whether the cell (defense label, attack label; "none" for a config without attacks) is to be computed. */
+/** Whether the attack cell (defense label, attack label) is to be computed. */
 export type CellFilter = (defense: string, attack: string) => boolean;
 
 /**
  * The cells `only` selects (`defense/attack` labels, `*` for any), or every cell when it is undefined or empty.
- * A pattern that selects no cell of the config is a {@linkcode ConfigError} naming the cells there are.
+ * A pattern that selects no cell of the config is a {@linkcode ConfigError} naming the cells there are, and so is
+ * `only` for a config without attacks (its rows come from defense cells, which `only` does not select).
  */
 export function parseOnly(loaded: LoadedConfig, only: readonly string[] | undefined): CellFilter {
   if (only === undefined || only.length === 0) return () => true;
   const cfg = loaded.config;
-  const cells = cfg.defenses.flatMap((d) =>
-    cfg.attacks.length === 0
-      ? [[defenseLabel(d), "none"]]
-      : attacksAgainst(cfg, d).map((a) => [defenseLabel(d), attackLabel(a)])
-  );
+  if (cfg.attacks.length === 0) {
+    throw new ConfigError("--only", [{
+      path: only.join(" "),
+      message: `${cfg.name} has no attacks: --only selects attack cells; run it whole (cached cells are reused)`,
+    }]);
+  }
+  const cells = cfg.defenses.flatMap((d) => attacksAgainst(cfg, d).map((a) => [defenseLabel(d), attackLabel(a)]));
   const patterns = only.map((text) => {
     const parts = text.split("/");
     if (parts.length !== 2 || parts.some((p) => p === "")) {

@@ -120,6 +120,9 @@ Deno.test("--only computes the cells it names and reports the other cached ones;
       (e: Error) => e instanceof ConfigError && /meco\/maze.*its cells: undefended\/dfme, meco\/dfme/.test(e.message),
     );
     assert.throws(() => parseOnly(loaded, ["meco"]), /expected defense\/attack/);
+    const noAttacks = await parseConfig(YAML.replace(/attacks:\n.*\n/, "attacks: []\n"), "no_attacks.yaml", "local");
+    assert.equal(noAttacks.config.attacks.length, 0);
+    assert.throws(() => parseOnly(noAttacks, ["meco/*"]), /has no attacks: --only selects attack cells/);
     const logs: string[] = [];
     const s = await runExperiment(loaded, { resultsDir: out, only: ["undefended/*"], log: (m) => logs.push(m) });
     assert.deepEqual(s.rows.map((r) => `${r.defense}/${r.attack}`), ["undefended/dfme"]);
