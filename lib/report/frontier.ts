@@ -13,7 +13,7 @@ import { LEGEND_BELOW, type PlotlySpec } from "./figure.ts";
 import { type Interval, welchInterval } from "./stats.ts";
 import { type AggregateRow, type Column, formatStat, type Stat, tableBundle } from "./table.ts";
 import { paperCell } from "./paper.ts";
-import { formatInterval, tableVerdict } from "./verdict.ts";
+import { type ClaimOutcome, type ClaimVerdict, formatInterval, type TableVerdict, tableVerdict } from "./verdict.ts";
 
 /** One defense setting of the frontier: mean ± std over seeds of its target accuracy, L1 and clone accuracy. */
 export interface FrontierPoint {
@@ -54,10 +54,13 @@ export function frontierPoints(rep: ExperimentReport, attack?: string): Frontier
     };
   });
   const families = [...new Set(points.map((p) => p.family))];
-  const num = (s: string) => (Number.isFinite(Number(s)) ? Number(s) : Infinity);
-  return families.flatMap((f) =>
-    points.filter((p) => p.family === f).sort((x, y) => num(x.strength) - num(y.strength))
-  );
+  // Numeric strengths in order; others after them, in the table's order (a stable sort keeps it).
+  const num = (s: string) => (s !== "" && Number.isFinite(Number(s)) ? Number(s) : Infinity);
+  const order = (x: FrontierPoint, y: FrontierPoint) => {
+    const d = num(x.strength) - num(y.strength);
+    return Number.isNaN(d) ? 0 : d;
+  };
+  return families.flatMap((f) => points.filter((p) => p.family === f).sort(order));
 }
 
 /** A family's verdict: its strongest protection at a utility cost of at most `maxCost` accuracy points. */
@@ -68,8 +71,18 @@ export interface FamilyVerdict {
   best?: FrontierPoint;
   /** Its clone accuracy minus the undefended one, percentage points, Welch's t 95% interval. */
   interval?: Interval;
-  /** "lowers the clone" (the whole interval below 0), "not shown", "does not lower it", or "no setting within the cost". */
-  outcome: "lowers the clone" | "not shown" | "does not lower it" | "no setting within the cost";
+  /**
+   * "lowers the clone" (the whole interval below 0), "not shown", "does not lower it" (the whole interval above 0),
+   * "no setting within the cost"; with one seed on a side no interval exists: "direction agrees" (Δ < 0) or
+   * "direction disagrees".
+   */
+  outcome:
+    | "lowers the clone"
+    | "not shown"
+    | "does not lower it"
+    | "no setting within the cost"
+    | "direction agrees"
+    | "direction disagrees";
 }
 
 /** The verdict of every family against the undefended point (see {@linkcode FamilyVerdict}). */
@@ -81,13 +94,13 @@ export function frontierVerdict(points: FrontierPoint[], maxCost = 1): FamilyVer
   return families.map((family) => {
     const within = points.filter((p) =>
       p.family === family && p.clone_acc !== null && p.target_acc !== null &&
-      100 * (base.target_acc!.mean - p.target_acc.mean) <= maxCost
+      100 * (base.target_acc!.mean - p.target_acc.mean) <= maxCost + 1e-9 // a cost of exactly maxCost counts
     );
     if (within.length === 0) return { family, outcome: "no setting within the cost" as const };
     const best = within.reduce((x, y) => (y.clone_acc!.mean < x.clone_acc!.mean ? y : x));
     const interval = welchInterval(pct(best.clone_acc!), pct(base.clone_acc!));
     const outcome = !interval.hasInterval
-      ? (interval.diff < 0 ? "not shown" : "does not lower it")
+      ? (interval.diff < 0 ? "direction agrees" : "direction disagrees")
       : interval.hi < 0
       ? "lowers the clone"
       : interval.lo > 0
@@ -95,6 +108,59 @@ export function frontierVerdict(points: FrontierPoint[], maxCost = 1): FamilyVer
       : "not shown";
     return { family, best, interval, outcome } as FamilyVerdict;
   });
+}
+
+const CLAIM_OUTCOME: Record<FamilyVerdict["outcome"], ClaimOutcome> = {
+  "lowers the clone": "holds",
+  "does not lower it": "does not hold",
+  "not shown": "not shown",
+  "no setting within the cost": "not testable",
+  "direction agrees": "direction agrees",
+  "direction disagrees": "direction disagrees",
+};
+
+/**
+ * The frontier's verdict in the form of any table's ({@linkcode TableVerdict}): the paper's Table 3 cells at the
+ * paper's settings, and one claim per family ("lowers the clone at a cost of at most one point of accuracy") from
+ * {@linkcode frontierVerdict}; what the README's results at a glance show for a frontier.
+ */
+export function frontierTableVerdict(name: string, profile: string, table: AggregateRow[], maxCost = 1): TableVerdict {
+  const rep = { table } as ExperimentReport;
+  const points = frontierPoints(rep);
+  const attack = String(table[0]?.attack ?? "");
+  const paperRows = points.filter(atPaperSetting).map((p) => ({
+    defense: p.family,
+    attack,
+    target_acc: p.target_acc,
+    l1: p.l1,
+    clone_acc: p.clone_acc,
+  }));
+  const cells = tableVerdict(name, profile, paperRows as AggregateRow[], ["target_acc", "l1"]).cells;
+  const base = points.find((p) => p.family === "undefended");
+  const pct = (
+    s: Stat | null | undefined,
+  ): Stat | null => (s == null ? null : { ...s, mean: 100 * s.mean, std: 100 * s.std });
+  const claims: ClaimVerdict[] = frontierVerdict(points, maxCost).map((v) => ({
+    claim: {
+      statement: `${v.family} lowers the DFME clone's accuracy at a cost of at most ${maxCost} point of accuracy`,
+      source: "the utility-protection frontier (no paper shows it)",
+      metric: "clone_acc",
+      a: { defense: v.best?.label ?? v.family, attack },
+      b: { defense: "undefended", attack },
+      kind: "below",
+    },
+    a: pct(v.best?.clone_acc),
+    b: pct(base?.clone_acc),
+    ...(v.interval !== undefined ? { interval: v.interval } : {}),
+    outcome: CLAIM_OUTCOME[v.outcome],
+  }));
+  return {
+    experiment: name,
+    profile,
+    cells,
+    claims,
+    sentence: frontierSentence(name, frontierVerdict(points, maxCost), maxCost),
+  };
 }
 
 /** One generated sentence of the frontier's verdicts. */

@@ -12,6 +12,7 @@ import { readJson } from "../experiments/cache.ts";
 import { REPO_ROOT, resultsDirFor } from "../experiments/paths.ts";
 import type { Summary } from "../experiments/runner.ts";
 import { costVerdict } from "./cost.ts";
+import { frontierTableVerdict } from "./frontier.ts";
 import { aggregate } from "./table.ts";
 import { formatInterval, type TableVerdict, tableVerdict } from "./verdict.ts";
 
@@ -32,6 +33,8 @@ export function storedVerdict(summary: Summary | CostSummary): TableVerdict {
   if ("meco_speedup" in summary) return costVerdict(summary);
   const s = summary as Summary;
   const table = aggregate(s.rows, ["defense", "attack"], ["target_acc", "l1", "clone_acc"]);
+  // A frontier (defense labels `family@strength`) has its own verdict, as under its table.
+  if (s.rows.some((r) => r.defense.includes("@"))) return frontierTableVerdict(s.meta.name, s.meta.profile, table);
   return tableVerdict(s.meta.name, s.meta.profile, table);
 }
 

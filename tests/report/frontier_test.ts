@@ -8,6 +8,8 @@ import {
   frontierPoints,
   frontierSentence,
   frontierVerdict,
+  glanceVerdict,
+  storedVerdict,
 } from "../../lib/report/mod.ts";
 import type { Summary } from "../../lib/experiments/rows.ts";
 
@@ -87,4 +89,32 @@ Deno.test("frontier table: the paper's Table 3 utility beside the settings it re
     /At the paper's settings \(Table 3\): mnist_frontier \(local profile\): \d+ of \d+ comparable cells/,
   );
   assert.match(bundle["text/html"], /target acc % \(paper\)/);
+});
+
+Deno.test("a frontier's stored verdict (the README glance) is its own: paper cells and one claim per family", () => {
+  const rep = report("mnist_frontier");
+  const v = storedVerdict(rep.summary);
+  assert.deepEqual(v.claims.map((c) => [c.claim.a.defense, c.outcome]), [
+    ["randp@1", "holds"],
+    ["mad", "not testable"],
+    ["meco@1", "does not hold"],
+  ]);
+  assert.ok(v.cells.some((c) => c.outcome !== "not comparable"), "the paper's Table 3 cells are compared");
+  assert.match(v.sentence, /^mnist_frontier, the strongest protection of each defense/);
+  assert.match(
+    glanceVerdict(v, 3),
+    /"randp lowers the DFME clone's accuracy at a cost of at most 1 point of accuracy": holds/,
+  );
+});
+
+Deno.test("frontier verdict: a cost of exactly one point counts; one seed gives a direction only", () => {
+  const points = frontierPoints(report());
+  const base = points.find((p) => p.family === "undefended")!;
+  const one = (mean: number) => ({ mean, std: 0, n: 1 });
+  const v = frontierVerdict([
+    { ...base, target_acc: one(0.99), clone_acc: one(0.9) },
+    { label: "x@1", family: "x", strength: "1", target_acc: one(0.98), l1: one(0.5), clone_acc: one(0.8) },
+  ]);
+  assert.equal(v[0].best?.label, "x@1", "0.99 − 0.98 is one point (up to rounding)");
+  assert.equal(v[0].outcome, "direction agrees");
 });
