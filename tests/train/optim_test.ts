@@ -58,7 +58,7 @@ Deno.test("TorchAdam state round-trips exactly through a checkpoint, without lea
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("TorchSGD is torch.optim.SGD: momentum buffer started at the first gradient, weight decay added to it", () => {
+Deno.test("TorchSGD follows torch.optim.SGD's update rule written out: momentum buffer started at the first gradient, weight decay added to it", () => {
   const p = tf.variable(tf.tensor1d([1, -2, 3]));
   const opt = new TorchSGD(0.1, 0.9, 0.01);
   const want = [1, -2, 3];
