@@ -7,10 +7,9 @@
  *
  * @module
  */
-import * as aq from "arquero";
 import { display, type Displayable } from "./display.ts";
 import type { ExperimentReport } from "./experiment_report.ts";
-import { LEGEND_BELOW, type PlotlySpec } from "./figure.ts";
+import { LEGEND_BELOW, meanTraces, type PlotlySpec, pointStats } from "./figure.ts";
 import { aggregate, type AggregateRow, type Column, formatStat, type Stat, tableBundle } from "./table.ts";
 
 /** What a curve point's diagnostics hold. */
@@ -85,31 +84,15 @@ export function diagnosticsFigure(rep: ExperimentReport): PlotlySpec {
     (c.points as unknown as DiagnosedPoint[]).flatMap((p) =>
       p.diagnostics === undefined
         ? []
-        : [{ label: `${c.defense} / ${c.attack}`, queries: p.queries, cos: p.diagnostics.estimateCosine }]
+        : [{ label: `${c.defense} / ${c.attack}`, queries: p.queries, value: p.diagnostics.estimateCosine }]
     )
   );
   const labels = [...new Set(flat.map((f) => f.label))];
-  const stats = flat.length === 0 ? [] : aq.from(flat)
-    .groupby("label", "queries")
-    .rollup({ mean: aq.op.mean("cos"), std: aq.op.stdev("cos"), n: aq.op.count() })
-    .derive({ std: (d: { std: number | undefined; n: number }) => (d.n > 1 ? d.std : 0) })
-    .orderby("queries")
-    .objects() as { label: string; queries: number; mean: number; std: number; n: number }[];
+  const stats = pointStats(flat);
   const lo = Math.min(0, ...stats.map((s) => s.mean - s.std)), hi = Math.max(0, ...stats.map((s) => s.mean + s.std));
   const pad = Math.max(0.02, (hi - lo) * 0.08);
   return {
-    data: labels.map((label) => {
-      const pts = stats.filter((p) => p.label === label);
-      const n = Math.max(0, ...pts.map((p) => p.n));
-      return {
-        type: "scatter",
-        mode: "lines+markers",
-        name: `${label} (n=${n})`,
-        x: pts.map((p) => p.queries),
-        y: pts.map((p) => p.mean),
-        error_y: { type: "data", array: pts.map((p) => p.std), visible: n > 1 },
-      };
-    }),
+    data: meanTraces(labels, stats, (label) => Math.max(0, ...stats.filter((p) => p.label === label).map((p) => p.n))),
     layout: {
       title: { text: `${rep.summary.meta.name}: cosine of the zeroth-order estimate with the true gradient` },
       xaxis: { title: { text: "queries" } },

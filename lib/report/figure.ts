@@ -49,6 +49,50 @@ export function fittedRange(
 /** A legend laid out horizontally under the plot, so that long labels wrap inside the image. */
 export const LEGEND_BELOW = { orientation: "h", x: 0, xanchor: "left", y: -0.18, yanchor: "top" } as const;
 
+/** Mean, std (0 for one value) and count of the values at one point of one labelled curve. */
+export interface PointStat {
+  /** The curve. */
+  label: string;
+  /** Where on the query axis. */
+  queries: number;
+  /** Mean over seeds. */
+  mean: number;
+  /** Sample standard deviation over seeds (0 for one). */
+  std: number;
+  /** Number of values. */
+  n: number;
+}
+
+/** Per (label, queries), the mean ± std of `value` over the rows (arquero `groupby` + `rollup`), by queries. */
+export function pointStats(rows: { label: string; queries: number; value: number }[]): PointStat[] {
+  return rows.length === 0 ? [] : aq.from(rows)
+    .groupby("label", "queries")
+    .rollup({ mean: aq.op.mean("value"), std: aq.op.stdev("value"), n: aq.op.count() })
+    .derive({ std: (d: { std: number | undefined; n: number }) => (d.n > 1 ? d.std : 0) })
+    .orderby("queries")
+    .objects() as PointStat[];
+}
+
+/** One line per label through its points' means, with ±std error bars where `seeds(label)` > 1. */
+export function meanTraces(
+  labels: string[],
+  stats: PointStat[],
+  seeds: (label: string) => number,
+): Record<string, unknown>[] {
+  return labels.map((label) => {
+    const pts = stats.filter((p) => p.label === label);
+    const n = seeds(label);
+    return {
+      type: "scatter",
+      mode: "lines+markers",
+      name: `${label} (n=${n})`,
+      x: pts.map((p) => p.queries),
+      y: pts.map((p) => p.mean),
+      error_y: { type: "data", array: pts.map((p) => p.std), visible: n > 1 },
+    };
+  });
+}
+
 /**
  * Clone accuracy (%) against queries, one line per label: series sharing a
  * label (seeds) are averaged point-wise with a ±std band (arquero
@@ -61,24 +105,8 @@ export function curveFigure(series: CurveSeries[], title: string): PlotlySpec {
   const flat = series.flatMap((s) =>
     s.points.map((p) => ({ label: s.label, queries: p.queries, acc: 100 * p.cloneAcc }))
   );
-  const stats = flat.length === 0 ? [] : aq.from(flat)
-    .groupby("label", "queries")
-    .rollup({ mean: aq.op.mean("acc"), std: aq.op.stdev("acc"), n: aq.op.count() })
-    .derive({ std: (d: { std: number | undefined; n: number }) => (d.n > 1 ? d.std : 0) })
-    .orderby("queries")
-    .objects() as { label: string; queries: number; mean: number; std: number; n: number }[];
-  const data = labels.map((label) => {
-    const pts = stats.filter((p) => p.label === label);
-    const n = seeds.get(label) ?? 0;
-    return {
-      type: "scatter",
-      mode: "lines+markers",
-      name: `${label} (n=${n})`,
-      x: pts.map((p) => p.queries),
-      y: pts.map((p) => p.mean),
-      error_y: { type: "data", array: pts.map((p) => p.std), visible: n > 1 },
-    };
-  });
+  const stats = pointStats(flat.map((f) => ({ label: f.label, queries: f.queries, value: f.acc })));
+  const data = meanTraces(labels, stats, (label) => seeds.get(label) ?? 0);
   const range = fittedRange(stats.map((p) => ({ value: p.mean, err: p.std })), 2, [0, 100]);
   return {
     data,
