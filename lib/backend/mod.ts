@@ -28,6 +28,7 @@ export {
   ADAM_UPDATE,
   BATCH_NORM_TRAIN,
   batchNormTrainingAvailable,
+  compiledStepAvailable,
   CompiledTrainer,
   crossEntropyLoss,
   fusedUpdateAvailable,

@@ -28,7 +28,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { CompiledTrainer } from "../backend/mod.ts";
+import { compiledStepAvailable, CompiledTrainer } from "../backend/mod.ts";
 import type { TrainingLoss } from "./losses.ts";
 
 /** Training steps of one model with one optimizer and one loss, against targets of type `T`. */
@@ -65,7 +65,10 @@ export function makeTrainer<T extends tf.Tensor>(
   const compiled = loss.compiled !== undefined ? CompiledTrainer.for(model, optimizer) : undefined;
   return {
     step(x: tf.Tensor, target: T): tf.Scalar {
-      const logitsLoss = compiled !== undefined ? loss.compiled!(target, x.shape[0]) : undefined;
+      // The compiled loss reads the targets back: build it only where the compiled step can run.
+      const logitsLoss = compiled !== undefined && compiledStepAvailable()
+        ? loss.compiled!(target, x.shape[0])
+        : undefined;
       if (logitsLoss !== undefined) {
         const value = compiled!.step(x, logitsLoss);
         if (value !== undefined) return tf.scalar(value);
