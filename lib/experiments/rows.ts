@@ -41,6 +41,12 @@ export interface Row {
    * CPU and load. Absent in rows cached before it was recorded.
    */
   provenance?: RunProvenance;
+  /**
+   * The cache key the cell is stored under (`attack/<hash>`), with which a committed results/<name>/ restores its
+   * finished cells into another machine's cache (lib/experiments/archive.ts). Absent in rows written before it was
+   * recorded.
+   */
+  cell?: string;
 }
 
 /** What the runner writes to results/<name>/summary.json. */

@@ -41,6 +41,7 @@ import { commandLine, gitCommit, provenanceNow, recordProcessProvenance, summari
 import { resultsDirFor } from "./paths.ts";
 import { defaultProgress, type ProgressSink, type TaskProgress } from "./progress.ts";
 import { writeResults } from "./results.ts";
+import { restoreCells, type RestoreReport } from "./archive.ts";
 import type { Row, Summary } from "./rows.ts";
 
 export type { Row, Summary };
@@ -91,6 +92,28 @@ function attackCellDir(cfg: ExperimentConfig, d: DefenseConfig, a: AttackConfig,
   return cellDir("attack", parts(unlabeled(d), unlabeled(attack)), "row.json", labeled ? parts(d, attack) : undefined);
 }
 
+/** The cache key (`attack/<hash>`) of an attack cell's directory. */
+function cellKeyOf(dir: string): string {
+  return dir.slice(cacheRoot().length + 1);
+}
+
+/**
+ * The cached row of a (defense, attack, seed) cell, or undefined. A cell may have been computed under another
+ * config's labels: it is reported under this config's, with the key it is cached under.
+ */
+async function readCellRow(
+  cfg: ExperimentConfig,
+  d: DefenseConfig,
+  a: AttackConfig,
+  seed: number,
+): Promise<Row | undefined> {
+  const dir = await attackCellDir(cfg, d, a, seed);
+  const row = await readJson<Row>(`${dir}/row.json`);
+  return row === undefined
+    ? undefined
+    : { ...row, defense: defenseLabel(d), attack: attackLabel(a), cell: cellKeyOf(dir) };
+}
+
 function attackLabel(a: AttackConfig): string {
   return a.name ?? a.type;
 }
@@ -105,12 +128,9 @@ async function attackRow(
   log: Log,
   progress: ProgressSink,
 ): Promise<Row> {
-  const dir = await attackCellDir(cfg, cfg.defenses.find((d) => defenseLabel(d) === defLabel)!, a, seed);
-  // A cell may have been computed under another config's labels: report it under this config's.
-  const cached = async () => {
-    const row = await readJson<Row>(`${dir}/row.json`);
-    return row === undefined ? undefined : { ...row, defense: defLabel, attack: attackLabel(a) };
-  };
+  const d = cfg.defenses.find((d) => defenseLabel(d) === defLabel)!;
+  const dir = await attackCellDir(cfg, d, a, seed);
+  const cached = () => readCellRow(cfg, d, a, seed);
   // Another worker may be attacking it: wait for its lock, then use its row.
   return await cached() ??
     await withLock(
@@ -197,6 +217,7 @@ async function computeAttackRow(
     minutes: Math.max(elapsedMs, performance.now() - t0) / 60000,
     curve: result.curve,
     provenance: provenanceNow(),
+    cell: cellKeyOf(dir),
   };
   await writeJson(`${dir}/row.json`, row);
   cloneAcc = final;
@@ -223,6 +244,8 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
   const compute = new Set(opts.cachedOnly ? [] : (opts.seeds ?? cfg.seeds));
   checkSeeds(loaded, [...compute]);
   const selected = parseOnly(loaded, opts.only);
+  const resultsDir = opts.resultsDir ?? resultsDirFor(loaded);
+  await restoreStoredCells(loaded, resultsDir, log);
   const commit = await gitCommit(); // the code this invocation runs, taken before any work
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
@@ -262,8 +285,29 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
     },
     rows: rows.map(({ curve: _curve, ...r }) => r),
   };
-  await writeResults(opts.resultsDir ?? resultsDirFor(loaded), summary, rows);
+  await writeResults(resultsDir, summary, rows);
   return summary;
+}
+
+/**
+ * Puts the finished cells that `resultsDir` (a committed results/<name>/) holds for `loaded` into the cell cache
+ * where it lacks them ({@linkcode restoreCells}), so that they are gathered, not recomputed; says what it did
+ * through `log`.
+ */
+export async function restoreStoredCells(loaded: LoadedConfig, resultsDir: string, log: Log): Promise<RestoreReport> {
+  const cfg = loaded.config;
+  const report = await restoreCells(resultsDir, loaded.hash, async (row) => {
+    const d = cfg.defenses.find((d) => defenseLabel(d) === row.defense);
+    const a = d === undefined ? undefined : attacksAgainst(cfg, d).find((a) => attackLabel(a) === row.attack);
+    return d === undefined || a === undefined || !cfg.seeds.includes(row.seed)
+      ? undefined
+      : cellKeyOf(await attackCellDir(cfg, d, a, row.seed));
+  });
+  if (report.restored > 0) log(`${report.restored} finished cell(s) of ${resultsDir} restored into the cache`);
+  if (report.skipped.length > 0) {
+    log(`${report.skipped.length} stored row(s) of ${resultsDir} not restored (${report.skipped[0]})`);
+  }
+  return report;
 }
 
 /** `--cached` found no cell of the config in the cache; nothing was written. */
@@ -367,8 +411,8 @@ async function collectSeed(
       if (cfg.attacks.length > 0 && chosen.length === 0) {
         // Nothing of this defense to compute: its cached rows only (the defense is not built).
         for (const a of attacksAgainst(cfg, d)) {
-          const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
-          if (row !== undefined) rows.push({ ...row, defense: label, attack: attackLabel(a) });
+          const row = await readCellRow(cfg, d, a, seed);
+          if (row !== undefined) rows.push(row);
         }
         continue;
       }
@@ -395,8 +439,8 @@ async function collectSeed(
           if (selected(label, attackLabel(a))) {
             rows.push(await attackRow(cfg, a, label, seed, cell, data, log, progress));
           } else {
-            const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
-            if (row !== undefined) rows.push({ ...row, defense: label, attack: attackLabel(a) });
+            const row = await readCellRow(cfg, d, a, seed);
+            if (row !== undefined) rows.push(row);
           }
         }
       } finally {
@@ -468,8 +512,8 @@ async function cachedRows(cfg: ExperimentConfig, seed: number): Promise<Row[]> {
   const rows: Row[] = [];
   for (const d of cfg.defenses) {
     for (const a of attacksAgainst(cfg, d)) {
-      const row = await readJson<Row>(`${await attackCellDir(cfg, d, a, seed)}/row.json`);
-      if (row !== undefined) rows.push({ ...row, defense: defenseLabel(d), attack: attackLabel(a) });
+      const row = await readCellRow(cfg, d, a, seed);
+      if (row !== undefined) rows.push(row);
     }
   }
   return rows;

@@ -24,9 +24,9 @@
 import { loadConfig, type LoadedConfig, type ProfileName, type SchedulerConfig } from "../config/mod.ts";
 import { cacheRoot, readJson, writeJson } from "./cache.ts";
 import type { Log } from "./cells.ts";
-import { REPO_ROOT } from "./paths.ts";
+import { REPO_ROOT, resultsDirFor } from "./paths.ts";
 import { commandLine } from "./provenance.ts";
-import { cellCached, runExperiment, type Summary } from "./runner.ts";
+import { cellCached, restoreStoredCells, runExperiment, type Summary } from "./runner.ts";
 
 /** The schedulers a sweep dispatches to. */
 export const SCHEDULERS = ["local", "slurm"] as const;
@@ -483,6 +483,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     opts.overrides ?? [],
     opts.seeds,
   );
+  await restoreStoredCells(loaded, opts.resultsDir ?? resultsDirFor(loaded), log);
   const planned: { seed: number; cached: boolean }[] = [];
   for (const seed of seeds) planned.push({ seed, cached: await cellCached(loaded.config, seed) });
   const cells = planned.filter((p) => !p.cached).map((p, index) => ({ index, seed: p.seed }));
