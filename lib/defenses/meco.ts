@@ -26,6 +26,7 @@ import {
   officialPerturbationOurUnits,
 } from "../meco/official.ts";
 import type { Defense } from "./defense.ts";
+import { perturbationInference } from "../models/perturbation.ts";
 
 /** A MeCo-defended victim: the target T and the perturbation generator h. */
 export interface MecoModels {
@@ -50,9 +51,17 @@ export interface MecoDeployOptions {
   bound?: number;
 }
 
-/** The perturbed input x + h(x, ε) (inference mode). */
+/** h's folded inference form per model (perturbation.ts), or null when the model is not laid out for it. */
+const inference = new WeakMap<tf.LayersModel, ((x: tf.Tensor4D, eps: tf.Tensor4D) => tf.Tensor4D) | null>();
+
+/**
+ * The perturbed input x + h(x, ε) (inference mode): through h's folded form ({@linkcode perturbationInference})
+ * when h is laid out as `perturbationNet` builds it, else through the model's layers.
+ */
 export function perturbInput(perturb: tf.LayersModel, x: tf.Tensor4D, eps: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.add(x, perturb.apply([x, eps], { training: false }) as tf.Tensor4D));
+  let h = inference.get(perturb);
+  if (h === undefined) inference.set(perturb, h = perturbationInference(perturb) ?? null);
+  return tf.tidy(() => tf.add(x, h === null ? perturb.apply([x, eps], { training: false }) as tf.Tensor4D : h(x, eps)));
 }
 
 /**

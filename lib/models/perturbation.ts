@@ -88,3 +88,75 @@ export function perturbationNet(opts: PerturbationOptions): tf.LayersModel {
   y = new Scale({ factor: opts.bound }).apply(y) as S;
   return tf.model({ inputs: [x, eps], outputs: y, name: "meco_perturbation" });
 }
+
+/** The weights of one convolution with the inference-mode BatchNorm after it folded in: kernel · s, bias β − μ·s. */
+interface FoldedConv {
+  kernel: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
+
+type Variable = { read(): tf.Tensor };
+/** Fields of tfjs's BatchNormalization that its typings mark private. */
+interface BatchNormInternals {
+  epsilon: number;
+  gamma: Variable;
+  beta: Variable;
+  movingMean: Variable;
+  movingVariance: Variable;
+}
+
+function fold(conv: tf.layers.Layer, bn: tf.layers.Layer): FoldedConv {
+  const b = bn as unknown as BatchNormInternals;
+  return tf.tidy(() => {
+    const scale = tf.div(b.gamma.read(), tf.sqrt(tf.add(b.movingVariance.read(), b.epsilon)));
+    return {
+      kernel: tf.mul(conv.getWeights()[0], scale) as tf.Tensor4D,
+      bias: tf.sub(b.beta.read(), tf.mul(b.movingMean.read(), scale)) as tf.Tensor1D,
+    };
+  });
+}
+
+/**
+ * h_ω in inference mode, as {@linkcode perturbationNet} builds it, computed with every BatchNorm folded into the
+ * convolution before it and the ReLUs that follow a convolution fused into it: six convolutions and two residual
+ * additions instead of twenty layers (the BatchNorm and ReLU passes over full-size activations were half of a
+ * MeCo-defended query's time). Equal to `perturb.apply([x, eps], {training: false})` up to rounding
+ * (tests/models/perturbation_test.ts). The weights are read on every call, so a model trained further is never
+ * answered with stale ones. Undefined when `perturb` is not laid out as {@linkcode perturbationNet} builds it.
+ *
+ * @example
+ * ```ts ignore
+ * const h = perturbationInference(perturb)!;
+ * const delta = h(x, tf.randomNormal(x.shape)); // as perturb.apply([x, eps], { training: false })
+ * ```
+ */
+export function perturbationInference(
+  perturb: tf.LayersModel,
+): ((x: tf.Tensor4D, eps: tf.Tensor4D) => tf.Tensor4D) | undefined {
+  const kinds = perturb.layers.map((l) => l.getClassName());
+  const convs = perturb.layers.filter((l) => l.getClassName() === "Conv2D");
+  const bns = perturb.layers.filter((l) => l.getClassName() === "MecoBatchNorm");
+  const scale = perturb.layers.find((l) => l instanceof Scale) as Scale | undefined;
+  const expected = [
+    ...["InputLayer", "InputLayer", "Concatenate", "Conv2D", "MecoBatchNorm", "ReLU"],
+    ...[1, 2].flatMap(() => ["Conv2D", "MecoBatchNorm", "ReLU", "Conv2D", "MecoBatchNorm", "Add", "ReLU"]),
+    ...["Conv2D", "MecoBatchNorm", "Activation", "MecoScale"],
+  ];
+  if (kinds.join() !== expected.join() || scale === undefined) return undefined;
+  const conv = (x: tf.Tensor4D, f: FoldedConv, relu: boolean) =>
+    tf.fused.conv2d({
+      x,
+      filter: f.kernel,
+      strides: 1,
+      pad: "same",
+      bias: f.bias,
+      activation: relu ? "relu" : "linear",
+    });
+  return (x, eps) =>
+    tf.tidy(() => {
+      const f = convs.map((c, i) => fold(c, bns[i]));
+      let y = conv(tf.concat4d([x, eps], -1), f[0], true);
+      for (const i of [1, 3]) y = tf.relu(tf.add(conv(conv(y, f[i], true), f[i + 1], false), y));
+      return tf.mul(tf.tanh(conv(y, f[5], false)), scale.factor);
+    });
+}

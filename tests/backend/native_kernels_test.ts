@@ -426,7 +426,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Identity, Cast, Tile and Slice match cpu (float32, int32, bool; ranks 1-5)",
+  name: "Identity, Cast, Tile, Slice and Concat match cpu (float32, int32, bool; ranks 1-5)",
   ignore,
   fn: async () => {
     const rng = mulberry32(107);
@@ -451,6 +451,24 @@ Deno.test({
           tf.slice(f, begin, size),
           tf.cast(tf.slice(n, begin, size), "float32"),
           tf.cast(tf.slice(b, begin, size), "float32"),
+        ];
+      }, false);
+    }
+    // Concat along every axis, of 2-4 inputs with their own sizes along it (runs of one element up to long runs).
+    for (let i = 0; i < 24; i++) {
+      const rank = int(rng, 1, 4);
+      const shape = Array.from({ length: rank }, () => int(rng, 1, i < 12 ? 4 : 40));
+      const axis = int(rng, 0, rank - 1);
+      const xs = Array.from(
+        { length: int(rng, 2, 4) },
+        (_, j) => rand(rng, shape.map((s, d) => (d === axis ? (j === 1 && rng() < 0.2 ? 0 : int(rng, 1, 3)) : s))),
+      );
+      await compare(`concat axis ${axis} of [${xs.map((x) => `[${x.shape}]`)}]`, () => {
+        const fs = xs.map(t);
+        return [
+          tf.concat(fs, axis),
+          tf.cast(tf.concat(fs.map((f) => tf.cast(f.mul(10), "int32")), axis), "float32"),
+          tf.cast(tf.concat(fs.map((f) => tf.greater(f, 0)), axis), "float32"),
         ];
       }, false);
     }
