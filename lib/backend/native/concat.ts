@@ -51,8 +51,18 @@ export function concatInto(
     } else {
       // Bit copies through an integer view of the element width (float bits, NaNs included, are kept).
       const n = p.inner;
-      for (let b = 0, s = p.offset / bpe, t = dst / bpe + column; b < outer; b++, s += n, t += total) {
-        for (let k = 0; k < n; k++) view[t + k] = view[s + k];
+      const s0 = p.offset / bpe, t0 = dst / bpe + column;
+      if (n === 1) {
+        for (let b = 0; b < outer; b++) view[t0 + b * total] = view[s0 + b];
+      } else if (n === 2) {
+        for (let b = 0, s = s0, t = t0; b < outer; b++, s += 2, t += total) {
+          view[t] = view[s];
+          view[t + 1] = view[s + 1];
+        }
+      } else {
+        for (let b = 0, s = s0, t = t0; b < outer; b++, s += n, t += total) {
+          for (let k = 0; k < n; k++) view[t + k] = view[s + k];
+        }
       }
     }
     column += p.inner;
