@@ -9,14 +9,22 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../backend/mod.ts";
+import { initBackend, nativeReport } from "../backend/mod.ts";
 import { gatherBatch } from "../data/mod.ts";
 import { loadConfig, type LoadedConfig, type MecoDefenseConfig, type ProfileName } from "../config/mod.ts";
 import { readJson, writeJson, writeTextAtomic } from "../experiments/cache.ts";
 import { type DefenseCell, defenseCell, defenseLabel, type Log, victimCell } from "../experiments/cells.ts";
 import { loadExperimentData } from "../experiments/data.ts";
 import { REPO_ROOT, repoPath, resultsDirFor } from "../experiments/paths.ts";
-import { commandLine, gitCommit } from "../experiments/provenance.ts";
+import {
+  commandLine,
+  gitCommit,
+  provenanceNow,
+  type ProvenanceSummary,
+  recordProcessProvenance,
+  type RunProvenance,
+  summariseProvenance,
+} from "../experiments/provenance.ts";
 import { toCsv } from "../experiments/results.ts";
 import { type CostReps, DEFAULT_REPS, type DefenseCost, measureDefenses } from "./defense_cost.ts";
 import { measureTraining, type TrainingCost } from "./training_cost.ts";
@@ -39,6 +47,8 @@ export interface CostRow extends DefenseCost {
   slowdown_b1: number;
   /** Batch-256 latency over the undefended victim's. */
   slowdown_b256: number;
+  /** The run that measured the row: commit, command, date, backend, oneDNN version and ISA, CPU and its load then. */
+  provenance?: RunProvenance;
 }
 
 /** results/defense_cost/summary.json. */
@@ -56,6 +66,8 @@ export interface CostSummary {
     memory: string;
     minutes: number;
     generated: string;
+    /** The rows' runs (lib/experiments/provenance.ts); absent in summaries written before rows recorded them. */
+    provenance?: ProvenanceSummary;
   };
   /** One row per defense. */
   rows: CostRow[];
@@ -94,6 +106,7 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
   const commit = await gitCommit();
   const backend = await initBackend(cfg.backend);
   log(`backend: ${backend.reason}`);
+  await recordProcessProvenance(backend.name, nativeReport(), opts.command);
   const t0 = performance.now();
   const seed = cfg.seeds[0];
   const data = await loadExperimentData(cfg);
@@ -133,6 +146,7 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
             : victimBytes + owned[i] + cost.peak_extra_bytes_b256,
           slowdown_b1: base ? cost.ms_b1 / base.ms_b1 : 1,
           slowdown_b256: base ? cost.ms_b256 / base.ms_b256 : 1,
+          provenance: provenanceNow(),
         });
         log(`${defenseLabel(d)}: ${cost.ms_b1.toFixed(2)} ms (b1), ${cost.ms_b256.toFixed(1)} ms (b256)`);
       });
@@ -176,6 +190,7 @@ export async function runDefenseCost(loaded: LoadedConfig, opts: CostOptions = {
         "the victim; peak_alone = victim + owned + peak_extra. Host-side JS arrays and wasm heap growth not counted.",
       minutes: (performance.now() - t0) / 60000,
       generated: new Date().toISOString(),
+      provenance: summariseProvenance(rows),
     },
     rows,
     meco_speedup,

@@ -14,12 +14,29 @@ import { loadDataset } from "../data/mod.ts";
 import { initBackend } from "../backend/mod.ts";
 import { writeJson, writeTextAtomic } from "../experiments/cache.ts";
 import { toCsv } from "../experiments/results.ts";
-import { commandLine, gitCommit } from "../experiments/provenance.ts";
+import {
+  commandLine,
+  gitCommit,
+  processProvenance,
+  type RunProvenance,
+  stamp,
+  summariseProvenance,
+} from "../experiments/provenance.ts";
 import { type BundleMeta, exportBundle } from "./bundle.ts";
 import { drainBudget, getUsage, type ImagePool, type LoadResult, quantile, runLoad } from "./client.ts";
 import { type LoadConfig, loadLoadConfig } from "./load_config.ts";
 import { spawnServer } from "./spawn.ts";
 import { KeyStore } from "./store.ts";
+
+/**
+ * The backend and oneDNN a server's `backend …` log line names (e.g. "wasm (auto): …, oneDNN 2.6.3 (avx512_core, …)"),
+ * as the rows' provenance records them: the backend's name, and oneDNN's version and ISA when its kernels loaded.
+ */
+export function serverBackend(reason: string): [string, { ok: boolean; version?: string; isa?: string }] {
+  const name = /^[\w-]+/.exec(reason)?.[0] ?? "unknown";
+  const m = /oneDNN (\d[\w.]*) \(([a-z0-9_]+)/.exec(reason);
+  return [name, m === null ? { ok: false } : { ok: true, version: m[1], isa: m[2] }];
+}
 
 /** One row of the load test: a defense. */
 export interface LoadRow {
@@ -38,6 +55,11 @@ export interface LoadRow {
   /** Server-side time of the defense and model per request (Server-Timing `infer`). */
   infer_p50_ms: number;
   infer_p99_ms: number;
+  /**
+   * The run that measured the row: commit, command, date, the servers' backend and oneDNN (from the line each server
+   * logs), the CPU and its load when the row was finished.
+   */
+  provenance?: RunProvenance;
   drain_clients: number;
   drain_budget: number;
   drain_served: number;
@@ -203,6 +225,7 @@ if (import.meta.main) {
         drain_used: used,
         drain_refused: dr.refused,
         budget_exact: dr.served === cfg.drain.budget && used === cfg.drain.budget && dr.failed === 0,
+        provenance: stamp(await processProvenance(...serverBackend(backend), commandLine())),
       };
       rows.push(row);
       log(
@@ -237,6 +260,7 @@ if (import.meta.main) {
       meco_overhead_throughput: none && meco ? round(none.images_per_s / meco.images_per_s, 3) : null,
       minutes: round((performance.now() - t0) / 60000, 2),
       generated: new Date().toISOString(),
+      provenance: summariseProvenance(rows),
     },
     rows,
   };

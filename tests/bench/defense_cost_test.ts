@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend/mod.ts";
+import { runDefenseCost } from "../../lib/bench/cost_report.ts";
 import { measureDefense } from "../../lib/bench/defense_cost.ts";
 import { DEFENSE_WORKLOADS } from "../../lib/bench/defense_workloads.ts";
 import type { Workload } from "../../lib/bench/workloads.ts";
@@ -146,5 +147,38 @@ Deno.test("bench: every defense's batch-1 and batch-256 workloads answer probabi
         `${name}: L1 from the undefended answers in [${Math.min(...l1)}, ${Math.max(...l1)}]`,
       );
     }
+  }
+});
+
+Deno.test("the cost experiment's rows record the run that measured them (smoke profile, minimal reps)", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
+  const out = await Deno.makeTempDir({ prefix: "meco-results-" });
+  const old = Deno.env.get("MECO_CACHE_DIR");
+  Deno.env.set("MECO_CACHE_DIR", cache);
+  try {
+    const loaded = await loadConfig("configs/defense_cost.yaml", "smoke");
+    const s = await runDefenseCost(loaded, {
+      resultsDir: out,
+      reps: { rounds: 1, b1: 1, b256: 1 },
+      trainSteps: 1,
+      command: "test",
+      log: () => {},
+    });
+    assert.equal(s.rows.length, loaded.config.defenses.length);
+    for (const r of s.rows) {
+      const p = r.provenance!;
+      assert.equal(p.command, "test");
+      assert.equal(p.commit, s.meta.commit);
+      assert.equal(p.backend, s.meta.backend);
+      assert.ok(p.cpu.length > 0 && Array.isArray(p.load), JSON.stringify(p));
+    }
+    assert.equal(s.meta.provenance!.rows_without, 0);
+    assert.equal(s.meta.provenance!.runs, 1);
+    assert.match(Deno.readTextFileSync(`${out}/rows.csv`).split("\n")[0], /\brun_commit\b.*\brun_cpu\b/);
+  } finally {
+    if (old === undefined) Deno.env.delete("MECO_CACHE_DIR");
+    else Deno.env.set("MECO_CACHE_DIR", old);
+    await Deno.remove(cache, { recursive: true });
+    await Deno.remove(out, { recursive: true });
   }
 });
