@@ -152,11 +152,21 @@ export function perturbationInference(
       bias: f.bias,
       activation: relu ? "relu" : "linear",
     });
-  return (x, eps) =>
-    tf.tidy(() => {
-      const f = convs.map((c, i) => fold(c, bns[i]));
-      let y = conv(tf.concat4d([x, eps], -1), f[0], true);
-      for (const i of [1, 3]) y = tf.relu(tf.add(conv(conv(y, f[i], true), f[i + 1], false), y));
-      return tf.mul(tf.tanh(conv(y, f[5], false)), scale.factor);
-    });
+  // Each stage in its own tidy, the previous activation freed as soon as the next exists: at most two full-size
+  // activations and a stage's intermediates are alive at once, as when the layers run.
+  const stage = (y: tf.Tensor4D, next: (y: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D => {
+    const out = tf.tidy(() => next(y));
+    y.dispose();
+    return out;
+  };
+  return (x, eps) => {
+    const f = convs.map((c, i) => fold(c, bns[i]));
+    try {
+      let y = tf.tidy(() => conv(tf.concat4d([x, eps], -1), f[0], true));
+      for (const i of [1, 3]) y = stage(y, (y) => tf.relu(tf.add(conv(conv(y, f[i], true), f[i + 1], false), y)));
+      return stage(y, (y) => tf.mul(tf.tanh(conv(y, f[5], false)), scale.factor));
+    } finally {
+      for (const { kernel, bias } of f) tf.dispose([kernel, bias]);
+    }
+  };
 }
