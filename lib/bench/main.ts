@@ -1,12 +1,15 @@
 /**
- * `deno task bench`: prints one JSON object per line, `{"name", "ms"}` (the
- * median), for every workload on the selected backend.
+ * `deno task bench`: prints one JSON object per line, `{"name", "ms", "backend",
+ * "cpu", "onednn", "onednn_isa"}` (`ms` the median; oneDNN's version and the
+ * instruction set its kernels use, null when they are not loaded), for every
+ * workload on the selected backend.
  *
  * Usage: `deno task bench [--only NAME]`
  *
  * @module
  */
-import { initBackend } from "../backend/mod.ts";
+import { initBackend, nativeReport } from "../backend/mod.ts";
+import { cpuName } from "../experiments/provenance.ts";
 import { cliError, parseCli } from "../cli/args.ts";
 import { DEFENSE_WORKLOADS } from "./defense_workloads.ts";
 import { timeWorkload, WORKLOADS } from "./workloads.ts";
@@ -29,9 +32,16 @@ if (import.meta.main) {
   }
   const backend = await initBackend();
   console.error(`backend: ${backend.reason}`);
+  const native = backend.name === "wasm" ? nativeReport() : undefined;
+  const machine = {
+    backend: backend.name,
+    cpu: cpuName(),
+    onednn: native?.ok ? native.version ?? null : null,
+    onednn_isa: native?.ok ? native.isa ?? null : null,
+  };
   for (const w of workloads) {
     if (only !== undefined && w.name !== only) continue;
     const ms = timeWorkload(w);
-    console.log(JSON.stringify({ name: w.name, ms: Math.round(ms * 1000) / 1000, backend: backend.name }));
+    console.log(JSON.stringify({ name: w.name, ms: Math.round(ms * 1000) / 1000, ...machine }));
   }
 }
