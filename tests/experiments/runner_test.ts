@@ -67,9 +67,9 @@ Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifa
     const csv = await Deno.readTextFile(`${out}/rows.csv`);
     assert.equal(
       csv.split("\n")[0],
-      "defense,attack,seed,target_acc,l1,protocol,clone_acc,queries,minutes," +
+      "defense,attack,seed,target_acc,l1,protocol,clone_acc,queries,minutes,cell," +
         "run_commit,run_date,run_backend,run_onednn_isa,run_cpu,svgd_rms,h_rms",
-      "every row's fields are columns, the MeCo row's displacements too",
+      "every row's fields are columns (its cell's cache key among them), the MeCo row's displacements too",
     );
     assert.equal(csv.trim().split("\n").length, 3);
     // Every DFME curve point carries the diagnostics; the undefended oracle changes no top-1 answer.
