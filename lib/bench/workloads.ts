@@ -14,13 +14,15 @@ import { makeOptimizer } from "../train/optim.ts";
 import { createDfmeState, dfmeIteration, dfmeSettings, disposeDfmeState } from "../attacks/dfme.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { undefended } from "../defenses/undefended.ts";
+import { mecoTrainStep } from "../meco/train.ts";
+import { perturbationNet } from "../models/perturbation.ts";
 
-/** A workload: `setup` builds it and returns the function to time. */
 /** Waits for `t` by reading back its first element (a one-element slice, not a copy of the whole tensor). */
 function syncOne(t: tf.Tensor): void {
   tf.tidy(() => t.reshape([-1]).slice(0, 1).dataSync());
 }
 
+/** A workload: `setup` builds it and returns the function to time. */
 export interface Workload {
   /** Name, identical to the peer's. */
   name: string;
@@ -131,6 +133,34 @@ export const WORKLOADS: Workload[] = [
         dispose: () => {
           disposeDfmeState(state);
           victim.dispose();
+        },
+      };
+    },
+  },
+  {
+    // The PyTorch peer benchmark's meco_step(): one step of Algorithm 1 (Q = 1) on MNIST-shaped data, LeNet-5 target,
+    // h of width 16, batch 128, γ = 1: the SVGD step of the batch through T(x + h(x, ε)), then one Adam step on T and
+    // h (lib/meco/train.ts, the step trainMeco takes); x uniform in [−1, 1], fresh ε per step.
+    name: "meco_lenet_step_b128_h16",
+    reps: [3, 15],
+    setup: () => {
+      const target = lenet5({ seed: 0 });
+      const perturb = perturbationNet({ imageShape: [28, 28, 1], width: 16, bound: 1, seed: 1 });
+      const optimizer = tf.train.adam(1e-3); // as trainMeco
+      const x = tf.randomUniform([128, 28, 28, 1], -1, 1, "float32", 1) as tf.Tensor4D;
+      const y = labels(128, 10, 2);
+      let step = 0;
+      return {
+        run: () =>
+          tf.tidy(() => {
+            const eps = tf.randomNormal(x.shape, 0, 1, "float32", 3 + step++) as tf.Tensor4D;
+            mecoTrainStep(target, perturb, optimizer, x, y, eps, { q: 1, alpha: 0.1, sigma: "median", gamma: 1 });
+          }),
+        dispose: () => {
+          target.dispose();
+          perturb.dispose();
+          optimizer.dispose();
+          tf.dispose([x, y]);
         },
       };
     },

@@ -112,6 +112,58 @@ export function worstCaseBatch(
   return xq;
 }
 
+/** The loss terms and displacements of one {@linkcode mecoTrainStep}. */
+export interface MecoStepStats {
+  /** L(T(x_Q + h(x_Q, ε)), y). */
+  ce: number;
+  /** mean ‖T(x + h(x, ε)) − T(x)‖₁ (softmax outputs). */
+  l1: number;
+  /** Mean square per pixel of x_Q − x. */
+  svgdMs: number;
+  /** Mean square per pixel of h(x_Q, ε). */
+  hMs: number;
+}
+
+/**
+ * One step of Algorithm 1 on the batch (x, y) with noise ε: the Q SVGD steps
+ * of {@linkcode worstCaseBatch}, then one step of `optimizer` on T and h of
+ * L(T(x_Q + h(x_Q, ε)), y) + γ·mean ‖softmax T(x + h(x, ε)) − softmax T(x)‖₁
+ * (both models in training mode). What `deno task bench` times as
+ * `meco_lenet_step_b128_h16`.
+ */
+export function mecoTrainStep(
+  target: tf.LayersModel,
+  perturb: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  eps: tf.Tensor4D,
+  opts: Pick<MecoTrainOptions, "q" | "alpha" | "sigma" | "gamma">,
+): MecoStepStats {
+  return tf.tidy(() => {
+    const vars = [...target.trainableWeights, ...perturb.trainableWeights].map((v) => v.read() as tf.Variable);
+    const xq = worstCaseBatch(target, perturb, x, y, eps, opts);
+    let parts: tf.Scalar[] = [];
+    optimizer.minimize(
+      () => {
+        const dq = perturb.apply([xq, eps], { training: true }) as tf.Tensor4D;
+        const ceq = crossEntropy(target.apply(tf.add(xq, dq), { training: true }) as tf.Tensor2D, y);
+        const dx = perturb.apply([x, eps], { training: true }) as tf.Tensor4D;
+        const pPert = tf.softmax(target.apply(tf.add(x, dx), { training: true }) as tf.Tensor2D);
+        const pClean = tf.softmax(target.apply(x, { training: true }) as tf.Tensor2D);
+        const dist = tf.mean(tf.sum(tf.abs(tf.sub(pPert, pClean)), 1)) as tf.Scalar;
+        parts = [tf.keep(ceq), tf.keep(dist), tf.keep(tf.mean(tf.square(dq)) as tf.Scalar)];
+        return tf.add(ceq, tf.mul(dist, opts.gamma)) as tf.Scalar;
+      },
+      false,
+      vars,
+    );
+    const [ce, l1, hMs] = parts.map((p) => p.dataSync()[0]);
+    tf.dispose(parts);
+    return { ce, l1, svgdMs: tf.mean(tf.square(tf.sub(xq, x))).dataSync()[0], hMs };
+  });
+}
+
 /**
  * Trains `target` (initialised by the caller: pretrained or fresh) and
  * `perturb` on `ds` (images in [-1, 1]) with Algorithm 1. Returns the
@@ -148,30 +200,12 @@ export async function trainMeco(
     let ce = 0, l1 = 0, svgdSq = 0, hSq = 0, seen = 0;
     for (const idx of shuffledBatches(ds.n, opts.batchSize, deriveSeed(opts.seed, epoch))) {
       const b = gatherBatch(ds, idx);
-      const vars = [...target.trainableWeights, ...perturb.trainableWeights].map((v) => v.read() as tf.Variable);
       const [bce, bl1, bsvgd, bh] = tf.tidy(() => {
         const x = tf.tensor4d(b.images, [b.n, h, w, c]);
         const y = tf.tensor1d(b.labels, "int32");
         const eps = tf.randomNormal([b.n, h, w, c], 0, 1, "float32", deriveSeed(opts.seed, 1, step)) as tf.Tensor4D;
-        const xq = worstCaseBatch(target, perturb, x, y, eps, opts);
-        let parts: tf.Scalar[] = [];
-        optimizer.minimize(
-          () => {
-            const dq = perturb.apply([xq, eps], { training: true }) as tf.Tensor4D;
-            const ceq = crossEntropy(target.apply(tf.add(xq, dq), { training: true }) as tf.Tensor2D, y);
-            const dx = perturb.apply([x, eps], { training: true }) as tf.Tensor4D;
-            const pPert = tf.softmax(target.apply(tf.add(x, dx), { training: true }) as tf.Tensor2D);
-            const pClean = tf.softmax(target.apply(x, { training: true }) as tf.Tensor2D);
-            const dist = tf.mean(tf.sum(tf.abs(tf.sub(pPert, pClean)), 1)) as tf.Scalar;
-            parts = [tf.keep(ceq), tf.keep(dist), tf.keep(tf.mean(tf.square(dq)) as tf.Scalar)];
-            return tf.add(ceq, tf.mul(dist, opts.gamma)) as tf.Scalar;
-          },
-          false,
-          vars,
-        );
-        const out = parts.map((p) => p.dataSync()[0]);
-        tf.dispose(parts);
-        return [out[0], out[1], tf.mean(tf.square(tf.sub(xq, x))).dataSync()[0], out[2]];
+        const r = mecoTrainStep(target, perturb, optimizer, x, y, eps, opts);
+        return [r.ce, r.l1, r.svgdMs, r.hMs];
       });
       ce += bce * b.n;
       l1 += bl1 * b.n;
