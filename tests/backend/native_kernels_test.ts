@@ -426,7 +426,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Identity, Cast, Tile, Slice and Concat match cpu (float32, int32, bool; ranks 1-5)",
+  name: "Identity, Cast, Tile, Slice, Concat and SplitV match cpu (float32, int32, bool; ranks 1-5)",
   ignore,
   fn: async () => {
     const rng = mulberry32(107);
@@ -469,6 +469,13 @@ Deno.test({
           tf.concat(fs, axis),
           tf.cast(tf.concat(fs.map((f) => tf.cast(f.mul(10), "int32")), axis), "float32"),
           tf.cast(tf.concat(fs.map((f) => tf.greater(f, 0)), axis), "float32"),
+          // SplitV: the concatenation cut back into its parts (an empty part included), and into equal halves.
+          ...tf.split(tf.concat(fs, axis), xs.map((x) => x.shape[axis]), axis),
+          ...tf.split(tf.cast(tf.concat(fs.map((f) => tf.cast(f.mul(10), "int32")), axis), "float32"), [
+            xs.reduce((s, x) => s + x.shape[axis], 0),
+            0,
+          ], axis),
+          ...(xs[0].shape[axis] % 2 === 0 ? tf.split(fs[0], 2, axis) : []),
         ];
       }, false);
     }

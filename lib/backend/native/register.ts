@@ -16,7 +16,7 @@ import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_
 import { batchMatMulConfig, fusedMatMulConfig } from "./batch_mat_mul.ts";
 import { castConfig, identityConfig } from "./identity.ts";
 import { sliceConfig } from "./slice.ts";
-import { concatConfig } from "./concat.ts";
+import { concatConfig, splitVConfig } from "./concat.ts";
 import { fusedBatchNormConfig } from "./batch_norm.ts";
 import { registerBatchNormGradient } from "./batch_norm_grad.ts";
 import { registerBatchNormTraining } from "./batch_norm_train.ts";
@@ -64,6 +64,7 @@ const HEAP_FACTORIES: Record<string, Factory> = {
   Tile: tileConfig,
   Slice: sliceConfig,
   Concat: concatConfig,
+  SplitV: splitVConfig,
 };
 
 /** Names of the kernels {@linkcode registerNativeKernels} replaces. */
@@ -101,7 +102,7 @@ function errText(e: unknown): string {
  * Loads oneDNN (libdnnl.so.2) through Deno FFI and registers Conv2D,
  * FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter, BatchMatMul,
  * _FusedMatMul, Sum and Mean for the `wasm` backend on it, plus copy-free
- * Identity and memcpy Tile, Slice and Concat kernels (which need no library). Never throws:
+ * Identity and memcpy Tile, Slice, Concat and SplitV kernels (which need no library). Never throws:
  * without the library or FFI permission only the latter are registered, with
  * `MECO_NATIVE=0` nothing is, and `reason` says why. Idempotent.
  *
