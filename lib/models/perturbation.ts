@@ -143,6 +143,14 @@ export function perturbationInference(
     ...["Conv2D", "MecoBatchNorm", "Activation", "MecoScale"],
   ];
   if (kinds.join() !== expected.join() || scale === undefined) return undefined;
+  // Each convolution as perturbationNet builds it: no bias, stride 1, "same", no dilation, no activation; tanh at the end.
+  const plain = (l: tf.layers.Layer) => {
+    const c = l.getConfig();
+    return c.useBias === false && String(c.strides) === "1,1" && c.padding === "same" &&
+      String(c.dilationRate) === "1,1" && c.activation === "linear" && c.dataFormat === "channelsLast";
+  };
+  const tanh = perturb.layers.find((l) => l.getClassName() === "Activation")!.getConfig().activation === "tanh";
+  if (!convs.every(plain) || !tanh) return undefined;
   const conv = (x: tf.Tensor4D, f: FoldedConv, relu: boolean) =>
     tf.fused.conv2d({
       x,

@@ -43,7 +43,12 @@ Deno.test("h's folded inference form equals the model in inference mode, also af
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-  // Any other model has no folded form.
+  // Any other model has no folded form, nor one laid out alike with another convolution.
+  const biased = perturbationNet({ imageShape: shape, width: 6, bound: 0.7, seed: 3 });
+  const cfg = biased.toJSON(null, false) as unknown as { config: { layers: { config: Record<string, unknown> }[] } };
+  for (const l of cfg.config.layers) if ("use_bias" in l.config) l.config.use_bias = true;
+  assert.equal(perturbationInference(await tf.models.modelFromJSON(cfg as unknown as tf.io.ModelJSON)), undefined);
+  biased.dispose();
   const other = lenet5({ seed: 0 });
   assert.equal(perturbationInference(other), undefined);
   tf.dispose([x, eps, ref, folded]);
