@@ -27,6 +27,14 @@ import { type Dataset, deriveSeed, gatherBatch, imageShape, shuffledBatches } fr
 import { crossEntropy } from "../train/losses.ts";
 import { trainMecoOfficial } from "./official.ts";
 import { type Bandwidth, svgdStep } from "./svgd.ts";
+import {
+  accumulateGrads,
+  activationBytes,
+  chainForward,
+  chainGrads,
+  modelSegments,
+  type Piece,
+} from "../train/recompute.ts";
 
 /** Hyperparameters of {@linkcode trainMeco} (the config's `meco` defense entry). */
 export interface MecoTrainOptions {
@@ -88,7 +96,8 @@ function perturbedLoss(target: tf.LayersModel, perturb: tf.LayersModel, eps: tf.
  * step by an RMS of `alpha` per pixel (before clipping to [−1, 1]). The loss
  * gradient of each particle is that of its own loss L(T(x_j + h(x_j, ε_j)), y_j)
  * (the batch mean scaled by N), taken with the models in inference mode, so
- * particles do not interact through BatchNorm.
+ * particles do not interact through BatchNorm, and the gradients can be taken
+ * in `chunks` parts of the batch (less memory, the same gradients).
  */
 export function worstCaseBatch(
   target: tf.LayersModel,
@@ -96,21 +105,78 @@ export function worstCaseBatch(
   x: tf.Tensor4D,
   y: tf.Tensor1D,
   eps: tf.Tensor4D,
-  opts: Pick<MecoTrainOptions, "q" | "alpha" | "sigma">,
+  opts: Pick<MecoTrainOptions, "q" | "alpha" | "sigma"> & { chunks?: number },
 ): tf.Tensor4D {
   const n = x.shape[0];
+  const size = Math.ceil(n / Math.max(1, Math.min(n, opts.chunks ?? 1)));
+  // crossEntropy is a batch mean: scale by the part's size for per-particle ∇ loss(x_j).
+  const particleGrads = (xq: tf.Tensor4D): tf.Tensor4D => {
+    if (size >= n) return tf.mul(tf.grad(perturbedLoss(target, perturb, eps, y))(xq), n);
+    const parts: tf.Tensor4D[] = [];
+    for (let i = 0; i < n; i += size) {
+      const m = Math.min(size, n - i);
+      parts.push(tf.tidy(() => {
+        const loss = perturbedLoss(target, perturb, tf.slice(eps, i, m), tf.slice(y, i, m));
+        return tf.mul(tf.grad(loss)(tf.slice(xq, i, m)), m);
+      }));
+    }
+    const g = tf.concat(parts);
+    tf.dispose(parts);
+    return g;
+  };
   let xq = tf.clone(x);
   for (let q = 0; q < opts.q; q++) {
-    const next = tf.tidy(() => {
-      // crossEntropy is a batch mean: scale by n for per-particle ∇ loss(x_j).
-      const g = tf.mul(tf.grad(perturbedLoss(target, perturb, eps, y))(xq), n) as tf.Tensor4D;
-      return svgdStep(xq, g, { alpha: opts.alpha, step: "rms", sigma: opts.sigma, clip: [-1, 1] });
-    });
+    const next = tf.tidy(() =>
+      svgdStep(xq, particleGrads(xq), { alpha: opts.alpha, step: "rms", sigma: opts.sigma, clip: [-1, 1] })
+    );
     xq.dispose();
     xq = next;
   }
   return xq;
 }
+
+/**
+ * A target's memory plan for a MeCo step at batch size `batch`: whether the
+ * step recomputes (lib/train/recompute.ts), the target as the pieces it
+ * recomputes, and how many parts the SVGD step takes the gradients in. A
+ * target whose layer outputs fit in `budget` bytes ({@linkcode TAPE_BUDGET})
+ * is one piece on one tape (LeNet-5 at any batch this project trains at); a
+ * larger one is cut into pieces of about 3/8 of that each (a full-width
+ * ResNet-34-8x at batch 128: 1.4 GiB of outputs, a tape of about 3 GiB, more
+ * than a MeCo step's three passes and h's two can hold in the wasm heap's
+ * 4 GB).
+ */
+export function mecoMemoryPlan(target: tf.LayersModel, batch: number, budget = TAPE_BUDGET): {
+  recompute: boolean;
+  pieces: Piece[];
+  svgdChunks: number;
+} {
+  const bytes = activationBytes(target, batch);
+  const whole = (m: tf.LayersModel): Piece => ({
+    run: (t) => m.apply(t, { training: true }) as tf.Tensor,
+    vars: m.trainableWeights.map((v) => v.read() as tf.Variable),
+  });
+  if (bytes <= budget) return { recompute: false, pieces: [whole(target)], svgdChunks: 1 };
+  const count = Math.ceil(bytes / (budget * PIECE_SHARE));
+  const key = `${count}`;
+  let parts = segmentCache.get(target)?.get(key);
+  if (parts === undefined) {
+    parts = modelSegments(target, count);
+    if (!segmentCache.has(target)) segmentCache.set(target, new Map());
+    segmentCache.get(target)!.set(key, parts);
+  }
+  return {
+    recompute: parts.length > 1,
+    pieces: parts.map(whole),
+    svgdChunks: Math.min(batch, Math.ceil(bytes / budget)),
+  };
+}
+
+/** Bytes of a target pass's layer outputs above which a MeCo step recomputes (see {@linkcode mecoMemoryPlan}). */
+export const TAPE_BUDGET = 256 * 2 ** 20;
+/** A recomputed piece's layer outputs as a share of the budget. */
+const PIECE_SHARE = 3 / 8;
+const segmentCache = new WeakMap<tf.LayersModel, Map<string, tf.LayersModel[]>>();
 
 /** The loss terms and displacements of one {@linkcode mecoTrainStep}. */
 export interface MecoStepStats {
@@ -130,6 +196,18 @@ export interface MecoStepStats {
  * L(T(x_Q + h(x_Q, ε)), y) + γ·mean ‖softmax T(x + h(x, ε)) − softmax T(x)‖₁
  * (both models in training mode). What `deno task bench` times as
  * `meco_lenet_step_b128_h16`.
+ *
+ * The gradient of that loss is taken in three parts, each on its own tape, so
+ * that at most one pass of T (with one of h) holds its activations at a time
+ * instead of three: (a) the CE term; (b) the L1 term through
+ * T(x + h(x, ε)), with softmax T(x) a constant; (c) the L1 term through T(x),
+ * with softmax T(x + h(x, ε)) the constant (b) computed. (b) needs softmax
+ * T(x) first: one more forward pass of T, after which BatchNorm's moving
+ * statistics are put back, so that they see the passes (a), (b), (c) in the
+ * order of the single-tape form. A large target is also recomputed piece by
+ * piece within each part ({@linkcode mecoMemoryPlan}). The sum of the parts is
+ * the single-tape gradient up to rounding (tests/meco/meco_test.ts), and one
+ * optimizer step applies it.
  */
 export function mecoTrainStep(
   target: tf.LayersModel,
@@ -138,28 +216,48 @@ export function mecoTrainStep(
   x: tf.Tensor4D,
   y: tf.Tensor1D,
   eps: tf.Tensor4D,
-  opts: Pick<MecoTrainOptions, "q" | "alpha" | "sigma" | "gamma">,
+  opts: Pick<MecoTrainOptions, "q" | "alpha" | "sigma" | "gamma"> & { tapeBudget?: number },
 ): MecoStepStats {
+  const plan = mecoMemoryPlan(target, x.shape[0], opts.tapeBudget);
   return tf.tidy(() => {
-    const vars = [...target.trainableWeights, ...perturb.trainableWeights].map((v) => v.read() as tf.Variable);
-    const xq = worstCaseBatch(target, perturb, x, y, eps, opts);
-    let parts: tf.Scalar[] = [];
-    optimizer.minimize(
-      () => {
-        const dq = perturb.apply([xq, eps], { training: true }) as tf.Tensor4D;
-        const ceq = crossEntropy(target.apply(tf.add(xq, dq), { training: true }) as tf.Tensor2D, y);
-        const dx = perturb.apply([x, eps], { training: true }) as tf.Tensor4D;
-        const pPert = tf.softmax(target.apply(tf.add(x, dx), { training: true }) as tf.Tensor2D);
-        const pClean = tf.softmax(target.apply(x, { training: true }) as tf.Tensor2D);
-        const dist = tf.mean(tf.sum(tf.abs(tf.sub(pPert, pClean)), 1)) as tf.Scalar;
-        parts = [tf.keep(ceq), tf.keep(dist), tf.keep(tf.mean(tf.square(dq)) as tf.Scalar)];
-        return tf.add(ceq, tf.mul(dist, opts.gamma)) as tf.Scalar;
+    const models = [target, perturb];
+    const chain = { recompute: plan.recompute, models };
+    const xq = worstCaseBatch(target, perturb, x, y, eps, { ...opts, chunks: plan.svgdChunks });
+    let hSq: tf.Scalar | undefined;
+    // x' = x + h(x, ε) as the chain's first piece (x a constant); h's mean square recorded for (a).
+    const perturbed: Piece = {
+      run: (t) => {
+        const d = perturb.apply([t, eps], { training: true }) as tf.Tensor4D;
+        if (hSq === undefined) hSq = tf.keep(tf.mean(tf.square(d)) as tf.Scalar);
+        return tf.add(t, d);
       },
-      false,
-      vars,
-    );
-    const [ce, l1, hMs] = parts.map((p) => p.dataSync()[0]);
-    tf.dispose(parts);
+      vars: perturb.trainableWeights.map((v) => v.read() as tf.Variable),
+    };
+    const grads: tf.NamedTensorMap = {};
+    // (a) L(T(x_Q + h(x_Q, ε)), y).
+    const a = chainGrads([perturbed, ...plan.pieces], xq, (logits) => crossEntropy(logits as tf.Tensor2D, y), chain);
+    accumulateGrads(grads, a.grads);
+    const hMs = hSq!.dataSync()[0];
+    // softmax T(x), a constant for (b), from a pass that leaves BatchNorm's moving statistics as they were.
+    const pClean = tf.softmax(chainForward(plan.pieces, x, [target]) as tf.Tensor2D);
+    // (b) γ·mean ‖softmax T(x + h(x, ε)) − pClean‖₁ through the perturbed pass.
+    let pPert: tf.Tensor2D | undefined;
+    const b = chainGrads([perturbed, ...plan.pieces], x, (logits) => {
+      pPert?.dispose(); // a recomputing chain runs the head once, a single tape once
+      pPert = tf.keep(tf.softmax(logits as tf.Tensor2D));
+      return tf.mul(tf.mean(tf.sum(tf.abs(tf.sub(pPert, pClean)), 1)), opts.gamma) as tf.Scalar;
+    }, chain);
+    accumulateGrads(grads, b.grads);
+    // (c) the same term through the clean pass, with pPert the constant.
+    const c = chainGrads(plan.pieces, x, (logits) => {
+      const p = tf.softmax(logits as tf.Tensor2D);
+      return tf.mul(tf.mean(tf.sum(tf.abs(tf.sub(pPert!, p)), 1)), opts.gamma) as tf.Scalar;
+    }, { recompute: plan.recompute, models: [target] });
+    accumulateGrads(grads, c.grads);
+    optimizer.applyGradients(grads);
+    const ce = a.value.dataSync()[0];
+    const l1 = tf.mean(tf.sum(tf.abs(tf.sub(pPert!, pClean)), 1)).dataSync()[0];
+    tf.dispose([pPert!, hSq!]); // kept out of their tapes' scopes, so out of this one too
     return { ce, l1, svgdMs: tf.mean(tf.square(tf.sub(xq, x))).dataSync()[0], hMs };
   });
 }

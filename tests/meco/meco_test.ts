@@ -3,10 +3,11 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { mecoDefense } from "../../lib/defenses/meco.ts";
-import { trainMeco, worstCaseBatch } from "../../lib/meco/train.ts";
+import { mecoMemoryPlan, mecoTrainStep, trainMeco, worstCaseBatch } from "../../lib/meco/train.ts";
 import { crossEntropy } from "../../lib/train/losses.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { perturbationNet } from "../../lib/models/perturbation.ts";
+import { resnet8x } from "../../lib/models/resnet_8x.ts";
 
 await initBackend("wasm");
 const data: Dataset = toSignedRange(subset(await loadDataset("mnist", "train"), 256, { seed: 1 }));
@@ -66,6 +67,120 @@ Deno.test("one DRO step moves the batch by a measurable RMS, up the inner object
   assert.ok(tf.sum(tf.mul(d, g)).dataSync()[0] > 0, "the step does not go up the objective");
   assert.ok(objective(x1).dataSync()[0] > objective(x).dataSync()[0]);
   tf.dispose([x, y, eps, x1, d, g]);
+  T.dispose();
+  h.dispose();
+});
+
+/** Algorithm 1's update on one tape: the form mecoTrainStep's three tapes must equal. */
+function singleTapeStep(
+  T: tf.LayersModel,
+  h: tf.LayersModel,
+  opt: tf.Optimizer,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  eps: tf.Tensor4D,
+  gamma: number,
+): void {
+  tf.tidy(() => {
+    const xq = worstCaseBatch(T, h, x, y, eps, { q: 1, alpha: 0.1, sigma: "median" });
+    const vars = [...T.trainableWeights, ...h.trainableWeights].map((v) => v.read() as tf.Variable);
+    opt.minimize(
+      () => {
+        const dq = h.apply([xq, eps], { training: true }) as tf.Tensor4D;
+        const ce = crossEntropy(T.apply(tf.add(xq, dq), { training: true }) as tf.Tensor2D, y);
+        const dx = h.apply([x, eps], { training: true }) as tf.Tensor4D;
+        const pPert = tf.softmax(T.apply(tf.add(x, dx), { training: true }) as tf.Tensor2D);
+        const pClean = tf.softmax(T.apply(x, { training: true }) as tf.Tensor2D);
+        return tf.add(ce, tf.mul(tf.mean(tf.sum(tf.abs(tf.sub(pPert, pClean)), 1)), gamma)) as tf.Scalar;
+      },
+      false,
+      vars,
+    );
+  });
+}
+
+type Step = (T: tf.LayersModel, h: tf.LayersModel, opt: tf.Optimizer, eps: tf.Tensor4D) => void;
+
+/**
+ * Two SGD steps of `first` and of `second` from the same initial ResNet (with
+ * BatchNorm: its moving statistics must see the same passes) and h: every
+ * weight, moving statistics included, equal within `tolerance` of its change.
+ * SGD's update is linear in the gradient, so a missing or doubled part shows.
+ */
+function sameUpdates(first: Step, second: Step, tolerance: number): void {
+  const target = () => resnet8x({ depth: 18, seed: 0, width: 1 / 16, inputShape: [28, 28, 1], classes: 10 });
+  const perturb = () => perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.5, seed: 0 });
+  const [T1, h1, T2, h2, T0, h0] = [target(), perturb(), target(), perturb(), target(), perturb()];
+  const opt1 = tf.train.sgd(0.5), opt2 = tf.train.sgd(0.5);
+  for (let step = 0; step < 2; step++) {
+    const eps = tf.randomNormal([32, 28, 28, 1], 0, 1, "float32", 10 + step) as tf.Tensor4D;
+    first(T1, h1, opt1, eps);
+    second(T2, h2, opt2, eps);
+    eps.dispose();
+  }
+  const moved: string[] = [];
+  for (const [m1, m2, m0] of [[T1, T2, T0], [h1, h2, h0]]) {
+    m1.weights.forEach((w, i) => {
+      const [a, b, initial] = [w.read(), m2.weights[i].read(), m0.weights[i].read()];
+      const diff = tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+      const change = tf.max(tf.abs(tf.sub(b, initial))).dataSync()[0];
+      if (change > 1e-3) moved.push(w.name);
+      assert.ok(diff <= tolerance * Math.max(change, 1e-2), `${w.name} differs by ${diff} (its change ${change})`);
+    });
+  }
+  const all = T1.weights.length + h1.weights.length;
+  assert.ok(moved.length > 0.8 * all, `only ${moved.length} of ${all} weights moved`);
+  assert.ok(T1.nonTrainableWeights.every((w) => moved.includes(w.name)), "T's moving statistics did not move");
+  for (const m of [T0, h0, T1, h1, T2, h2]) m.dispose();
+  opt1.dispose();
+  opt2.dispose();
+}
+
+Deno.test("the MeCo step's three tapes give the single-tape update, moving statistics included", () => {
+  const { x, y } = batch(32);
+  sameUpdates(
+    (T, h, opt, eps) => {
+      const r = mecoTrainStep(T, h, opt, x, y, eps, { q: 1, alpha: 0.1, sigma: "median", gamma: 3 });
+      assert.ok(r.ce > 0 && r.l1 > 0 && r.svgdMs > 0 && r.hMs > 0, JSON.stringify(r));
+    },
+    (T, h, opt, eps) => singleTapeStep(T, h, opt, x, y, eps, 3),
+    1e-4,
+  );
+  tf.dispose([x, y]);
+});
+
+Deno.test("the MeCo step recomputed piece by piece gives the update of whole tapes", () => {
+  // Q = 0: the SVGD step's gradients in parts differ from the whole batch's by rounding (tested below), and the L1
+  // term's sign amplifies rounding over two steps; the recomputed passes themselves equal the first ones.
+  const { x, y } = batch(32);
+  const opts = { q: 0, alpha: 0.1, sigma: "median" as const, gamma: 3 };
+  let plan: ReturnType<typeof mecoMemoryPlan> | undefined;
+  sameUpdates(
+    (T, h, opt, eps) => {
+      plan ??= mecoMemoryPlan(T, 32, 1);
+      mecoTrainStep(T, h, opt, x, y, eps, { ...opts, tapeBudget: 1 });
+    },
+    (T, h, opt, eps) => void mecoTrainStep(T, h, opt, x, y, eps, opts),
+    1e-6,
+  );
+  assert.ok(plan!.recompute && plan!.pieces.length >= 8, `${plan!.pieces.length} pieces`);
+  assert.equal(plan!.svgdChunks, 32);
+  tf.dispose([x, y]);
+});
+
+Deno.test("the SVGD step's gradients taken in parts of the batch equal the whole batch's", () => {
+  const T = resnet8x({ depth: 18, seed: 0, width: 1 / 16, inputShape: [28, 28, 1], classes: 10 });
+  const h = perturbationNet({ imageShape: [28, 28, 1], width: 4, bound: 0.5, seed: 0 });
+  const { x, y } = batch(32);
+  const eps = tf.randomNormal(x.shape, 0, 1, "float32", 5) as tf.Tensor4D;
+  const whole = worstCaseBatch(T, h, x, y, eps, { q: 2, alpha: 0.1, sigma: "median" });
+  for (const chunks of [3, 32]) {
+    const parts = worstCaseBatch(T, h, x, y, eps, { q: 2, alpha: 0.1, sigma: "median", chunks });
+    assert.ok(tf.max(tf.abs(tf.sub(parts, whole))).dataSync()[0] < 1e-5, `${chunks} parts`);
+    parts.dispose();
+  }
+  assert.ok(tf.max(tf.abs(tf.sub(whole, x))).dataSync()[0] > 0.05, "the batch did not move");
+  tf.dispose([x, y, eps, whole]);
   T.dispose();
   h.dispose();
 });
