@@ -14,7 +14,8 @@ import { ALG, ARG, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
 import type { Dnnl } from "./dnnl.ts";
 import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, nativeFor } from "./runtime.ts";
-import { tensorPtr } from "./wasm_ptr.ts";
+import { byteOffsetOf, tensorPtr } from "./wasm_ptr.ts";
+import { LOOP_POOL_CHANNELS, maxPoolBackward, maxPoolForward, poolGeometry } from "./max_pool_heap.ts";
 import { offsetSized } from "./sized_ptr.ts";
 import { alignedScratch } from "./scratch.ts";
 
@@ -125,6 +126,7 @@ function maxPoolGrad(prev: tf.KernelFunc) {
       ? nativeFor(tf.util.sizeFromShape(input.shape) * info.filterHeight * info.filterWidth)
       : undefined;
     if (dnnl === undefined) return prev(args) as tf.TensorInfo;
+    if (info.inChannels < LOOP_POOL_CHANNELS) return maxPoolGradLoops(backend, input, dy, info);
     const key = infoKey(info);
     const fwd = dnnl.plan(`maxpool_fwd|${key}`, (): PlanSpec => {
       const descs = poolDescs(dnnl, info);
@@ -160,6 +162,27 @@ function maxPoolGrad(prev: tf.KernelFunc) {
     return dx;
   };
 }
+
+/** MaxPoolGrad of few channels as loops (max_pool_heap.ts): the forward pass for the maxima's indices, then the routing. */
+function maxPoolGradLoops(
+  backend: BackendWasm,
+  input: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo {
+  const g = poolGeometry(info);
+  const dx = backend.makeOutput(input.shape, "float32");
+  const outs = tf.util.sizeFromShape(dy.shape);
+  if (loopScratch === undefined || loopScratch.y.length < outs) {
+    loopScratch = { y: new Float32Array(outs), idx: new Int32Array(outs) };
+  }
+  const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
+  maxPoolForward(heap, byteOffsetOf(backend, input) >>> 2, loopScratch.y, 0, loopScratch.idx, 0, g);
+  maxPoolBackward(heap, byteOffsetOf(backend, dy) >>> 2, heap, byteOffsetOf(backend, dx) >>> 2, loopScratch.idx, 0, g);
+  return dx;
+}
+
+let loopScratch: { y: Float32Array; idx: Int32Array } | undefined;
 
 function avgPoolGrad(prev: tf.KernelFunc) {
   return (args: KernelArgs): tf.TensorInfo => {

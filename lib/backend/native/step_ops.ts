@@ -19,6 +19,7 @@ import { type ConvGeometry, convGeometry } from "./conv_geometry.ts";
 import { bnTrainBackward, bnTrainForward, bnTrainMaskBytes, updateMoving } from "./batch_norm_train.ts";
 import { BWD, runEltwise } from "./eltwise.ts";
 import { backwardDesc, forwardDesc as poolForwardDesc, infoKey, poolDescs } from "./pooling.ts";
+import { LOOP_POOL_CHANNELS, maxPoolBackward, maxPoolForward, poolGeometry } from "./max_pool_heap.ts";
 import { onesPtr, sumRows } from "./reduce.ts";
 import { matMulSpec } from "./batch_mat_mul.ts";
 import { threading } from "./runtime.ts";
@@ -398,6 +399,7 @@ function poolOp(mem: StepMemory, kind: string, layer: LayerInternals, x: Value, 
   );
   if (tf.util.sizeFromShape(info.outShape) !== y.size) throw new Unsupported(`pooling output ${info.outShape}`);
   const alg = kind === "MaxPooling2D" ? ALG.poolingMax : ALG.poolingAvgIncludePadding;
+  if (alg === ALG.poolingMax && info.inChannels < LOOP_POOL_CHANNELS) return maxPoolLoopOp(mem, info, x, y);
   const key = `${alg}|${infoKey(info)}`;
   const fwd = () =>
     dnnl.plan(`cstep_pool_fwd|${key}`, (): PlanSpec => {
@@ -433,6 +435,30 @@ function poolOp(mem: StepMemory, kind: string, layer: LayerInternals, x: Value, 
       if (x.gradient === undefined) return;
       const [dx, done] = mem.contribution(x);
       bwd().run([mem.ptr(y.gradient!), ...(ws ? [mem.ptr(ws)] : []), dx]);
+      done();
+    },
+  };
+}
+
+/** Max pooling as loops over the heap, keeping each window's maximum's index for the backward pass. */
+function maxPoolLoopOp(mem: StepMemory, info: tf.backend_util.Conv2DInfo, x: Value, y: Value): Op {
+  const g = poolGeometry(info);
+  const at = mem.alloc([y.size], "int32");
+  const views = () => {
+    const f32 = mem.heapFloats();
+    return [f32, new Int32Array(f32.buffer)] as const;
+  };
+  return {
+    forward: () => {
+      const [f32, i32] = views();
+      maxPoolForward(f32, x.activation.offset >>> 2, f32, y.activation.offset >>> 2, i32, at.offset >>> 2, g);
+    },
+    backward: () => {
+      if (x.gradient === undefined) return;
+      const into = x.received === 0 ? x.gradient : mem.scratch!; // where mem.contribution puts it
+      const [, done] = mem.contribution(x);
+      const [f32, i32] = views();
+      maxPoolBackward(f32, y.gradient!.offset >>> 2, f32, into.offset >>> 2, i32, at.offset >>> 2, g);
       done();
     },
   };

@@ -1,0 +1,112 @@
+/**
+ * Max pooling (NHWC) for the compiled training step as plain loops over the
+ * wasm heap, with the index of each window's maximum kept for the backward
+ * pass. For few channels oneDNN's vectorised pooling has little to vectorise
+ * over: on LeNet-5's first pooling ([128, 28, 28, 6], 2×2, stride 2) its
+ * AVX2 kernel takes ≈ 7–10 ms forward, these loops ≈ 1 (PERF.md).
+ * Ties go to the first maximum of a window (row by row), as in the cpu backend;
+ * padding cells are never a window's maximum, as in tfjs and oneDNN.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+
+/** A 2-D max pooling's geometry (NHWC). */
+export interface PoolGeometry {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  fh: number;
+  fw: number;
+  sh: number;
+  sw: number;
+  /** Padding rows above and columns left of the input. */
+  pt: number;
+  pl: number;
+}
+
+/**
+ * Max pooling of fewer channels than this runs as these loops (in the compiled
+ * step and in MaxPoolGrad): oneDNN's kernels vectorise over channels, and with
+ * few of them its AVX2 kernel is several times slower than the loops.
+ */
+export const LOOP_POOL_CHANNELS = 16;
+
+/** The geometry of tfjs's pooling info. */
+export function poolGeometry(info: tf.backend_util.Conv2DInfo): PoolGeometry {
+  return {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    c: info.inChannels,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    fh: info.filterHeight,
+    fw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    pt: info.padInfo.top,
+    pl: info.padInfo.left,
+  };
+}
+
+/**
+ * `dst` = maxpool(`src`) and `idx`[i] = the index in the input of output i's
+ * maximum; `x`, `y`, `at` are element offsets into `src`, `dst`, `idx` (views
+ * of the wasm heap, or arrays of their own).
+ */
+export function maxPoolForward(
+  src: Float32Array,
+  x: number,
+  dst: Float32Array,
+  y: number,
+  idx: Int32Array,
+  at: number,
+  g: PoolGeometry,
+): void {
+  const { n, h, w, c, oh, ow, fh, fw, sh, sw, pt, pl } = g;
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      const h0 = Math.max(0, i * sh - pt), h1 = Math.min(h, i * sh - pt + fh);
+      for (let j = 0; j < ow; j++, o += c) {
+        const w0 = Math.max(0, j * sw - pl), w1 = Math.min(w, j * sw - pl + fw);
+        const first = ((b * h + h0) * w + w0) * c;
+        for (let k = 0; k < c; k++) {
+          dst[y + o + k] = src[x + first + k];
+          idx[at + o + k] = first + k;
+        }
+        for (let r = h0; r < h1; r++) {
+          for (let s = r === h0 ? w0 + 1 : w0; s < w1; s++) {
+            const p = ((b * h + r) * w + s) * c;
+            for (let k = 0; k < c; k++) {
+              const v = src[x + p + k];
+              if (v > dst[y + o + k]) {
+                dst[y + o + k] = v;
+                idx[at + o + k] = p + k;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** `dst` = the input's gradient: each of `src`'s output gradients routed to its window's maximum (`idx` of the forward pass). */
+export function maxPoolBackward(
+  src: Float32Array,
+  dy: number,
+  dst: Float32Array,
+  dx: number,
+  idx: Int32Array,
+  at: number,
+  g: PoolGeometry,
+): void {
+  dst.fill(0, dx, dx + g.n * g.h * g.w * g.c);
+  const outs = g.n * g.oh * g.ow * g.c;
+  for (let o = 0; o < outs; o++) dst[dx + idx[at + o]] += src[dy + o];
+}
