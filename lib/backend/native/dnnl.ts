@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { checkStatus, createHandle, type DnnlLib, ENGINE_CPU, type OmpLib, STREAM_DEFAULT } from "./dnnl_ffi.ts";
+import {
+  checkStatus,
+  createHandle,
+  type DnnlLib,
+  ENGINE_CPU,
+  ISA_AVX512_BIT,
+  type OmpLib,
+  STREAM_DEFAULT,
+} from "./dnnl_ffi.ts";
 import { dnnlDims, type MemoryDesc, memoryDescByStrides, memoryDescByTag, memoryDescBytes } from "./memory_desc.ts";
 import type { Plan, PlanSpec, ReorderSpec } from "./plan.ts";
 import { PlanBuilder } from "./plan_builder.ts";
@@ -49,6 +57,11 @@ export class Dnnl {
    */
   splitBatch = true;
   private helper: HelperThread | undefined | null;
+  /**
+   * Whether oneDNN's kernels use AVX-512 (`dnnl_get_effective_cpu_isa`, so
+   * `DNNL_MAX_CPU_ISA` caps it): some work is faster outside oneDNN below it.
+   */
+  readonly avx512: boolean;
 
   /** @param lib bound libdnnl symbols @param omp bound libgomp symbols, if found @param capacity plans kept */
   constructor(readonly lib: DnnlLib, omp: OmpLib | undefined, readonly capacity = 2048) {
@@ -60,6 +73,7 @@ export class Dnnl {
       if (this.debug) console.error(`oneDNN plan ${key}: ${plan.impl}, ${plan.threads} thread(s)`);
     });
     this.adaptive = new AdaptiveThreads(4 * capacity);
+    this.avx512 = (lib.dnnl_get_effective_cpu_isa() & ISA_AVX512_BIT) !== 0;
   }
 
   /** Throws a `DnnlError` unless `status` is success. */

@@ -136,6 +136,9 @@ export const ISA: Record<number, string> = {
   0x3e7: "avx512_core_amx",
 };
 
+/** The bit every AVX-512 value of `dnnl_cpu_isa_t` has (avx512_core and above). */
+export const ISA_AVX512_BIT = 0x20;
+
 const P = "pointer" as const;
 const B = "buffer" as const;
 const I = "i32" as const;

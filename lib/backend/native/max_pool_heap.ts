@@ -3,13 +3,14 @@
  * wasm heap, with the index of each window's maximum kept for the backward
  * pass. For few channels oneDNN's vectorised pooling has little to vectorise
  * over: on LeNet-5's first pooling ([128, 28, 28, 6], 2×2, stride 2) its
- * AVX2 kernel takes ≈ 7–10 ms forward, these loops ≈ 1 (PERF.md).
+ * AVX2 kernel is several times slower than these loops ({@linkcode poolLoops}).
  * Ties go to the first maximum of a window (row by row), as in the cpu backend;
  * padding cells are never a window's maximum, as in tfjs and oneDNN.
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import type { Dnnl } from "./dnnl.ts";
 
 /** A 2-D max pooling's geometry (NHWC). */
 export interface PoolGeometry {
@@ -29,11 +30,16 @@ export interface PoolGeometry {
 }
 
 /**
- * Max pooling of fewer channels than this runs as these loops (in the compiled
- * step and in MaxPoolGrad): oneDNN's kernels vectorise over channels, and with
- * few of them its AVX2 kernel is several times slower than the loops.
+ * Whether a max pooling of `channels` channels runs as these loops (in the
+ * compiled step and in MaxPoolGrad): below AVX-512 and with fewer than 16
+ * channels. oneDNN's kernels vectorise over channels; with few of them its
+ * AVX2 kernel is several times slower than the loops, its AVX-512 kernel
+ * faster (LeNet-5's first pooling forward: AVX2 ≈ 7–10 ms, AVX-512 ≈ 1.2 ms,
+ * loops ≈ 3.4 ms; the data-dependent branch of each comparison bounds them).
  */
-export const LOOP_POOL_CHANNELS = 16;
+export function poolLoops(dnnl: Dnnl, channels: number): boolean {
+  return channels < 16 && !dnnl.avx512;
+}
 
 /** The geometry of tfjs's pooling info. */
 export function poolGeometry(info: tf.backend_util.Conv2DInfo): PoolGeometry {
@@ -68,28 +74,26 @@ export function maxPoolForward(
   g: PoolGeometry,
 ): void {
   const { n, h, w, c, oh, ow, fh, fw, sh, sw, pt, pl } = g;
+  const window = new Int32Array(fh * fw); // the window's pixels inside the input, row by row
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < oh; i++) {
       const h0 = Math.max(0, i * sh - pt), h1 = Math.min(h, i * sh - pt + fh);
       for (let j = 0; j < ow; j++, o += c) {
         const w0 = Math.max(0, j * sw - pl), w1 = Math.min(w, j * sw - pl + fw);
-        const first = ((b * h + h0) * w + w0) * c;
+        let m = 0;
+        for (let r = h0; r < h1; r++) for (let s = w0; s < w1; s++) window[m++] = ((b * h + r) * w + s) * c;
         for (let k = 0; k < c; k++) {
-          dst[y + o + k] = src[x + first + k];
-          idx[at + o + k] = first + k;
-        }
-        for (let r = h0; r < h1; r++) {
-          for (let s = r === h0 ? w0 + 1 : w0; s < w1; s++) {
-            const p = ((b * h + r) * w + s) * c;
-            for (let k = 0; k < c; k++) {
-              const v = src[x + p + k];
-              if (v > dst[y + o + k]) {
-                dst[y + o + k] = v;
-                idx[at + o + k] = p + k;
-              }
+          let best = src[x + window[0] + k], arg = window[0] + k;
+          for (let t = 1; t < m; t++) {
+            const p = window[t] + k, v = src[x + p];
+            if (v > best) {
+              best = v;
+              arg = p;
             }
           }
+          dst[y + o + k] = best;
+          idx[at + o + k] = arg;
         }
       }
     }

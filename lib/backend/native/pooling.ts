@@ -15,7 +15,7 @@ import type { Dnnl } from "./dnnl.ts";
 import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, nativeFor } from "./runtime.ts";
 import { byteOffsetOf, tensorPtr } from "./wasm_ptr.ts";
-import { LOOP_POOL_CHANNELS, maxPoolBackward, maxPoolForward, poolGeometry } from "./max_pool_heap.ts";
+import { maxPoolBackward, maxPoolForward, poolGeometry, poolLoops } from "./max_pool_heap.ts";
 import { offsetSized } from "./sized_ptr.ts";
 import { alignedScratch } from "./scratch.ts";
 
@@ -126,7 +126,7 @@ function maxPoolGrad(prev: tf.KernelFunc) {
       ? nativeFor(tf.util.sizeFromShape(input.shape) * info.filterHeight * info.filterWidth)
       : undefined;
     if (dnnl === undefined) return prev(args) as tf.TensorInfo;
-    if (info.inChannels < LOOP_POOL_CHANNELS) return maxPoolGradLoops(backend, input, dy, info);
+    if (poolLoops(dnnl, info.inChannels)) return maxPoolGradLoops(backend, input, dy, info);
     const key = infoKey(info);
     const fwd = dnnl.plan(`maxpool_fwd|${key}`, (): PlanSpec => {
       const descs = poolDescs(dnnl, info);

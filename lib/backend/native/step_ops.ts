@@ -19,7 +19,7 @@ import { type ConvGeometry, convGeometry } from "./conv_geometry.ts";
 import { bnTrainBackward, bnTrainForward, bnTrainMaskBytes, updateMoving } from "./batch_norm_train.ts";
 import { BWD, runEltwise } from "./eltwise.ts";
 import { backwardDesc, forwardDesc as poolForwardDesc, infoKey, poolDescs } from "./pooling.ts";
-import { LOOP_POOL_CHANNELS, maxPoolBackward, maxPoolForward, poolGeometry } from "./max_pool_heap.ts";
+import { maxPoolBackward, maxPoolForward, poolGeometry, poolLoops } from "./max_pool_heap.ts";
 import { onesPtr, sumRows } from "./reduce.ts";
 import { matMulSpec } from "./batch_mat_mul.ts";
 import { threading } from "./runtime.ts";
@@ -399,7 +399,7 @@ function poolOp(mem: StepMemory, kind: string, layer: LayerInternals, x: Value, 
   );
   if (tf.util.sizeFromShape(info.outShape) !== y.size) throw new Unsupported(`pooling output ${info.outShape}`);
   const alg = kind === "MaxPooling2D" ? ALG.poolingMax : ALG.poolingAvgIncludePadding;
-  if (alg === ALG.poolingMax && info.inChannels < LOOP_POOL_CHANNELS) return maxPoolLoopOp(mem, info, x, y);
+  if (alg === ALG.poolingMax && poolLoops(dnnl, info.inChannels)) return maxPoolLoopOp(mem, info, x, y);
   const key = `${alg}|${infoKey(info)}`;
   const fwd = () =>
     dnnl.plan(`cstep_pool_fwd|${key}`, (): PlanSpec => {
