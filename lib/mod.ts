@@ -30,7 +30,7 @@ export { fit, type FitOptions, type FitResult } from "./train/fit.ts";
 export { makeTrainer, type Trainer } from "./train/trainer.ts";
 export { type NamedTensor, type OptimizerOptions, TorchAdam } from "./train/optim.ts";
 export { type TrainingLoss } from "./train/losses.ts";
-export { chainForward, chainGrads, type ChainGrads, modelSegments, type Piece } from "./train/recompute.ts";
+export { chainForward, type ChainGrads, chainGrads, modelSegments, type Piece } from "./train/recompute.ts";
 export * from "./defenses/mod.ts";
 export * from "./victim/mod.ts";
 export * from "./attacks/mod.ts";
