@@ -25,7 +25,7 @@ import { onednn } from "../_parts.ts";
 import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import { type Defense, undefended } from "../../lib/defenses/mod.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";
-import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
+import { assertSameRun, crashedRun, flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
 
@@ -224,34 +224,23 @@ Deno.test("a resumed run ends with the same clone, curve and query count as an u
     tf.tidy(() => tf.mean(clone.predict(tf.ones([1, ...SHAPE])) as tf.Tensor).dataSync()[0]);
 
   const whole = await new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, { seed: 7, evaluate });
-
-  const dir = await Deno.makeTempDir();
-  class Crash extends Error {}
-  await assert.rejects(
-    () =>
-      new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, {
-        seed: 7,
-        evaluate,
-        checkpointDir: dir,
-        onProgress: (p) => {
-          if (p.iteration === 4) throw new Crash(); // after the checkpoint at iteration 3, mid-way to the next
-        },
-      }),
-    Crash,
+  // Crash after the checkpoint at iteration 3, mid-way to the next.
+  const { dir, spent } = await crashedRun(
+    new DfmeAttack(cfg),
+    boxOver(victim, budget),
+    budget,
+    { seed: 7, evaluate },
+    4,
   );
-  const spent = await checkpointQueries(dir);
   assert.equal(spent, 3 * per);
   // The runner's job: a black box that already counts what the checkpoint spent.
   const resumedBox = boxOver(victim, budget, "soft", spent);
   const resumed = await new DfmeAttack(cfg).extract(resumedBox, budget, { seed: 7, evaluate, checkpointDir: dir });
 
-  assert.equal(resumed.queries, whole.queries);
+  assertSameRun(whole, resumed);
   assert.equal(resumedBox.queries, budget);
-  assert.deepEqual(resumed.curve, whole.curve);
   assert.deepEqual(resumed.curve.map((c) => c.queries), [2, 4, 6, 8, 9].map((i) => i * per));
-  const a = flatWeights(whole.clone), b = flatWeights(resumed.clone);
-  assert.equal(a.length, b.length);
-  assert.ok(a.every((v, i) => v === b[i]), "resumed clone differs from the uninterrupted one");
+  const a = flatWeights(whole.clone);
   // The finished run left a final checkpoint: extracting again spends nothing and returns the same clone.
   const again = await new DfmeAttack(cfg).extract(boxOver(victim, budget, "soft", budget), budget, {
     seed: 7,
@@ -276,19 +265,12 @@ Deno.test("DFME checkpoints in the loop's format; the diagnostics of a resumed r
   assert.equal(whole.curve.length, 4);
   assert.ok(whole.curve.every((p) => Number.isFinite(p.diagnostics?.estimateCosine)));
 
-  const dir = await Deno.makeTempDir();
-  class Crash extends Error {}
-  await assert.rejects(
-    () =>
-      new DfmeAttack(cfg, models).extract(boxOver(victim, budget), budget, {
-        seed: 3,
-        evaluate,
-        checkpointDir: dir,
-        onProgress: (p) => {
-          if (p.iteration === 3) throw new Crash();
-        },
-      }),
-    Crash,
+  const { dir } = await crashedRun(
+    new DfmeAttack(cfg, models),
+    boxOver(victim, budget),
+    budget,
+    { seed: 3, evaluate },
+    3,
   );
   const meta = await readCheckpointMeta<LoopCheckpointMeta>(dir);
   assert.equal(meta?.format, DFME_FORMAT);
@@ -299,8 +281,7 @@ Deno.test("DFME checkpoints in the loop's format; the diagnostics of a resumed r
     evaluate,
     checkpointDir: dir,
   });
-  assert.deepEqual(resumed.curve, whole.curve);
-  assert.deepEqual(flatWeights(resumed.clone), flatWeights(whole.clone));
+  assertSameRun(whole, resumed);
   for (const c of [whole.clone, resumed.clone]) c.dispose();
   victim.dispose();
   await Deno.remove(dir, { recursive: true });
@@ -313,20 +294,7 @@ Deno.test("a checkpoint of DFME's own earlier loop (dfme/1: the same state files
   const cfg = { ...TINY, eval_every: per, checkpoint_every: 2 * per };
   const evaluate = () => 0.5;
   const whole = await new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, { seed: 5, evaluate });
-  const dir = await Deno.makeTempDir();
-  class Crash extends Error {}
-  await assert.rejects(
-    () =>
-      new DfmeAttack(cfg).extract(boxOver(victim, budget), budget, {
-        seed: 5,
-        evaluate,
-        checkpointDir: dir,
-        onProgress: (p) => {
-          if (p.iteration === 3) throw new Crash();
-        },
-      }),
-    Crash,
-  );
+  const { dir } = await crashedRun(new DfmeAttack(cfg), boxOver(victim, budget), budget, { seed: 5, evaluate }, 3);
   // Rewrite the meta as DFME's own loop wrote it: settings as an object, the random streams' position.
   const file = `${dir}/latest/meta.json`;
   const m = JSON.parse(await Deno.readTextFile(file)) as LoopCheckpointMeta;
@@ -349,8 +317,7 @@ Deno.test("a checkpoint of DFME's own earlier loop (dfme/1: the same state files
     evaluate,
     checkpointDir: dir,
   });
-  assert.deepEqual(resumed.curve, whole.curve);
-  assert.deepEqual(flatWeights(resumed.clone), flatWeights(whole.clone));
+  assertSameRun(whole, resumed);
   // Its settings are still checked: a dfme/1 checkpoint of other settings is refused.
   await Deno.writeTextFile(file, JSON.stringify({ ...old, settings: { ...settings, gen_lr: 1 } }));
   await assert.rejects(

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
-import { checkpointQueries, ResumeError } from "../../lib/attacks/checkpoint.ts";
+import { ResumeError } from "../../lib/attacks/checkpoint.ts";
 import { MazeAttack, mazeQueriesPerIteration, MazeRun, mazeSettings } from "../../lib/attacks/maze.ts";
 import { ReplayBuffer } from "../../lib/attacks/replay_buffer.ts";
 import { mulberry32 } from "../../lib/data/rng.ts";
@@ -11,7 +11,7 @@ import { cosineLr } from "../../lib/train/optim.ts";
 import { accuracy, predictorOf } from "../../lib/metrics/accuracy.ts";
 import type { Defense } from "../../lib/defenses/mod.ts";
 import { BlackBox } from "../../lib/victim/mod.ts";
-import { flatWeights, mnistBox, mnistVictim } from "./_victim.ts";
+import { assertSameRun, crashedRun, mnistBox, mnistVictim } from "./_victim.ts";
 
 await initBackend("wasm");
 
@@ -150,31 +150,20 @@ Deno.test("a resumed MAZE run (replay buffer included) ends like an uninterrupte
   const evaluate = (clone: tf.LayersModel) =>
     tf.tidy(() => tf.mean(clone.predict(tf.ones([1, ...SHAPE])) as tf.Tensor).dataSync()[0]);
   const whole = await new MazeAttack(cfg).extract(boxOver(victim, budget), budget, { seed: 3, evaluate });
-  const dir = await Deno.makeTempDir();
-  class Crash extends Error {}
-  await assert.rejects(
-    () =>
-      new MazeAttack(cfg).extract(boxOver(victim, budget), budget, {
-        seed: 3,
-        evaluate,
-        checkpointDir: dir,
-        onProgress: (p) => {
-          if (p.iteration === 3) throw new Crash();
-        },
-      }),
-    Crash,
+  const { dir, spent } = await crashedRun(
+    new MazeAttack(cfg),
+    boxOver(victim, budget),
+    budget,
+    { seed: 3, evaluate },
+    3,
   );
-  const spent = await checkpointQueries(dir);
   assert.equal(spent, 2 * per);
   const resumed = await new MazeAttack(cfg).extract(boxOver(victim, budget, "soft", spent), budget, {
     seed: 3,
     evaluate,
     checkpointDir: dir,
   });
-  assert.equal(resumed.queries, whole.queries);
-  assert.deepEqual(resumed.curve, whole.curve);
-  const a = flatWeights(whole.clone), b = flatWeights(resumed.clone);
-  assert.ok(a.every((v, i) => v === b[i]), "resumed clone differs from the uninterrupted one");
+  assertSameRun(whole, resumed);
   await assert.rejects(
     () =>
       new MazeAttack({ ...cfg, n_dirs: 3 }).extract(boxOver(victim, budget, "soft", budget), budget, {
