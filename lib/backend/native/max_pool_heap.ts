@@ -9,25 +9,14 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type { ConvGeometry } from "./conv_geometry.ts";
 import type { Dnnl } from "./dnnl.ts";
 
-/** A 2-D max pooling's geometry (NHWC). */
-export interface PoolGeometry {
-  n: number;
-  h: number;
-  w: number;
-  c: number;
-  oh: number;
-  ow: number;
-  fh: number;
-  fw: number;
-  sh: number;
-  sw: number;
-  /** Padding rows above and columns left of the input. */
-  pt: number;
-  pl: number;
-}
+/** A 2-D max pooling's geometry (NHWC): the parts of a convolution's geometry it reads (dilation 1). */
+export type PoolGeometry = Pick<
+  ConvGeometry,
+  "n" | "h" | "w" | "c" | "oh" | "ow" | "fh" | "fw" | "sh" | "sw" | "pt" | "pl"
+>;
 
 /**
  * Whether a max pooling of `channels` channels runs as these loops (in the
@@ -39,24 +28,6 @@ export interface PoolGeometry {
  */
 export function poolLoops(dnnl: Dnnl, channels: number): boolean {
   return channels < 16 && !dnnl.avx512;
-}
-
-/** The geometry of tfjs's pooling info. */
-export function poolGeometry(info: tf.backend_util.Conv2DInfo): PoolGeometry {
-  return {
-    n: info.batchSize,
-    h: info.inHeight,
-    w: info.inWidth,
-    c: info.inChannels,
-    oh: info.outHeight,
-    ow: info.outWidth,
-    fh: info.filterHeight,
-    fw: info.filterWidth,
-    sh: info.strideHeight,
-    sw: info.strideWidth,
-    pt: info.padInfo.top,
-    pl: info.padInfo.left,
-  };
 }
 
 /**

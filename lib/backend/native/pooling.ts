@@ -14,8 +14,10 @@ import { ALG, ARG, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
 import type { Dnnl } from "./dnnl.ts";
 import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, nativeFor } from "./runtime.ts";
-import { byteOffsetOf, tensorPtr } from "./wasm_ptr.ts";
-import { maxPoolBackward, maxPoolForward, poolGeometry, poolLoops } from "./max_pool_heap.ts";
+import { tensorPtr } from "./wasm_ptr.ts";
+import { heapF32, offsetOf } from "../wasm_kernels/heap.ts";
+import { convGeometry } from "./conv_geometry.ts";
+import { maxPoolBackward, maxPoolForward, poolLoops } from "./max_pool_heap.ts";
 import { offsetSized } from "./sized_ptr.ts";
 import { alignedScratch } from "./scratch.ts";
 
@@ -170,15 +172,15 @@ function maxPoolGradLoops(
   dy: tf.TensorInfo,
   info: tf.backend_util.Conv2DInfo,
 ): tf.TensorInfo {
-  const g = poolGeometry(info);
+  const g = convGeometry(info);
   const dx = backend.makeOutput(input.shape, "float32");
   const outs = tf.util.sizeFromShape(dy.shape);
   if (loopScratch === undefined || loopScratch.y.length < outs) {
     loopScratch = { y: new Float32Array(outs), idx: new Int32Array(outs) };
   }
-  const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer);
-  maxPoolForward(heap, byteOffsetOf(backend, input) >>> 2, loopScratch.y, 0, loopScratch.idx, 0, g);
-  maxPoolBackward(heap, byteOffsetOf(backend, dy) >>> 2, heap, byteOffsetOf(backend, dx) >>> 2, loopScratch.idx, 0, g);
+  const heap = heapF32(backend);
+  maxPoolForward(heap, offsetOf(backend, input), loopScratch.y, 0, loopScratch.idx, 0, g);
+  maxPoolBackward(heap, offsetOf(backend, dy), heap, offsetOf(backend, dx), loopScratch.idx, 0, g);
   return dx;
 }
 

@@ -19,7 +19,7 @@ import { type ConvGeometry, convGeometry } from "./conv_geometry.ts";
 import { bnTrainBackward, bnTrainForward, bnTrainMaskBytes, updateMoving } from "./batch_norm_train.ts";
 import { BWD, runEltwise } from "./eltwise.ts";
 import { backwardDesc, forwardDesc as poolForwardDesc, infoKey, poolDescs } from "./pooling.ts";
-import { maxPoolBackward, maxPoolForward, poolGeometry, poolLoops } from "./max_pool_heap.ts";
+import { maxPoolBackward, maxPoolForward, poolLoops } from "./max_pool_heap.ts";
 import { onesPtr, sumRows } from "./reduce.ts";
 import { matMulSpec } from "./batch_mat_mul.ts";
 import { threading } from "./runtime.ts";
@@ -442,7 +442,7 @@ function poolOp(mem: StepMemory, kind: string, layer: LayerInternals, x: Value, 
 
 /** Max pooling as loops over the heap, keeping each window's maximum's index for the backward pass. */
 function maxPoolLoopOp(mem: StepMemory, info: tf.backend_util.Conv2DInfo, x: Value, y: Value): Op {
-  const g = poolGeometry(info);
+  const g = convGeometry(info);
   const at = mem.alloc([y.size], "int32");
   const views = () => {
     const f32 = mem.heapFloats();
