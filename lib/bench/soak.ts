@@ -7,7 +7,8 @@
  * Usage:
  * `deno run -A lib/bench/soak.ts [--model resnet18_8x|lenet5] [--steps 10000] [--batch 32] [--every 500] [--out DIR]`
  *
- * With `--out` it writes DIR/summary.json (samples, verdict, command, commit).
+ * With `--out` it writes DIR/summary.json (samples, verdict, and the run's provenance: commit, command, date,
+ * backend, oneDNN version and ISA, Deno and tfjs versions, CPU and load).
  * The model trains on a fixed random batch with PyTorch's Adam (ResNet, with
  * BatchNorm) or SGD with momentum and weight decay (LeNet-5), as the project's
  * training loops do.
@@ -15,14 +16,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../backend/mod.ts";
+import { initBackend, nativeReport } from "../backend/mod.ts";
 import { parseCli } from "../cli/args.ts";
 import { lenet5 } from "../models/lenet.ts";
 import { resnet8x } from "../models/resnet_8x.ts";
 import { makeOptimizer } from "../train/optim.ts";
 import { CROSS_ENTROPY } from "../train/losses.ts";
 import { makeTrainer } from "../train/trainer.ts";
-import { commandLine, gitCommit } from "../experiments/provenance.ts";
+import { processProvenance, stamp } from "../experiments/provenance.ts";
 import { writeDirAtomic } from "../train/checkpoint.ts";
 
 /** One sample of the soak. */
@@ -118,7 +119,7 @@ if (import.meta.main) {
   const { values: a } = parseCli(CLI);
   const backend = await initBackend();
   console.error(`backend: ${backend.reason}`);
-  const commit = await gitCommit();
+  const provenance = await processProvenance(backend.name, nativeReport());
   const opts = { model: a.model, steps: a.steps, batch: a.batch, every: a.every };
   const t = performance.now();
   const samples = soak({ ...opts, onSample: (s) => console.log(JSON.stringify(s)) });
@@ -128,9 +129,7 @@ if (import.meta.main) {
   if (out !== undefined) {
     const summary = {
       meta: {
-        commit,
-        command: commandLine(),
-        backend: backend.name,
+        ...stamp(provenance),
         minutes: (performance.now() - t) / 60000,
         ...opts,
       },
