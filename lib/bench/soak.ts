@@ -33,6 +33,8 @@ export interface SoakSample {
   numBytes: number;
   /** Resident set size of the process, MiB. */
   rssMiB: number;
+  /** V8's JavaScript heap (heapTotal), MiB: garbage not yet collected swings it, and RSS with it. */
+  jsHeapMiB: number;
   /** Milliseconds per step over the last interval. */
   msPerStep: number;
 }
@@ -65,11 +67,13 @@ export function soak(opts: SoakOptions): SoakSample[] {
   const sample = (s: number) => {
     const now = performance.now();
     const m = tf.memory();
+    const mem = Deno.memoryUsage();
     const out: SoakSample = {
       step: s,
       numTensors: m.numTensors,
       numBytes: m.numBytes,
-      rssMiB: Math.round(Deno.memoryUsage().rss / 2 ** 20),
+      rssMiB: Math.round(mem.rss / 2 ** 20),
+      jsHeapMiB: Math.round(mem.heapTotal / 2 ** 20),
       msPerStep: s > last ? (now - t0) / (s - last) : 0,
     };
     samples.push(out);
@@ -94,12 +98,23 @@ export function soak(opts: SoakOptions): SoakSample[] {
   return samples;
 }
 
-/** Tensor count flat from the first sample on, and RSS growth between the second and last sample (MiB). */
+/**
+ * Tensor count flat from the first sample on, and RSS growth (MiB): the lowest RSS of the last quarter of the samples
+ * minus the lowest of the second quarter. RSS swings by tens of MiB with V8's garbage collection (a sawtooth as
+ * garbage accumulates and is collected), and V8 grows its heap over the first thousand steps; a leak raises the
+ * floor the swings return to, which is what is compared.
+ */
 export function verdict(samples: SoakSample[]): { tensorsFlat: boolean; rssGrowthMiB: number } {
-  const first = samples[0], second = samples[Math.min(1, samples.length - 1)], lastS = samples[samples.length - 1];
+  const first = samples[0];
+  const n = samples.length;
+  const floor = (from: number, to: number) => {
+    const part = samples.slice(Math.min(from, n - 1), Math.max(to, from + 1));
+    return Math.min(...part.map((s) => s.rssMiB));
+  };
+  const q = Math.floor(n / 4);
   return {
     tensorsFlat: samples.every((s) => s.numTensors === first.numTensors && s.numBytes === first.numBytes),
-    rssGrowthMiB: lastS.rssMiB - second.rssMiB,
+    rssGrowthMiB: floor(n - Math.max(q, 1), n) - floor(Math.max(q, 1), Math.max(2 * q, 2)),
   };
 }
 

@@ -51,3 +51,29 @@ Deno.test("the soak CLI's summary records its run's provenance", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the soak's RSS growth compares the floors of the second and last quarters (GC swings are not growth)", () => {
+  const at = (rss: number[]) =>
+    rss.map((rssMiB, i) => ({ step: i, numTensors: 5, numBytes: 10, rssMiB, jsHeapMiB: 0, msPerStep: 1 }));
+  // V8 warming up, then a sawtooth between 320 and 410: no growth.
+  assert.equal(
+    verdict(at([240, 270, 320, 360, 400, 323, 350, 390, 410, 329, 360, 400, 325, 380, 410, 330])).rssGrowthMiB,
+    2,
+  );
+  // A leak: the floor climbs 10 MiB a sample.
+  assert.equal(verdict(at([240, 250, 260, 270, 280, 290, 300, 310, 320, 330, 340, 350])).rssGrowthMiB, 60);
+  // Too few samples for quarters still give a number.
+  assert.equal(verdict(at([240, 250])).rssGrowthMiB, 0);
+  assert.equal(verdict(at([240])).rssGrowthMiB, 0);
+  assert.equal(
+    verdict([{ step: 1, numTensors: 5, numBytes: 10, rssMiB: 1, jsHeapMiB: 0, msPerStep: 0 }, {
+      step: 2,
+      numTensors: 6,
+      numBytes: 10,
+      rssMiB: 1,
+      jsHeapMiB: 0,
+      msPerStep: 0,
+    }]).tensorsFlat,
+    false,
+  );
+});
