@@ -3,36 +3,16 @@ import { parseConfig } from "../../lib/config/mod.ts";
 import { ArchiveError } from "../../lib/experiments/archive.ts";
 import { runExperiment } from "../../lib/experiments/runner.ts";
 import type { Summary } from "../../lib/experiments/rows.ts";
+import { tinyConfig, withFreshCache } from "./_tiny.ts";
 
-const YAML = `
-name: archive_e2e
-description: the committed results restore their finished cells on another machine
-seeds: [0]
-dataset: { name: mnist, train_subset: 600 }
-victim:
-  arch: lenet5
-  train: { epochs: 1, batch_size: 64, optimizer: adam, lr: 0.002 }
-defenses:
-  - type: none
-attacks:
-  - { type: dfme, clone_arch: lenet5, budget: 700, batch_size: 32, gen_width: 4, nz: 16, eval_every: 350, checkpoint_every: 700 }
-eval: { test_subset: 200 }
-profiles: { paper: {}, local: {}, smoke: {} }
-`;
-
-/** Runs `fn` with MECO_CACHE_DIR set to a fresh empty folder (removed after). */
-async function withFreshCache<T>(fn: (cache: string) => Promise<T>): Promise<T> {
-  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
-  const old = Deno.env.get("MECO_CACHE_DIR");
-  Deno.env.set("MECO_CACHE_DIR", cache);
-  try {
-    return await fn(cache);
-  } finally {
-    if (old === undefined) Deno.env.delete("MECO_CACHE_DIR");
-    else Deno.env.set("MECO_CACHE_DIR", old);
-    await Deno.remove(cache, { recursive: true });
-  }
-}
+const YAML = tinyConfig({
+  name: "archive_e2e",
+  description: "the committed results restore their finished cells on another machine",
+  budget: 700,
+  evalEvery: 350,
+  checkpointEvery: 700,
+  testSubset: 200,
+});
 
 const readSummary = (dir: string) => JSON.parse(Deno.readTextFileSync(`${dir}/summary.json`)) as Summary;
 const writeSummary = (dir: string, s: Summary) => Deno.writeTextFileSync(`${dir}/summary.json`, JSON.stringify(s));

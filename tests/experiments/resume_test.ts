@@ -5,28 +5,22 @@
  */
 import assert from "node:assert/strict";
 import { cp } from "node:fs/promises";
+import { tinyConfig } from "./_tiny.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const repro = `${root}lib/cli/repro.ts`;
 
 // 224 queries per DFME iteration (32 · (1 + 1 + 5)); 40 iterations, a checkpoint every 4.
-const yaml = (out: string) => `
-name: resume_e2e
-description: kill-and-resume test
-seeds: [0]
-dataset: { name: mnist, train_subset: 600 }
-victim:
-  arch: lenet5
-  train: { epochs: 1, batch_size: 64, optimizer: adam, lr: 0.002 }
-defenses:
-  - type: none
-attacks:
-  - { type: dfme, clone_arch: lenet5, budget: 8960, batch_size: 32, gen_width: 4, nz: 16, eval_every: 1792,
-      checkpoint_every: 896 }
-eval: { test_subset: 300 }
-output: { dir: ${out} }
-profiles: { paper: {}, local: {}, smoke: {} }
-`;
+const yaml = (out: string) =>
+  tinyConfig({
+    name: "resume_e2e",
+    description: "kill-and-resume test",
+    budget: 8960,
+    evalEvery: 1792,
+    checkpointEvery: 896,
+    testSubset: 300,
+    out,
+  });
 
 interface Row {
   defense: string;

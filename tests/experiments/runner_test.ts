@@ -2,31 +2,23 @@ import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../lib/config/mod.ts";
 import { NothingCachedError, parseOnly, runExperiment } from "../../lib/experiments/runner.ts";
 import { diagnosticsFigure, diagnosticsTable, loadReport, type Stat } from "../../lib/report/mod.ts";
+import { tinyConfig, withFreshCache } from "./_tiny.ts";
 
-const YAML = `
-name: runner_e2e
-description: tiny end-to-end run of the runner
-seeds: [0]
-dataset: { name: mnist, train_subset: 600 }
-victim:
-  arch: lenet5
-  train: { epochs: 1, batch_size: 64, optimizer: adam, lr: 0.002 }
-defenses:
-  - type: none
-  - { type: meco, gamma: 1, q: 1, alpha: 0.01, sigma: median, bound: 0.2, width: 4, epochs: 1, batch_size: 64,
-      lr: 0.001, train_subset: 128 }
-attacks:
-  - { type: dfme, clone_arch: lenet5, budget: 1400, batch_size: 32, gen_width: 4, nz: 16, eval_every: 700, checkpoint_every: 700 }
-eval: { test_subset: 300 }
-profiles: { paper: {}, local: {}, smoke: {} }
-`;
+const YAML = tinyConfig({
+  name: "runner_e2e",
+  description: "tiny end-to-end run of the runner",
+  defenses: [
+    "{ type: meco, gamma: 1, q: 1, alpha: 0.01, sigma: median, bound: 0.2, width: 4, epochs: 1, batch_size: 64, " +
+    "lr: 0.001, train_subset: 128 }",
+  ],
+  budget: 1400,
+  evalEvery: 700,
+  checkpointEvery: 700,
+  testSubset: 300,
+});
 
 Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifacts, and reuses its cache", async () => {
-  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
-  const out = await Deno.makeTempDir({ prefix: "meco-results-" });
-  const oldCache = Deno.env.get("MECO_CACHE_DIR");
-  Deno.env.set("MECO_CACHE_DIR", cache);
-  try {
+  await withFreshCache(async (_cache, out) => {
     const loaded = await parseConfig(YAML, "runner_e2e.yaml", "local");
     const logs: string[] = [];
     const s = await runExperiment(loaded, { resultsDir: out, command: "test", log: (m) => logs.push(m) });
@@ -100,20 +92,11 @@ Deno.test("the runner runs every (defense, attack, seed) cell, writes the artifa
     // Gathering only: same rows.
     const s3 = await runExperiment(loaded, { resultsDir: out, cachedOnly: true, log: () => {} });
     assert.deepEqual(s3.rows, s.rows);
-  } finally {
-    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
-    else Deno.env.set("MECO_CACHE_DIR", oldCache);
-    await Deno.remove(cache, { recursive: true });
-    await Deno.remove(out, { recursive: true });
-  }
+  });
 });
 
 Deno.test("--only computes the cells it names and reports the other cached ones; a pattern that selects nothing is refused", async () => {
-  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
-  const out = await Deno.makeTempDir({ prefix: "meco-results-" });
-  const oldCache = Deno.env.get("MECO_CACHE_DIR");
-  Deno.env.set("MECO_CACHE_DIR", cache);
-  try {
+  await withFreshCache(async (_cache, out) => {
     const loaded = await parseConfig(YAML, "runner_e2e.yaml", "local");
     assert.throws(
       () => parseOnly(loaded, ["meco/maze"]),
@@ -130,20 +113,11 @@ Deno.test("--only computes the cells it names and reports the other cached ones;
     const s2 = await runExperiment(loaded, { resultsDir: out, only: ["*/dfme"], log: () => {} });
     assert.deepEqual(s2.rows.map((r) => `${r.defense}/${r.attack}`), ["undefended/dfme", "meco/dfme"]);
     assert.deepEqual(s2.rows[0], s.rows[0], "the cached cell is read, not recomputed");
-  } finally {
-    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
-    else Deno.env.set("MECO_CACHE_DIR", oldCache);
-    await Deno.remove(cache, { recursive: true });
-    await Deno.remove(out, { recursive: true });
-  }
+  });
 });
 
 Deno.test("--cached with nothing cached is an error and writes nothing", async () => {
-  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
-  const out = await Deno.makeTempDir({ prefix: "meco-results-" });
-  const oldCache = Deno.env.get("MECO_CACHE_DIR");
-  Deno.env.set("MECO_CACHE_DIR", cache);
-  try {
+  await withFreshCache(async (_cache, out) => {
     const loaded = await parseConfig(YAML, "runner_e2e.yaml", "local");
     await assert.rejects(
       () => runExperiment(loaded, { resultsDir: out, cachedOnly: true, log: () => {} }),
@@ -151,19 +125,11 @@ Deno.test("--cached with nothing cached is an error and writes nothing", async (
         e instanceof NothingCachedError && /runner_e2e \(profile local\): no cell is cached/.test(e.message),
     );
     assert.deepEqual([...Deno.readDirSync(out)], [], "no summary is written");
-  } finally {
-    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
-    else Deno.env.set("MECO_CACHE_DIR", oldCache);
-    await Deno.remove(cache, { recursive: true });
-    await Deno.remove(out, { recursive: true });
-  }
+  });
 });
 
 Deno.test("DFME's diagnostics draw from their own defense instance: a random defense answers the attack alike however often they run", async () => {
-  const cache = await Deno.makeTempDir({ prefix: "meco-cache-" });
-  const oldCache = Deno.env.get("MECO_CACHE_DIR");
-  Deno.env.set("MECO_CACHE_DIR", cache);
-  try {
+  await withFreshCache(async (cache) => {
     // eval_every sets how often the diagnostics query the defense (every evaluation point); it changes nothing else.
     const yaml = (every: number) =>
       YAML.replace(
@@ -199,9 +165,5 @@ Deno.test("DFME's diagnostics draw from their own defense instance: a random def
       weights[0].length === weights[1].length && weights[0].every((w, i) => same(w, weights[1][i])),
       "the clones trained on the same answers (their weights differ)",
     );
-  } finally {
-    if (oldCache === undefined) Deno.env.delete("MECO_CACHE_DIR");
-    else Deno.env.set("MECO_CACHE_DIR", oldCache);
-    await Deno.remove(cache, { recursive: true });
-  }
+  });
 });

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { optionalPart } from "../../lib/system/optional_parts.ts";
 import { missingSlurmBinary, startTestCluster, type TestCluster } from "../../lib/experiments/slurm_cluster.ts";
+import { tinyConfig } from "./_tiny.ts";
 
 const slurm = optionalPart("slurm");
 const root = new URL("../../", import.meta.url).pathname;
@@ -101,23 +102,16 @@ Deno.test({
 });
 
 // 224 queries per DFME iteration (32 · (1 + 1 + 5)); 100 iterations, a checkpoint every 4.
-const killConfig = (out: string) => `
-name: sweep_kill
-description: kill-and-resubmit test
-seeds: [0]
-dataset: { name: mnist, train_subset: 600 }
-victim:
-  arch: lenet5
-  train: { epochs: 1, batch_size: 64, optimizer: adam, lr: 0.002 }
-defenses:
-  - type: none
-attacks:
-  - { type: dfme, clone_arch: lenet5, budget: 22400, batch_size: 32, gen_width: 4, nz: 16, eval_every: 4480,
-      checkpoint_every: 896 }
-eval: { test_subset: 200 }
-output: { dir: ${out} }
-profiles: { paper: {}, local: {}, smoke: {} }
-`;
+const killConfig = (out: string) =>
+  tinyConfig({
+    name: "sweep_kill",
+    description: "kill-and-resubmit test",
+    budget: 22400,
+    evalEvery: 4480,
+    checkpointEvery: 896,
+    testSubset: 200,
+    out,
+  });
 
 /** The checkpointed query count of the one attack cell under `cache`, or 0. */
 async function checkpointed(cache: string): Promise<number> {

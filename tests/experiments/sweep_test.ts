@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { loadConfig, parseConfig } from "../../lib/config/mod.ts";
 import { REPO_ROOT } from "../../lib/experiments/paths.ts";
+import { tinyConfig } from "./_tiny.ts";
 import {
   type CellEvent,
   jobScript,
@@ -117,30 +118,24 @@ Deno.test("the Slurm job script carries the sbatch options, the setup lines and 
 });
 
 // A victim trained for one epoch on 600 images and a 896-query DFME: seconds per cell.
-const tinyConfig = (out: string) => `
-name: sweep_local
-description: local sweep test
-seeds: [0, 1]
-dataset: { name: mnist, train_subset: 600 }
-victim:
-  arch: lenet5
-  train: { epochs: 1, batch_size: 64, optimizer: adam, lr: 0.002 }
-defenses:
-  - type: none
-attacks:
-  - { type: dfme, clone_arch: lenet5, budget: 896, batch_size: 32, gen_width: 4, nz: 16, eval_every: 448,
-      checkpoint_every: 448 }
-eval: { test_subset: 200 }
-output: { dir: ${out} }
-profiles: { paper: {}, local: {}, smoke: {} }
-`;
+const sweepConfig = (out: string) =>
+  tinyConfig({
+    name: "sweep_local",
+    description: "local sweep test",
+    seeds: [0, 1],
+    budget: 896,
+    evalEvery: 448,
+    checkpointEvery: 448,
+    testSubset: 200,
+    out,
+  });
 
 Deno.test("a local sweep runs the uncached cells on two workers; run again, it finds them cached and recomputes none", async () => {
   await withTmp(async (dir) => {
     const prev = Deno.env.get("MECO_CACHE_DIR");
     Deno.env.set("MECO_CACHE_DIR", `${dir}/cache`);
     try {
-      await Deno.writeTextFile(`${dir}/c.yaml`, tinyConfig(`${dir}/out`));
+      await Deno.writeTextFile(`${dir}/c.yaml`, sweepConfig(`${dir}/out`));
       const lines: string[] = [];
       const opts = {
         config: `${dir}/c.yaml`,
