@@ -69,7 +69,27 @@ export interface Summary {
      * in summaries written before rows recorded their runs).
      */
     provenance?: ProvenanceSummary;
+    /**
+     * The config's (defense, attack, seed) cells this summary has no row of, as `defense/attack seed N` (gathered
+     * with `--cached` or `--only` before every cell was computed); empty when complete, absent in summaries written
+     * before it was recorded.
+     */
+    missing_cells?: string[];
   };
   /** One row per (defense, attack, seed). */
   rows: Omit<Row, "curve">[];
+}
+
+/** Cells (`defense/attack seed N`) grouped by label: `a/b (seeds 0, 1), c/d (seed 2)`. */
+export function groupCells(cells: readonly string[]): string {
+  const seeds = new Map<string, string[]>();
+  for (const c of cells) {
+    const m = /^(.*) seed (\d+)$/.exec(c);
+    const [label, seed] = m === null ? [c, undefined] : [m[1], m[2]];
+    if (!seeds.has(label)) seeds.set(label, []);
+    if (seed !== undefined) seeds.get(label)!.push(seed);
+  }
+  return [...seeds].map(([label, s]) =>
+    s.length === 0 ? label : `${label} (seed${s.length === 1 ? "" : "s"} ${s.join(", ")})`
+  ).join(", ");
 }

@@ -42,7 +42,7 @@ import { resultsDirFor } from "./paths.ts";
 import { defaultProgress, type ProgressSink, type TaskProgress } from "./progress.ts";
 import { writeResults } from "./results.ts";
 import { restoreCells, type RestoreReport } from "./archive.ts";
-import type { Row, Summary } from "./rows.ts";
+import { groupCells, type Row, type Summary } from "./rows.ts";
 
 export type { Row, Summary };
 
@@ -267,6 +267,10 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
           `to compute it (deno task repro ${loaded.source} --profile ${loaded.profile})`,
     );
   }
+  const missing = missingCells(cfg, rows);
+  if (missing.length > 0) {
+    log(`${missing.length} of ${expectedCells(cfg).length} cell(s) not in this summary yet: ${groupCells(missing)}`);
+  }
   const budgets = [...new Set(cfg.attacks.map((a) => a.budget))];
   const summary: Summary = {
     meta: {
@@ -282,6 +286,7 @@ export async function runExperiment(loaded: LoadedConfig, opts: RunOptions = {})
       minutes: rows.reduce((s, r) => s + r.minutes, 0),
       generated: new Date().toISOString(),
       provenance: summariseProvenance(rows),
+      missing_cells: missing,
     },
     rows: rows.map(({ curve: _curve, ...r }) => r),
   };
@@ -505,6 +510,30 @@ export function attacksAgainst(cfg: ExperimentConfig, d: DefenseConfig): AttackC
 /** The number of attack rows one seed of `cfg` has. */
 export function rowsPerSeed(cfg: ExperimentConfig): number {
   return cfg.defenses.reduce((n, d) => n + attacksAgainst(cfg, d).length, 0);
+}
+
+/**
+ * The config's cells, `defense/attack seed N`, in the runner's order: every (defense, attack it faces) per seed, or
+ * every defense with attack `none` for a config without attacks.
+ */
+export function expectedCells(cfg: ExperimentConfig): string[] {
+  const cells: string[] = [];
+  for (const seed of cfg.seeds) {
+    for (const d of cfg.defenses) {
+      const attacks = cfg.attacks.length === 0 ? ["none"] : attacksAgainst(cfg, d).map(attackLabel);
+      for (const a of attacks) cells.push(`${defenseLabel(d)}/${a} seed ${seed}`);
+    }
+  }
+  return cells;
+}
+
+/** The cells of {@linkcode expectedCells} that `rows` has no row of. */
+export function missingCells(
+  cfg: ExperimentConfig,
+  rows: readonly { defense: string; attack: string; seed: number }[],
+): string[] {
+  const have = new Set(rows.map((r) => `${r.defense}/${r.attack} seed ${r.seed}`));
+  return expectedCells(cfg).filter((c) => !have.has(c));
 }
 
 /** Rows of `seed` that are already cached (attack rows only; nothing is computed). */

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Summary } from "../experiments/runner.ts";
+import { groupCells } from "../experiments/rows.ts";
 import { display, type Displayable } from "./display.ts";
 import { barFigure, curveFigure, figureBundle, type PlotlySpec, writeFigureFiles } from "./figure.ts";
 import { formatPaperCell, paperCell, paperSource } from "./paper.ts";
@@ -94,6 +95,18 @@ export function reportColumns(name: string, metrics: Metric[] = ["target_acc", "
   return cols;
 }
 
+/**
+ * What a summary lacks of its config, for a caption: empty when complete (or written before it was recorded), else
+ * the cells not yet stored and the command that computes them (the cached ones are gathered, not recomputed).
+ */
+export function missingCellsNote(meta: Summary["meta"]): string {
+  const missing = meta.missing_cells ?? [];
+  if (missing.length === 0) return "";
+  return `. Not stored yet: ${missing.length} cell${missing.length === 1 ? "" : "s"} of the config, ${
+    groupCells(missing)
+  }; \`deno task repro configs/${meta.name}.yaml --profile ${meta.profile}\` computes them`;
+}
+
 /** The table as a notebook display (HTML + text); `metrics` picks the metric columns. */
 export function tableDisplay(rep: ExperimentReport, metrics?: Metric[]): Displayable {
   const m = rep.summary.meta;
@@ -103,7 +116,9 @@ export function tableDisplay(rep: ExperimentReport, metrics?: Metric[]): Display
     m.budget ?? "none"
   }, backend ${m.backend}, commit ${m.commit.slice(0, 12)}, ${
     m.minutes.toFixed(1)
-  } attack-minutes (wall minutes of the attacks, summed over rows); paper: ${paperSource(m.name)}`;
+  } attack-minutes (wall minutes of the attacks, summed over rows); paper: ${paperSource(m.name)}${
+    missingCellsNote(m)
+  }`;
   return display(tableBundle(rep.table, cols, caption));
 }
 

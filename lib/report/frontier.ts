@@ -8,7 +8,7 @@
  * @module
  */
 import { display, type Displayable } from "./display.ts";
-import type { ExperimentReport } from "./experiment_report.ts";
+import { type ExperimentReport, missingCellsNote } from "./experiment_report.ts";
 import { LEGEND_BELOW, type PlotlySpec } from "./figure.ts";
 import { type Interval, welchInterval } from "./stats.ts";
 import { type AggregateRow, type Column, formatStat, type Stat, tableBundle } from "./table.ts";
@@ -213,7 +213,7 @@ export function frontierDisplay(rep: ExperimentReport, maxCost = 1): Displayable
   const seeds = new Set(rep.summary.rows.map((r) => r.seed)).size;
   const caption = `${m.name} — profile ${m.profile}, ${seeds} seed${seeds === 1 ? "" : "s"}, budget ${
     m.budget ?? "mixed"
-  }; mean ± std over seeds`;
+  }; mean ± std over seeds${missingCellsNote(m)}`;
   const attack = String(rep.table[0]?.attack ?? "");
   const rows = points.map((p) => ({
     ...p,

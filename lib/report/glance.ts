@@ -84,7 +84,8 @@ export function notebookTitle(notebook: { cells: { cell_type: string; source: st
 
 /**
  * One README line per notebook: its name, its title, and per config it loads the compact verdict of the stored
- * results ({@linkcode glanceVerdict}), marked when they are of an earlier form of the config, or why there is none.
+ * results ({@linkcode glanceVerdict}), marked when they are of an earlier form of the config or lack some of its cells,
+ * or why there is none.
  */
 export async function glanceLines(root: string = REPO_ROOT): Promise<string[]> {
   const names = [...Deno.readDirSync(`${root}notebooks`)].filter((e) => e.isFile && e.name.endsWith(".ipynb"))
@@ -101,7 +102,12 @@ export async function glanceLines(root: string = REPO_ROOT): Promise<string[]> {
         continue;
       }
       const seeds = new Set((summary.rows as { seed?: number }[]).map((r) => r.seed)).size;
-      const stale = summary.meta.config_hash !== loaded.hash ? " (of an earlier form of the config)" : "";
+      const missing = (summary.meta as { missing_cells?: string[] }).missing_cells?.length ?? 0;
+      const stale = summary.meta.config_hash !== loaded.hash
+        ? " (of an earlier form of the config)"
+        : missing > 0
+        ? ` (${missing} cell${missing === 1 ? "" : "s"} of the config not stored yet)`
+        : "";
       parts.push(`${glanceVerdict(storedVerdict(summary), seeds)}${stale}`);
     }
     const title = notebookTitle(nb);

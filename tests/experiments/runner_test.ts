@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../lib/config/mod.ts";
-import { NothingCachedError, parseOnly, runExperiment } from "../../lib/experiments/runner.ts";
+import {
+  expectedCells,
+  missingCells,
+  NothingCachedError,
+  parseOnly,
+  runExperiment,
+} from "../../lib/experiments/runner.ts";
+import { groupCells } from "../../lib/experiments/rows.ts";
 import { diagnosticsFigure, diagnosticsTable, loadReport, type Stat } from "../../lib/report/mod.ts";
 import { tinyConfig, withFreshCache } from "./_tiny.ts";
 
@@ -109,10 +116,16 @@ Deno.test("--only computes the cells it names and reports the other cached ones;
     const logs: string[] = [];
     const s = await runExperiment(loaded, { resultsDir: out, only: ["undefended/*"], log: (m) => logs.push(m) });
     assert.deepEqual(s.rows.map((r) => `${r.defense}/${r.attack}`), ["undefended/dfme"]);
+    assert.deepEqual(s.meta.missing_cells, ["meco/dfme seed 0"], "the summary names the cell it lacks");
+    assert.ok(
+      logs.some((l) => /1 of 2 cell\(s\) not in this summary yet: meco\/dfme \(seed 0\)/.test(l)),
+      logs.join("\n"),
+    );
     assert.ok(!logs.some((l) => /^meco/.test(l)), `MeCo must not be trained:\n${logs.join("\n")}`);
     const s2 = await runExperiment(loaded, { resultsDir: out, only: ["*/dfme"], log: () => {} });
     assert.deepEqual(s2.rows.map((r) => `${r.defense}/${r.attack}`), ["undefended/dfme", "meco/dfme"]);
     assert.deepEqual(s2.rows[0], s.rows[0], "the cached cell is read, not recomputed");
+    assert.deepEqual(s2.meta.missing_cells, []);
   });
 });
 
@@ -166,4 +179,17 @@ Deno.test("DFME's diagnostics draw from their own defense instance: a random def
       "the clones trained on the same answers (their weights differ)",
     );
   });
+});
+
+Deno.test("the config's cells, and those a summary's rows lack, grouped by label", async () => {
+  const loaded = await parseConfig(YAML, "runner_e2e.yaml", "local");
+  assert.deepEqual(expectedCells(loaded.config), ["undefended/dfme seed 0", "meco/dfme seed 0"]);
+  const rows = [{ defense: "meco", attack: "dfme", seed: 0 }];
+  assert.deepEqual(missingCells(loaded.config, rows), ["undefended/dfme seed 0"]);
+  const noAttacks = await parseConfig(YAML.replace(/attacks:\n.*\n/, "attacks: []\n"), "no_attacks.yaml", "local");
+  assert.deepEqual(expectedCells(noAttacks.config), ["undefended/none seed 0", "meco/none seed 0"]);
+  assert.equal(
+    groupCells(["a/b seed 0", "c/d seed 2", "a/b seed 1"]),
+    "a/b (seeds 0, 1), c/d (seed 2)",
+  );
 });

@@ -118,3 +118,16 @@ Deno.test("frontier verdict: a cost of exactly one point counts; one seed gives 
   assert.equal(v[0].best?.label, "x@1", "0.99 − 0.98 is one point (up to rounding)");
   assert.equal(v[0].outcome, "direction agrees");
 });
+
+Deno.test("a summary gathered before every cell was computed says which cells it lacks, under the table", () => {
+  const rep = report("mnist_frontier");
+  const bundle = (r: ExperimentReport) =>
+    (frontierDisplay(r) as unknown as { [k: symbol]: () => Record<string, string> })[Symbol.for("Jupyter.display")]();
+  assert.doesNotMatch(bundle(rep)["text/plain"], /Not stored yet/);
+  rep.summary.meta.missing_cells = ["top1/dfme seed 0", "top1/dfme seed 1", "meco@2/dfme seed 2"];
+  const partial = bundle(rep)["text/markdown"];
+  assert.match(
+    partial,
+    /Not stored yet: 3 cells of the config, top1\/dfme \(seeds 0, 1\), meco@2\/dfme \(seed 2\); `deno task repro configs\/mnist_frontier\.yaml --profile local` computes them/,
+  );
+});
