@@ -9,8 +9,6 @@ import {
   setOptimizerSimd,
   SGD_UPDATE,
 } from "../../lib/backend/native/optimizer_update.ts";
-import { OPTIMIZER_SIMD_WASM } from "../../lib/backend/native/optimizer_simd_wasm.ts";
-import { assembleOptimizerSimd } from "../../lib/backend/native/build_optimizer_simd.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { MecoBatchNorm } from "../../lib/models/batch_norm.ts";
 import { makeOptimizer } from "../../lib/train/optim.ts";
@@ -160,9 +158,4 @@ Deno.test({
       setOptimizerSimd(true);
     }
   }
-});
-
-Deno.test("the embedded optimizer SIMD module is optimizer_simd.wat assembled", async () => {
-  const bytes = await assembleOptimizerSimd();
-  assert.equal(OPTIMIZER_SIMD_WASM, btoa(String.fromCharCode(...bytes)), "rerun build_optimizer_simd.ts");
 });

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { maxPoolBackward, maxPoolForward, type PoolGeometry } from "../../lib/backend/native/max_pool_heap.ts";
+import {
+  maxPoolBackward,
+  maxPoolForward,
+  type MaxPoolSimdExports,
+  type PoolGeometry,
+} from "../../lib/backend/native/max_pool_heap.ts";
+import { MAX_POOL_SIMD_WASM } from "../../lib/backend/native/max_pool_simd_wasm.ts";
+import { wasmBytes } from "../../lib/backend/native/wasm_simd.ts";
 import { mulberry32 } from "../../lib/data/rng.ts";
 
 /** Window (r, s) of output (i, j): the input pixel, or undefined in the padding. */
@@ -28,15 +35,16 @@ function reference(x: Float32Array, g: PoolGeometry, dy: Float32Array) {
   return { y, dx };
 }
 
-Deno.test("max pooling loops equal a direct reference: ties to the first maximum, padding, overlapping windows", () => {
-  const rng = mulberry32(7);
+/** Random geometries (`same` and `valid`, overlapping windows) with at least `minC` channels. */
+function* geometries(seed: number, minC: number): Generator<PoolGeometry> {
+  const rng = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
   for (let trial = 0; trial < 40; trial++) {
     const [n, h, w, c, fh, fw, sh, sw] = [
       int(1, 3),
       int(2, 9),
       int(2, 9),
-      int(1, 12),
+      int(minC, 12),
       int(1, 3),
       int(1, 3),
       int(1, 3),
@@ -48,10 +56,22 @@ Deno.test("max pooling loops equal a direct reference: ties to the first maximum
     if (oh <= 0 || ow <= 0) continue;
     const pt = same ? Math.max(0, ((oh - 1) * sh + fh - h) >> 1) : 0;
     const pl = same ? Math.max(0, ((ow - 1) * sw + fw - w) >> 1) : 0;
-    const g: PoolGeometry = { n, h, w, c, oh, ow, fh, fw, sh, sw, pt, pl };
-    // Quarter steps, negatives included: many windows hold ties.
-    const x = new Float32Array(n * h * w * c).map(() => Math.round((rng() * 2 - 1) * 4) / 4);
-    const dy = new Float32Array(n * oh * ow * c).map(() => rng());
+    yield { n, h, w, c, oh, ow, fh, fw, sh, sw, pt, pl };
+  }
+}
+
+/** Quarter steps, negatives included (many windows hold ties), and the output gradient. */
+function inputs(g: PoolGeometry, rng: () => number) {
+  const x = new Float32Array(g.n * g.h * g.w * g.c).map(() => Math.round((rng() * 2 - 1) * 4) / 4);
+  const dy = new Float32Array(g.n * g.oh * g.ow * g.c).map(() => rng());
+  return { x, dy };
+}
+
+Deno.test("max pooling loops equal a direct reference: ties to the first maximum, padding, overlapping windows", () => {
+  const rng = mulberry32(11);
+  let tried = 0;
+  for (const g of geometries(7, 1)) {
+    const { x, dy } = inputs(g, rng);
     const want = reference(x, g, dy);
     // In one heap-like array at offsets, as the kernels use them.
     const heap = new Float32Array(8 + x.length + want.y.length + dy.length + x.length);
@@ -70,5 +90,46 @@ Deno.test("max pooling loops equal a direct reference: ties to the first maximum
     const where = JSON.stringify(g);
     assert.deepEqual(heap.subarray(yo, yo + want.y.length), want.y, where);
     assert.deepEqual(heap.subarray(dxo, dxo + x.length), want.dx, where);
+    tried++;
   }
+  assert.ok(tried >= 30, `only ${tried} geometries`);
+});
+
+Deno.test("the SIMD max pooling (max_pool_simd.wat) equals the reference: ties, padding, channel tails, NaN", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const k = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes(MAX_POOL_SIMD_WASM)), { env: { memory } })
+    .exports as unknown as MaxPoolSimdExports;
+  const rng = mulberry32(5);
+  let tried = 0;
+  for (const g of geometries(9, 4)) {
+    const { x, dy } = inputs(g, rng);
+    if (tried % 5 === 0) x[Math.floor(rng() * x.length)] = NaN; // as the loops: a NaN never displaces a maximum
+    const nin = x.length, nout = dy.length;
+    // Byte offsets at odd multiples of 4: the kernel must not rely on 16-byte alignment.
+    const [xo, yo, io, dyo, dxo] = [
+      4,
+      4 + 4 * nin,
+      8 + 4 * (nin + nout),
+      12 + 4 * (nin + 2 * nout),
+      16 + 4 * (nin + 3 * nout),
+    ];
+    const f32 = new Float32Array(memory.buffer), i32 = new Int32Array(memory.buffer);
+    f32.fill(7);
+    f32.set(x, xo / 4);
+    f32.set(dy, dyo / 4);
+    k.maxpool(xo, yo, io, g.n, g.h, g.w, g.c, g.oh, g.ow, g.fh, g.fw, g.sh, g.sw, g.pt, g.pl);
+    k.maxpool_grad(dyo, dxo, io, nin, nout);
+    // The loops on the same input are the reference here (NaN included); the direct reference where NaN-free.
+    const y = new Float32Array(nout), idx = new Int32Array(nout), dx = new Float32Array(nin);
+    maxPoolForward(x, 0, y, 0, idx, 0, g);
+    maxPoolBackward(dy, 0, dx, 0, idx, 0, g);
+    const where = JSON.stringify(g);
+    assert.deepEqual(f32.slice(yo / 4, yo / 4 + nout), y, where);
+    assert.deepEqual(i32.slice(io / 4, io / 4 + nout), idx, where);
+    assert.deepEqual(f32.slice(dxo / 4, dxo / 4 + nin), dx, where);
+    if (!x.some(Number.isNaN)) assert.deepEqual(dx, reference(x, g, dy).dx, where);
+    assert.equal(f32[dxo / 4 + nin], 7, `${where}: wrote past dx`);
+    tried++;
+  }
+  assert.ok(tried >= 30, `only ${tried} geometries`);
 });

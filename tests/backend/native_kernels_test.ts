@@ -4,6 +4,8 @@ import { registerNativeKernels, setNativeEnabled } from "../../lib/backend/mod.t
 import { NATIVE_KERNEL_NAMES } from "../../lib/backend/native/register.ts";
 import { runtime, THRESHOLDS } from "../../lib/backend/native/runtime.ts";
 import { onednn } from "../_parts.ts";
+import { maxPoolSimd, setMaxPoolSimd } from "../../lib/backend/native/max_pool_heap.ts";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { mulberry32, onBackend, randomArray, readyBoth, relativeError, type Rng } from "./_compare.ts";
 
 const TOL = 1e-4;
@@ -366,32 +368,47 @@ Deno.test({
   ignore,
   fn: () =>
     everyProblemNative(async () => {
-      const rng = mulberry32(110);
-      for (let i = 0; i < 24; i++) {
-        const shape = [int(rng, 1, 3), int(rng, 4, 11), int(rng, 4, 11), int(rng, 1, 20)];
-        const f = int(rng, 1, 3), s = int(rng, 1, 3);
-        const pad = i % 2 === 0 ? "same" : "valid";
-        const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], f, s, 1, pad);
-        if (info.outHeight <= 0 || info.outWidth <= 0) continue;
-        // Rounded, partly clamped values: many windows hold ties (as after a ReLU) or only negatives.
-        const x = {
-          shape,
-          data: randomArray(rng, shape.reduce((a, b) => a * b)).map((v) => Math.round(v * 4) / 4 - 0.25),
-        };
-        const clampRelu = i % 3 === 0;
-        await compare(`pool grads [${shape}] f${f} s${s} ${pad} relu=${clampRelu}`, () => {
-          const g = tf.grads((a: tf.Tensor) => {
-            const h = clampRelu ? tf.relu(a) : a;
-            const m = tf.maxPool(h as tf.Tensor4D, f, s, pad);
-            const v = tf.avgPool(h as tf.Tensor4D, f, s, pad);
-            const w = tf.range(1, m.size + 1).reshape(m.shape);
-            return tf.add(m.mul(w).sum(), v.mul(w).sum());
-          });
-          return g([t(x)]);
-        });
-      }
+      // The SIMD pass must bind to the wasm backend's heap, or the runs below would not reach it.
+      assert.ok(
+        maxPoolSimd(tf.findBackend("wasm") as BackendWasm) !== null,
+        "the max-pooling SIMD module is not in use",
+      );
+      for (const simd of [true, false]) await poolGrads(simd);
     }),
 });
+
+/** MaxPoolGrad and AvgPoolGrad on random problems, max pooling of 4–16 channels on the SIMD pass or not. */
+async function poolGrads(simd: boolean): Promise<void> {
+  setMaxPoolSimd(simd);
+  try {
+    const rng = mulberry32(110);
+    for (let i = 0; i < 24; i++) {
+      const shape = [int(rng, 1, 3), int(rng, 4, 11), int(rng, 4, 11), int(rng, 1, 20)];
+      const f = int(rng, 1, 3), s = int(rng, 1, 3);
+      const pad = i % 2 === 0 ? "same" : "valid";
+      const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], f, s, 1, pad);
+      if (info.outHeight <= 0 || info.outWidth <= 0) continue;
+      // Rounded, partly clamped values: many windows hold ties (as after a ReLU) or only negatives.
+      const x = {
+        shape,
+        data: randomArray(rng, shape.reduce((a, b) => a * b)).map((v) => Math.round(v * 4) / 4 - 0.25),
+      };
+      const clampRelu = i % 3 === 0;
+      await compare(`pool grads [${shape}] f${f} s${s} ${pad} relu=${clampRelu} simd=${simd}`, () => {
+        const g = tf.grads((a: tf.Tensor) => {
+          const h = clampRelu ? tf.relu(a) : a;
+          const m = tf.maxPool(h as tf.Tensor4D, f, s, pad);
+          const v = tf.avgPool(h as tf.Tensor4D, f, s, pad);
+          const w = tf.range(1, m.size + 1).reshape(m.shape);
+          return tf.add(m.mul(w).sum(), v.mul(w).sum());
+        });
+        return g([t(x)]);
+      });
+    }
+  } finally {
+    setMaxPoolSimd(true);
+  }
+}
 
 Deno.test({
   name: "Add, Sub, Mul and Div match cpu with broadcasting either way",

@@ -1,6 +1,6 @@
 ;; Fused optimizer updates in WebAssembly SIMD (f32x4), over the tfjs wasm
 ;; backend's own linear memory (imported as env.memory). Source of the bytes in
-;; optimizer_simd_wasm.ts; rebuild with `deno run -A lib/backend/native/build_optimizer_simd.ts`.
+;; optimizer_simd_wasm.ts; rebuild with `deno run -A lib/backend/native/build_wasm_simd.ts`.
 ;; Arguments are byte addresses of float32 arrays of n elements; outputs never alias inputs.
 (module
   (import "env" "memory" (memory 0))

@@ -29,6 +29,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { type KernelArgs, runtime } from "./runtime.ts";
 import { byteOffsetOf } from "./wasm_ptr.ts";
 import { OPTIMIZER_SIMD_WASM } from "./optimizer_simd_wasm.ts";
+import { bindWasmSimd } from "./wasm_simd.ts";
 
 interface SimdExports {
   adam(
@@ -51,8 +52,6 @@ interface SimdExports {
   sgd(p: number, b: number, g: number, po: number, bo: number, n: number, lr: number, mom: number, wd: number): void;
 }
 
-const simdFor = new WeakMap<object, SimdExports | null>();
-let simdModule: WebAssembly.Module | undefined;
 let simdEnabled = true;
 
 /** Switches the SIMD pass off (TypeScript loops) or back on; for A/B measurements and tests. */
@@ -62,24 +61,7 @@ export function setOptimizerSimd(on: boolean): void {
 
 /** The SIMD kernels bound to `backend`'s memory, or null where they cannot be (then the TS loops run). */
 function simd(backend: BackendWasm): SimdExports | null {
-  if (!simdEnabled) return null;
-  const wasm = backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } };
-  const key = wasm as object;
-  let k = simdFor.get(key);
-  if (k === undefined) {
-    k = null;
-    const memory = wasm.asm?.memory;
-    if (memory instanceof WebAssembly.Memory && !(memory.buffer instanceof SharedArrayBuffer)) {
-      try {
-        simdModule ??= new WebAssembly.Module(Uint8Array.from(atob(OPTIMIZER_SIMD_WASM), (c) => c.charCodeAt(0)));
-        k = new WebAssembly.Instance(simdModule, { env: { memory } }).exports as unknown as SimdExports;
-      } catch {
-        k = null;
-      }
-    }
-    simdFor.set(key, k);
-  }
-  return k;
+  return simdEnabled ? bindWasmSimd<SimdExports>("optimizer_simd", OPTIMIZER_SIMD_WASM, backend) : null;
 }
 
 /** Whether the fused updates run as WebAssembly SIMD on `backend` (else as TypeScript loops). */

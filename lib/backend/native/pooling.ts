@@ -14,10 +14,9 @@ import { ALG, ARG, PROP, QUERY, TAG } from "./dnnl_ffi.ts";
 import type { Dnnl } from "./dnnl.ts";
 import type { PlanSpec } from "./plan.ts";
 import { type KernelArgs, nativeFor } from "./runtime.ts";
-import { tensorPtr } from "./wasm_ptr.ts";
-import { heapF32, offsetOf } from "../wasm_kernels/heap.ts";
+import { byteOffsetOf, tensorPtr } from "./wasm_ptr.ts";
 import { convGeometry } from "./conv_geometry.ts";
-import { maxPoolBackward, maxPoolForward, poolLoops } from "./max_pool_heap.ts";
+import { heapMaxPool, poolOnHeap } from "./max_pool_heap.ts";
 import { offsetSized } from "./sized_ptr.ts";
 import { alignedScratch } from "./scratch.ts";
 
@@ -128,7 +127,7 @@ function maxPoolGrad(prev: tf.KernelFunc) {
       ? nativeFor(tf.util.sizeFromShape(input.shape) * info.filterHeight * info.filterWidth)
       : undefined;
     if (dnnl === undefined) return prev(args) as tf.TensorInfo;
-    if (poolLoops(dnnl, info.inChannels)) return maxPoolGradLoops(backend, input, dy, info);
+    if (poolOnHeap(dnnl, backend, info.inChannels)) return maxPoolGradHeap(backend, input, dy, info);
     const key = infoKey(info);
     const fwd = dnnl.plan(`maxpool_fwd|${key}`, (): PlanSpec => {
       const descs = poolDescs(dnnl, info);
@@ -165,26 +164,25 @@ function maxPoolGrad(prev: tf.KernelFunc) {
   };
 }
 
-/** MaxPoolGrad of few channels as loops (max_pool_heap.ts): the forward pass for the maxima's indices, then the routing. */
-function maxPoolGradLoops(
+/** MaxPoolGrad of few channels on the heap (max_pool_heap.ts): the forward pass for the maxima's indices, then the routing. */
+function maxPoolGradHeap(
   backend: BackendWasm,
   input: tf.TensorInfo,
   dy: tf.TensorInfo,
   info: tf.backend_util.Conv2DInfo,
 ): tf.TensorInfo {
-  const g = convGeometry(info);
+  const pool = heapMaxPool(backend, convGeometry(info));
   const dx = backend.makeOutput(input.shape, "float32");
-  const outs = tf.util.sizeFromShape(dy.shape);
-  if (loopScratch === undefined || loopScratch.y.length < outs) {
-    loopScratch = { y: new Float32Array(outs), idx: new Int32Array(outs) };
+  const y = backend.makeOutput(dy.shape, "float32"), idx = backend.makeOutput(dy.shape, "int32");
+  try {
+    pool.forward(byteOffsetOf(backend, input), byteOffsetOf(backend, y), byteOffsetOf(backend, idx));
+    pool.backward(byteOffsetOf(backend, dy), byteOffsetOf(backend, dx), byteOffsetOf(backend, idx));
+  } finally {
+    backend.disposeData(y.dataId);
+    backend.disposeData(idx.dataId);
   }
-  const heap = heapF32(backend);
-  maxPoolForward(heap, offsetOf(backend, input), loopScratch.y, 0, loopScratch.idx, 0, g);
-  maxPoolBackward(heap, offsetOf(backend, dy), heap, offsetOf(backend, dx), loopScratch.idx, 0, g);
   return dx;
 }
-
-let loopScratch: { y: Float32Array; idx: Int32Array } | undefined;
 
 function avgPoolGrad(prev: tf.KernelFunc) {
   return (args: KernelArgs): tf.TensorInfo => {

@@ -19,7 +19,7 @@ import { type ConvGeometry, convGeometry } from "./conv_geometry.ts";
 import { bnTrainBackward, bnTrainForward, bnTrainMaskBytes, updateMoving } from "./batch_norm_train.ts";
 import { BWD, runEltwise } from "./eltwise.ts";
 import { backwardDesc, forwardDesc as poolForwardDesc, infoKey, poolDescs } from "./pooling.ts";
-import { maxPoolBackward, maxPoolForward, poolLoops } from "./max_pool_heap.ts";
+import { heapMaxPool, poolOnHeap } from "./max_pool_heap.ts";
 import { onesPtr, sumRows } from "./reduce.ts";
 import { matMulSpec } from "./batch_mat_mul.ts";
 import { threading } from "./runtime.ts";
@@ -399,7 +399,7 @@ function poolOp(mem: StepMemory, kind: string, layer: LayerInternals, x: Value, 
   );
   if (tf.util.sizeFromShape(info.outShape) !== y.size) throw new Unsupported(`pooling output ${info.outShape}`);
   const alg = kind === "MaxPooling2D" ? ALG.poolingMax : ALG.poolingAvgIncludePadding;
-  if (alg === ALG.poolingMax && poolLoops(dnnl, info.inChannels)) return maxPoolLoopOp(mem, info, x, y);
+  if (alg === ALG.poolingMax && poolOnHeap(dnnl, mem.backend, info.inChannels)) return maxPoolHeapOp(mem, info, x, y);
   const key = `${alg}|${infoKey(info)}`;
   const fwd = () =>
     dnnl.plan(`cstep_pool_fwd|${key}`, (): PlanSpec => {
@@ -440,25 +440,17 @@ function poolOp(mem: StepMemory, kind: string, layer: LayerInternals, x: Value, 
   };
 }
 
-/** Max pooling as loops over the heap, keeping each window's maximum's index for the backward pass. */
-function maxPoolLoopOp(mem: StepMemory, info: tf.backend_util.Conv2DInfo, x: Value, y: Value): Op {
-  const g = convGeometry(info);
+/** Max pooling on the heap (max_pool_heap.ts), keeping each window's maximum's index for the backward pass. */
+function maxPoolHeapOp(mem: StepMemory, info: tf.backend_util.Conv2DInfo, x: Value, y: Value): Op {
+  const pool = heapMaxPool(mem.backend, convGeometry(info));
   const at = mem.alloc([y.size], "int32");
-  const views = () => {
-    const f32 = mem.heapFloats();
-    return [f32, new Int32Array(f32.buffer)] as const;
-  };
   return {
-    forward: () => {
-      const [f32, i32] = views();
-      maxPoolForward(f32, x.activation.offset >>> 2, f32, y.activation.offset >>> 2, i32, at.offset >>> 2, g);
-    },
+    forward: () => pool.forward(x.activation.offset, y.activation.offset, at.offset),
     backward: () => {
       if (x.gradient === undefined) return;
       const into = x.received === 0 ? x.gradient : mem.scratch!; // where mem.contribution puts it
       const [, done] = mem.contribution(x);
-      const [f32, i32] = views();
-      maxPoolBackward(f32, y.gradient!.offset >>> 2, f32, into.offset >>> 2, i32, at.offset >>> 2, g);
+      pool.backward(y.gradient!.offset, into.offset, at.offset);
       done();
     },
   };
