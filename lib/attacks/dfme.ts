@@ -23,8 +23,8 @@
  * attack, how well the estimate matches the true generator gradient.
  *
  * target(x) = log p − mean_k log p of the victim's probabilities p (clamped
- * at 1e-30 before the log): mean-corrected log-probabilities, the reference's
- * logit recovery. Queries per iteration: `batch_size · (g_iter·(m+1) + d_iter)`,
+ * at `p_floor`, absent 1e-30, before the log): mean-corrected
+ * log-probabilities, the reference's logit recovery. Queries per iteration: `batch_size · (g_iter·(m+1) + d_iter)`,
  * every one through the black box, which counts them: the estimate's through
  * `blackBox.queryForEstimation`, the clone's through `blackBox.query`. On a
  * real black box both are answered by the defense; under the official MeCo
@@ -68,7 +68,7 @@ export type DfmeConfigInput = Partial<Omit<DfmeAttackConfig, "type">>;
 /** The hard-label target's logit gap, ln 10⁴ (see the module documentation). */
 export const DEFAULT_HARD_LABEL_GAP: number = Math.log(1e4);
 
-/** Probabilities are clamped at this before the log, as in the reference. */
+/** Probabilities are clamped at this before the log, as in the reference (absent `p_floor`). */
 const P_FLOOR = 1e-30;
 
 /**
@@ -278,16 +278,16 @@ export function victimTarget(state: DfmeState, x: tf.Tensor4D, estimation = fals
     }
     const p = answer as tf.Tensor2D;
     if (state.settings.loss === "kl") return p;
-    const logp = tf.log(tf.maximum(p, P_FLOOR));
+    const logp = tf.log(tf.maximum(p, state.settings.p_floor ?? P_FLOOR));
     return tf.sub(logp, tf.mean(logp, 1, true));
   });
 }
 
 /** Per-sample disagreement [n] between clone logits and targets: mean_k |l − t| (L1) or mean_k KL terms. */
-function disagreement(loss: DfmeSettings["loss"], logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
+function disagreement(s: DfmeSettings, logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
-    if (loss === "l1") return tf.mean(tf.abs(tf.sub(logits, target)), 1);
-    const logp = tf.log(tf.maximum(target, P_FLOOR));
+    if (s.loss === "l1") return tf.mean(tf.abs(tf.sub(logits, target)), 1);
+    const logp = tf.log(tf.maximum(target, s.p_floor ?? P_FLOOR));
     return tf.mean(tf.mul(target, tf.sub(logp, tf.logSoftmax(logits))), 1);
   });
 }
@@ -304,7 +304,7 @@ export function zerothOrderGradient(
   seed: number,
 ): { gradient: tf.Tensor4D; loss: tf.Scalar } {
   return tf.tidy(() => {
-    const { m, eps, loss } = state.settings;
+    const { m, eps } = state.settings;
     const k = state.blackBox.numClasses;
     const [n, h, w, c] = pre.shape;
     const dim = h * w * c;
@@ -317,7 +317,7 @@ export function zerothOrderGradient(
     const x = state.queryTransform ? state.queryTransform(generated, m + 1, deriveSeed(seed, 1)) : generated;
     const target = victimTarget(state, x, true);
     const logits = state.clone.apply(x, { training: false }) as tf.Tensor2D;
-    const perSample = tf.reshape(tf.neg(disagreement(loss, logits, target)), [n, m + 1]);
+    const perSample = tf.reshape(tf.neg(disagreement(state.settings, logits, target)), [n, m + 1]);
     const base = tf.slice(perSample, [0, m], [n, 1]);
     const diff = tf.reshape(tf.div(tf.sub(tf.slice(perSample, [0, 0], [n, m]), base), eps), [n, m, 1]);
     const gradient = tf.div(tf.mean(tf.mul(tf.mul(diff, dim), u), 1), k * n);
@@ -392,7 +392,7 @@ export function dfmeDiagnostics(
           target = tf.sub(logp, tf.mean(logp, 1, true));
         }
         const clone = state.clone.apply(x, { training: false }) as tf.Tensor2D;
-        return tf.div(tf.neg(tf.sum(disagreement(s.loss, clone, target))), k * n);
+        return tf.div(tf.neg(tf.sum(disagreement(s, clone, target))), k * n);
       })(pre);
       const vjp = (g: tf.Tensor4D) => {
         const { value, grads } = tf.variableGrads(

@@ -56,7 +56,10 @@ export const EstimationSchema: z.ZodOptional<z.ZodEnum<["defended", "undefended"
  * those fractions of the run's iterations; `epochs` as the reference code steps its MultiStepLR,
  * once per "epoch" of `epoch_itrs` iterations (absent: 50), at epoch ⌊f · E⌋ for each fraction f,
  * where E = ⌊budget / (epoch_itrs · queries per iteration)⌋ + 1. `gen_output_bn` is the generator's last
- * BatchNorm: `fixed` (absent: the reference's, without affine parameters) or `learned`.
+ * BatchNorm: `fixed` (absent: the reference's, without affine parameters) or `learned`. `p_floor`
+ * is where the victim's probabilities are clamped before the log of the logit recovery (absent:
+ * 1e-30, the reference's): an attacker who knows the answers are rounded or noisy can raise it
+ * so that the zeros those defenses return do not become targets of −69.
  */
 export const DfmeAttackSchema = z.object({
   ...common,
@@ -77,6 +80,7 @@ export const DfmeAttackSchema = z.object({
   lr_schedule: z.enum(["budget", "epochs"]).optional(),
   epoch_itrs: positiveInt.optional(),
   gen_output_bn: z.enum(["fixed", "learned"]).optional(),
+  p_floor: positive.max(1).optional(),
   estimation: EstimationSchema,
   loss: z.enum(["l1", "kl"]).default("l1"),
   label: LabelKindSchema.default("soft"),

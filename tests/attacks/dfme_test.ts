@@ -138,25 +138,25 @@ Deno.test("iterations keep tf.memory().numTensors flat (soft and hard labels, L1
   victim.dispose();
 });
 
-Deno.test("targets: mean-corrected log-probabilities (soft), scaled centred one-hot (hard)", () => {
+Deno.test("targets: mean-corrected log-probabilities (soft, floor 1e-30 or p_floor), scaled centred one-hot (hard)", () => {
   const probs = [[0.7, 0.2, 0.1, 0], [0.1, 0.2, 0.3, 0.4]];
   const HARD = [0, 3];
   const oracle: Defense = { name: "fixed", predict: () => tf.tensor2d(probs), dispose: () => {} };
   const x = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
-  for (const labels of ["soft", "hard"] as const) {
+  for (const [labels, floor] of [["soft", undefined], ["soft", 0.05], ["hard", undefined]] as const) {
     const bb = new BlackBox(oracle, { imageShape: [4, 4, 1], numClasses: 4, budget: 100, labels });
     const state = createDfmeState({
       blackBox: bb,
       budget: 100,
       seed: 0,
-      settings: dfmeSettings({ ...TINY, batch_size: 2 }),
+      settings: dfmeSettings({ ...TINY, batch_size: 2, ...(floor === undefined ? {} : { p_floor: floor }) }),
       makeClone: () => lenet5({ seed: 0, inputShape: [4, 4, 1], classes: 4 }),
     });
     const t = victimTarget(state, x);
     const got = t.arraySync() as number[][];
     const want = probs.map((p, i) => {
       if (labels === "hard") return p.map((_, j) => DEFAULT_HARD_LABEL_GAP * ((j === HARD[i] ? 1 : 0) - 1 / 4));
-      const logp = p.map((v) => Math.log(Math.max(v, 1e-30)));
+      const logp = p.map((v) => Math.log(Math.max(v, floor ?? 1e-30)));
       const mean = logp.reduce((a, b) => a + b) / logp.length;
       return logp.map((v) => v - mean);
     });
