@@ -4,7 +4,9 @@
  * forward pass in training mode records that in a workspace, so the kernel
  * runs the forward pooling again (into scratch memory) and then the backward
  * one; both are vectorised passes, several times faster than the loops they
- * replace. Ties go to the first maximum of a window, as in the cpu backend.
+ * replace. Max pooling of few channels, which oneDNN vectorises poorly, runs
+ * on the heap instead (max_pool_heap.ts: WebAssembly SIMD, or loops). Ties go
+ * to the first maximum of a window, as in the cpu backend.
  *
  * @module
  */
