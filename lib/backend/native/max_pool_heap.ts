@@ -66,7 +66,7 @@ export function maxPoolSimd(backend: BackendWasm): MaxPoolSimdExports | null {
  * in MaxPoolGrad) rather than on oneDNN: with 4 to {@linkcode SIMD_POOL_MAX_CHANNELS} channels where the SIMD pass
  * binds, and below AVX-512 with fewer than 16 channels. oneDNN's kernels vectorise over channels; with few of them
  * its AVX2 kernel is several times slower than even the loops (LeNet-5's first pooling forward: AVX2 ≈ 7–10 ms,
- * loops ≈ 3.4 ms, AVX-512 ≈ 1.2 ms, SIMD pass ≈ 0.3 ms).
+ * loops ≈ 3.4 ms, AVX-512 ≈ 1.2 ms, SIMD pass ≈ 0.45 ms under load).
  */
 export function poolOnHeap(dnnl: Dnnl, backend: BackendWasm, channels: number): boolean {
   if (channels >= 4 && channels <= SIMD_POOL_MAX_CHANNELS && maxPoolSimd(backend) !== null) return true;
