@@ -17,6 +17,7 @@ import type { ConvGeometry } from "./conv_geometry.ts";
 import type { Dnnl } from "./dnnl.ts";
 import { MAX_POOL_SIMD_WASM } from "./max_pool_simd_wasm.ts";
 import { bindWasmSimd } from "./wasm_simd.ts";
+import { heapF32 } from "../wasm_kernels/heap.ts";
 
 /** A 2-D max pooling's geometry (NHWC): the parts of a convolution's geometry it reads (dilation 1). */
 export type PoolGeometry = Pick<
@@ -75,8 +76,6 @@ export function poolOnHeap(dnnl: Dnnl, backend: BackendWasm, channels: number): 
 
 /** A max pooling of one geometry on the heap; offsets are byte offsets of float32 (`idx`: int32) buffers. */
 export interface HeapMaxPool {
-  /** Whether it runs as the SIMD pass (else as loops). */
-  readonly simd: boolean;
   /** `y` = maxpool(`x`); `idx` = the maxima's element indices into `x`. */
   forward(x: number, y: number, idx: number): void;
   /** `dx` = the input's gradient from `dy` and the forward pass's `idx`. */
@@ -89,17 +88,15 @@ export function heapMaxPool(backend: BackendWasm, g: PoolGeometry): HeapMaxPool 
   const nin = g.n * g.h * g.w * g.c, nout = g.n * g.oh * g.ow * g.c;
   if (k !== null) {
     return {
-      simd: true,
       forward: (x, y, idx) => k.maxpool(x, y, idx, g.n, g.h, g.w, g.c, g.oh, g.ow, g.fh, g.fw, g.sh, g.sw, g.pt, g.pl),
       backward: (dy, dx, idx) => k.maxpool_grad(dy, dx, idx, nin, nout),
     };
   }
   const views = () => {
-    const buffer = (backend.wasm as unknown as { HEAPU8: Uint8Array<ArrayBuffer> }).HEAPU8.buffer;
-    return [new Float32Array(buffer), new Int32Array(buffer)] as const;
+    const f32 = heapF32(backend);
+    return [f32, new Int32Array(f32.buffer)] as const;
   };
   return {
-    simd: false,
     forward: (x, y, idx) => {
       const [f32, i32] = views();
       maxPoolForward(f32, x >>> 2, f32, y >>> 2, i32, idx >>> 2, g);
