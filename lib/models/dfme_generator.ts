@@ -3,7 +3,8 @@
  * reference: latent z → dense → BN → upsample×2 → conv3×3 (2g) → BN →
  * LeakyReLU(0.2) → upsample×2 → conv3×3 (g) → BN → LeakyReLU(0.2) →
  * conv3×3 (image channels) → BN without affine parameters (gamma 1, beta 0,
- * frozen).
+ * frozen). Each upsampling and the convolution after it run as one transposed
+ * convolution by default (upsample_conv.ts; same weights and function).
  *
  * The model outputs the PRE-tanh image: DFME perturbs that tensor for its
  * zeroth-order gradient estimate, so callers apply `tf.tanh` themselves to get
@@ -13,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { batchNorm, frozenAffineBatchNorm, SeedStream, torchBiasInit, torchWeightInit } from "./init.ts";
+import { upsampleConv2d } from "./upsample_conv.ts";
 
 /** Options for {@linkcode dfmeGenerator}. */
 export interface DfmeGeneratorOptions {
@@ -30,6 +32,12 @@ export interface DfmeGeneratorOptions {
    * the generator can shift its images' brightness, e.g. towards the mostly dark images of MNIST in [-1, 1]).
    */
   outputBn?: "fixed" | "learned";
+  /**
+   * How each upsampling ×2 and the 3×3 convolution after it run: `transposed` (default) as one transposed
+   * convolution ({@linkcode UpsampleConv2D}: 4 instead of 9 multiply-adds per output, no upsampled copy), or
+   * `separate` as the reference's two layers. Same weights, same function up to rounding.
+   */
+  upsampleConv?: "transposed" | "separate";
 }
 
 /**
@@ -71,6 +79,18 @@ export function dfmeGenerator(opts: DfmeGeneratorOptions): tf.LayersModel {
       biasInitializer: torchBiasInit(cin * 9, s),
     });
   const up = () => tf.layers.upSampling2d({ size: [2, 2], interpolation: "nearest" });
+  if (opts.upsampleConv !== undefined && opts.upsampleConv !== "transposed" && opts.upsampleConv !== "separate") {
+    throw new RangeError(`dfmeGenerator: upsampleConv must be "transposed" or "separate", got ${opts.upsampleConv}`);
+  }
+  /** Upsampling ×2, then a 3×3 convolution of `filters` (initialised exactly as `conv`). */
+  const upConv = (filters: number, cin: number) => (x: tf.SymbolicTensor): tf.SymbolicTensor =>
+    (opts.upsampleConv === "separate" ? conv(filters, cin).apply(up().apply(x)) : upsampleConv2d({
+      filters,
+      kernelSize: 3,
+      padding: "same",
+      kernelInitializer: torchWeightInit(s),
+      biasInitializer: torchBiasInit(cin * 9, s),
+    }).apply(x)) as tf.SymbolicTensor;
   const lrelu = () => tf.layers.leakyReLU({ alpha: 0.2 });
 
   const z = tf.input({ shape: [nz] });
@@ -81,8 +101,8 @@ export function dfmeGenerator(opts: DfmeGeneratorOptions): tf.LayersModel {
   }).apply(z) as tf.SymbolicTensor;
   y = tf.layers.reshape({ targetShape: [sh, sw, 2 * g] }).apply(y) as tf.SymbolicTensor;
   y = batchNorm().apply(y) as tf.SymbolicTensor;
-  y = lrelu().apply(batchNorm().apply(conv(2 * g, 2 * g).apply(up().apply(y)))) as tf.SymbolicTensor;
-  y = lrelu().apply(batchNorm().apply(conv(g, 2 * g).apply(up().apply(y)))) as tf.SymbolicTensor;
+  y = lrelu().apply(batchNorm().apply(upConv(2 * g, 2 * g)(y))) as tf.SymbolicTensor;
+  y = lrelu().apply(batchNorm().apply(upConv(g, 2 * g)(y))) as tf.SymbolicTensor;
   const outputBn = opts.outputBn === "learned" ? batchNorm() : frozenAffineBatchNorm();
   y = outputBn.apply(conv(c, g).apply(y)) as tf.SymbolicTensor;
   return tf.model({ inputs: z, outputs: y, name: "dfme_generator" });
