@@ -26,6 +26,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type Dataset, deriveSeed, gatherBatch, imageShape, shuffledBatches } from "../data/mod.ts";
 import { crossEntropy } from "../train/losses.ts";
 import { trainMecoOfficial } from "./official.ts";
+import { perturbationInference } from "../models/perturbation.ts";
 import { type Bandwidth, svgdStep } from "./svgd.ts";
 import {
   accumulateGrads,
@@ -83,10 +84,15 @@ export interface MecoEpochStats {
   hRms: number;
 }
 
-/** The mean per-sample loss L(T(x + h(x, ε)), y) in inference mode, as a function of x. */
+/**
+ * The mean per-sample loss L(T(x + h(x, ε)), y) in inference mode, as a function of x. h runs in its folded form for
+ * input gradients where it has one (`perturbationInference` with `differentiable`: no weight gradients computed).
+ */
 function perturbedLoss(target: tf.LayersModel, perturb: tf.LayersModel, eps: tf.Tensor4D, y: tf.Tensor1D) {
+  const h = perturbationInference(perturb, { differentiable: true }) ??
+    ((x: tf.Tensor4D, eps: tf.Tensor4D) => perturb.apply([x, eps], { training: false }) as tf.Tensor4D);
   return (x: tf.Tensor): tf.Scalar => {
-    const xp = tf.add(x, perturb.apply([x, eps], { training: false }) as tf.Tensor);
+    const xp = tf.add(x, h(x as tf.Tensor4D, eps));
     return crossEntropy(target.apply(xp, { training: false }) as tf.Tensor2D, y);
   };
 }

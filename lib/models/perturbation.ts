@@ -4,7 +4,8 @@
  * channels, and whose output is a perturbation of the image's shape bounded
  * in L∞ by `bound`. Layout: conv3×3(w) → BN → ReLU → 2 × BasicBlock(w) →
  * conv3×3(channels) → BN without affine → tanh · bound, with w = 64 in the
- * paper.
+ * paper. A BatchNorm followed by ReLU is one layer (`batchNorm({ relu: true })`,
+ * one fused kernel in training mode, as in the ResNets).
  *
  * The batch-normalised output (as in the official code's perturbation
  * network) fixes the perturbation's scale: Algorithm 1's loss,
@@ -17,6 +18,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { MecoBatchNorm } from "./batch_norm.ts";
 import { batchNorm, frozenAffineBatchNorm, SeedStream, torchWeightInit } from "./init.ts";
 
 /** Version of h and of MeCo training; part of cached MeCo cells' keys, bumped whenever either changes. */
@@ -77,9 +79,9 @@ export function perturbationNet(opts: PerturbationOptions): tf.LayersModel {
   const x = tf.input({ shape: [h, w, c], name: "x" });
   const eps = tf.input({ shape: [h, w, c], name: "eps" });
   let y = tf.layers.concatenate({ axis: -1 }).apply([x, eps]) as S;
-  y = tf.layers.reLU().apply(batchNorm().apply(conv(opts.width).apply(y))) as S;
+  y = batchNorm({ relu: true }).apply(conv(opts.width).apply(y)) as S;
   for (let b = 0; b < 2; b++) {
-    let o = tf.layers.reLU().apply(batchNorm().apply(conv(opts.width).apply(y))) as S;
+    let o = batchNorm({ relu: true }).apply(conv(opts.width).apply(y)) as S;
     o = batchNorm().apply(conv(opts.width).apply(o)) as S;
     y = tf.layers.reLU().apply(tf.layers.add().apply([o, y])) as S;
   }
@@ -124,6 +126,11 @@ function fold(conv: tf.layers.Layer, bn: tf.layers.Layer): FoldedConv {
  * (tests/models/perturbation_test.ts). The weights are read on every call, so a model trained further is never
  * answered with stale ones. Undefined when `perturb` is not laid out as {@linkcode perturbationNet} builds it.
  *
+ * With `differentiable`, the form for gradients with respect to the inputs (MeCo's SVGD step): every intermediate
+ * is left to the caller's scope (a tape reads them), each convolution's gradient is its input gradient alone (the
+ * weights are constants: no filter, bias or BatchNorm parameter gradients are computed), and ReLUs are kernels of
+ * their own.
+ *
  * @example
  * ```ts ignore
  * const h = perturbationInference(perturb)!;
@@ -132,8 +139,12 @@ function fold(conv: tf.layers.Layer, bn: tf.layers.Layer): FoldedConv {
  */
 export function perturbationInference(
   perturb: tf.LayersModel,
+  opts: { differentiable?: boolean } = {},
 ): ((x: tf.Tensor4D, eps: tf.Tensor4D) => tf.Tensor4D) | undefined {
-  const kinds = perturb.layers.map((l) => l.getClassName());
+  // A BatchNorm with its ReLU fused reads as the two layers it replaces (models saved before the fusion have both).
+  const kinds = perturb.layers.flatMap((l) =>
+    l instanceof MecoBatchNorm && l.relu ? ["MecoBatchNorm", "ReLU"] : [l.getClassName()]
+  );
   const convs = perturb.layers.filter((l) => l.getClassName() === "Conv2D");
   const bns = perturb.layers.filter((l) => l.getClassName() === "MecoBatchNorm");
   const scale = perturb.layers.find((l) => l instanceof Scale) as Scale | undefined;
@@ -167,6 +178,29 @@ export function perturbationInference(
     y.dispose();
     return out;
   };
+  if (opts.differentiable) {
+    // A convolution whose gradient is the input's alone: the weights are constants here, and tfjs's fused
+    // convolution would compute its filter and bias gradients too. The ReLU stays a kernel of its own, whose
+    // gradient is one pass.
+    const inputOnly = (x: tf.Tensor4D, f: FoldedConv, relu: boolean): tf.Tensor4D => {
+      const y = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const [input, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+        save([f.kernel]);
+        return {
+          value: tf.fused.conv2d({ x: input, filter: f.kernel, strides: 1, pad: "same", bias: f.bias }),
+          gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+            tf.conv2dTranspose(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, input.shape, 1, "same"),
+        };
+      })(x) as tf.Tensor4D;
+      return relu ? tf.relu(y) : y;
+    };
+    return (x, eps) => {
+      const f = convs.map((c, i) => fold(c, bns[i]));
+      let y = inputOnly(tf.concat4d([x, eps], -1), f[0], true);
+      for (const i of [1, 3]) y = tf.relu(tf.add(inputOnly(inputOnly(y, f[i], true), f[i + 1], false), y));
+      return tf.mul(tf.tanh(inputOnly(y, f[5], false)), scale.factor);
+    };
+  }
   return (x, eps) => {
     const f = convs.map((c, i) => fold(c, bns[i]));
     try {

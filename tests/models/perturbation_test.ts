@@ -55,3 +55,38 @@ Deno.test("h's folded inference form equals the model in inference mode, also af
   other.dispose();
   perturb.dispose();
 });
+
+Deno.test("h's differentiable folded form: the inference-mode value and input gradients, no weight gradient", () => {
+  const shape: [number, number, number] = [10, 8, 1];
+  const perturb = perturbationNet({ imageShape: shape, width: 6, bound: 0.9, seed: 4 });
+  perturb.setWeights(
+    perturb.getWeights().map((w, i) =>
+      tf.tidy(() => {
+        const r = tf.randomUniform(w.shape, 0.5, 1.5, "float32", 200 + i);
+        return w.shape.length === 1 ? tf.add(tf.mul(w, r), tf.sub(r, 1)) : tf.mul(w, r);
+      })
+    ),
+  );
+  const x = tf.randomUniform([4, ...shape], -1, 1, "float32", 5) as tf.Tensor4D;
+  const eps = tf.randomNormal([4, ...shape], 0, 1, "float32", 6) as tf.Tensor4D;
+  const dy = tf.randomNormal([4, ...shape], 0, 1, "float32", 7);
+  const h = perturbationInference(perturb, { differentiable: true })!;
+  const layers = (a: tf.Tensor, b: tf.Tensor) => perturb.apply([a, b], { training: false }) as tf.Tensor;
+  const loss = (f: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D), dy));
+  const ours = tf.grads(loss(h))([x, eps]), theirs = tf.grads(loss(layers))([x, eps]);
+  assert.ok(maxRelDiff(h(x, eps), layers(x, eps)) < 1e-5, "value");
+  assert.ok(maxRelDiff(ours[0], theirs[0]) < 1e-4, `dx: ${maxRelDiff(ours[0], theirs[0])}`);
+  assert.ok(maxRelDiff(ours[1], theirs[1]) < 1e-4, `deps: ${maxRelDiff(ours[1], theirs[1])}`);
+  assert.ok(tf.max(tf.abs(theirs[0])).dataSync()[0] > 1e-3, "a gradient that is not ~0");
+  // Only the inputs' gradients run: no Conv2DBackpropFilter (weights are constants in this form).
+  const kernels: string[] = [];
+  const profile = tf.profile(() => tf.grads(loss(h))([x, eps]));
+  return profile.then((info) => {
+    for (const k of info.kernels) kernels.push(k.name);
+    assert.ok(kernels.includes("Conv2DBackpropInput"), kernels.join());
+    assert.ok(!kernels.includes("Conv2DBackpropFilter"), kernels.join());
+    tf.dispose([x, eps, dy, ...ours, ...theirs]);
+    perturb.dispose();
+  });
+});
