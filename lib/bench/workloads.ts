@@ -14,7 +14,7 @@ import { makeOptimizer } from "../train/optim.ts";
 import { createDfmeState, dfmeIteration, dfmeSettings, disposeDfmeState } from "../attacks/dfme.ts";
 import { BlackBox } from "../victim/black_box.ts";
 import { undefended } from "../defenses/undefended.ts";
-import { mecoTrainStep } from "../meco/train.ts";
+import { mecoOptimizer, mecoTrainStep } from "../meco/train.ts";
 import { perturbationNet } from "../models/perturbation.ts";
 
 /** Waits for `t` by reading back its first element (a one-element slice, not a copy of the whole tensor). */
@@ -146,7 +146,7 @@ export const WORKLOADS: Workload[] = [
     setup: () => {
       const target = lenet5({ seed: 0 });
       const perturb = perturbationNet({ imageShape: [28, 28, 1], width: 16, bound: 1, seed: 1 });
-      const optimizer = tf.train.adam(1e-3); // as trainMeco
+      const optimizer = mecoOptimizer(1e-3); // as trainMeco
       const x = tf.randomUniform([128, 28, 28, 1], -1, 1, "float32", 1) as tf.Tensor4D;
       const y = labels(128, 10, 2);
       let step = 0;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { type Dataset, loadDataset, subset, toSignedRange } from "../../lib/data/mod.ts";
 import { mecoDefense } from "../../lib/defenses/meco.ts";
-import { mecoMemoryPlan, mecoTrainStep, trainMeco, worstCaseBatch } from "../../lib/meco/train.ts";
+import { mecoMemoryPlan, mecoOptimizer, mecoTrainStep, trainMeco, worstCaseBatch } from "../../lib/meco/train.ts";
 import { crossEntropy } from "../../lib/train/losses.ts";
 import { lenet5 } from "../../lib/models/lenet.ts";
 import { perturbationNet } from "../../lib/models/perturbation.ts";
@@ -230,4 +230,26 @@ Deno.test("MeCo training lowers its loss, keeps memory flat, and deploys with fr
   tf.dispose([x, y, p1, p2]);
   T.dispose();
   perturb.dispose();
+});
+
+Deno.test("MeCo's optimizer steps as tf.train.adam does", () => {
+  const shapes = [[3, 4, 5], [5], [7]];
+  const initial = shapes.map((shape, i) => tf.randomNormal(shape, 0, 1, "float32", 8 + i));
+  const a = initial.map((t) => tf.variable(t)), b = initial.map((t) => tf.variable(t));
+  const ours = mecoOptimizer(0.01), theirs = tf.train.adam(0.01);
+  for (let t = 0; t < 25; t++) {
+    // The last variable's gradients are always about ε: there the two would part if ε differed.
+    const grads = shapes.map((shape, i) => tf.randomNormal(shape, 0, i === 2 ? 1e-7 : 1, "float32", 20 + 3 * t + i));
+    ours.applyGradients(a.map((v, i) => ({ name: v.name, tensor: grads[i] })));
+    theirs.applyGradients(b.map((v, i) => ({ name: v.name, tensor: grads[i] })));
+    tf.dispose(grads);
+  }
+  a.forEach((v, i) => {
+    const diff = tf.max(tf.abs(tf.sub(v, b[i]))).dataSync()[0];
+    assert.ok(diff < 1e-5, `variable ${i}: ${diff}`);
+    assert.ok(tf.max(tf.abs(tf.sub(v, initial[i]))).dataSync()[0] > 0.05, "the variables moved");
+  });
+  ours.dispose();
+  theirs.dispose();
+  tf.dispose([...a, ...b, ...initial]);
 });
