@@ -16,7 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend, nativeReport } from "../backend/mod.ts";
 import { parseCli } from "../cli/args.ts";
 import { processProvenance, stamp } from "../experiments/provenance.ts";
-import { mecoMemoryPlan, mecoTrainStep, TAPE_BUDGET } from "../meco/train.ts";
+import { mecoMemoryPlan, mecoOptimizer, mecoTrainStep, TAPE_BUDGET } from "../meco/train.ts";
 import { perturbationNet } from "../models/perturbation.ts";
 import { buildClassifier, CLASSIFIERS } from "../models/registry.ts";
 
@@ -66,7 +66,7 @@ export function mecoStepMemory(opts: MecoStepOptions): {
   const shape: [number, number, number] = opts.arch === "lenet5" ? [28, 28, 1] : [32, 32, 3];
   const target = buildClassifier(opts.arch, { seed: 0, inputShape: shape, classes: 10, width: opts.width });
   const perturb = perturbationNet({ imageShape: shape, width: opts.hWidth, bound: 1, seed: 1 });
-  const optimizer = tf.train.adam(1e-3);
+  const optimizer = mecoOptimizer(1e-3); // as trainMeco
   const x = tf.randomUniform([opts.batch, ...shape], -1, 1, "float32", 1) as tf.Tensor4D;
   const y = tf.tidy(() =>
     tf.cast(tf.floor(tf.randomUniform([opts.batch], 0, 10, "float32", 2)), "int32") as tf.Tensor1D
