@@ -9,8 +9,8 @@ await initBackend("wasm");
 
 /**
  * Nearest upsampling ×2 and a "same" 3×3 convolution with `layer`'s weights: what the layer replaces. The upsampling
- * repeats each pixel in a 2×2 block by concatenation, whose gradient every backend computes alike (the cpu backend's
- * ResizeNearestNeighborGrad is off for some odd sizes).
+ * repeats each pixel in a 2×2 block by concatenation, whose gradient every backend computes alike (tfjs 4.22's cpu
+ * backend's ResizeNearestNeighborGrad disagrees with it and with the wasm backend's, at every size tried).
  */
 function reference(x: tf.Tensor4D, layer: tf.layers.Layer): tf.Tensor {
   const [kernel, bias] = layer.getWeights();
