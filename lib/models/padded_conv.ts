@@ -15,13 +15,14 @@ import * as tf from "@tensorflow/tfjs";
 /** Constructor arguments: those of `tf.layers.conv2d` plus `symmetricPadding` (pixels on every side). */
 export type PaddedConv2DArgs = NonNullable<Parameters<typeof tf.layers.conv2d>[0]> & { symmetricPadding?: number };
 
-const Conv2D = Object.getPrototypeOf(tf.layers.conv2d({ filters: 1, kernelSize: 1 })).constructor as new (
+/** tfjs's Conv2D layer class (not exported by tfjs), the base of this project's convolution layers. */
+export const Conv2D = Object.getPrototypeOf(tf.layers.conv2d({ filters: 1, kernelSize: 1 })).constructor as new (
   args: NonNullable<Parameters<typeof tf.layers.conv2d>[0]>,
 ) => tf.layers.Layer;
 
 type LayerVariable = { read(): tf.Tensor };
 /** Fields of tfjs's Conv2D that its typings mark private. */
-interface Conv2DInternals {
+export interface Conv2DInternals {
   kernel: LayerVariable;
   bias: LayerVariable | null;
   useBias: boolean;

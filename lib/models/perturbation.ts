@@ -171,44 +171,40 @@ export function perturbationInference(
       bias: f.bias,
       activation: relu ? "relu" : "linear",
     });
-  // Each stage in its own tidy, the previous activation freed as soon as the next exists: at most two full-size
-  // activations and a stage's intermediates are alive at once, as when the layers run.
+  // A convolution whose gradient is the input's alone: the weights are constants here, and tfjs's fused
+  // convolution would compute its filter and bias gradients too. The ReLU stays a kernel of its own, whose gradient
+  // is one pass.
+  const inputOnly = (x: tf.Tensor4D, f: FoldedConv, relu: boolean): tf.Tensor4D => {
+    const y = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [input, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+      save([f.kernel]);
+      return {
+        value: tf.fused.conv2d({ x: input, filter: f.kernel, strides: 1, pad: "same", bias: f.bias }),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.conv2dTranspose(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, input.shape, 1, "same"),
+      };
+    })(x) as tf.Tensor4D;
+    return relu ? tf.relu(y) : y;
+  };
+  const differentiable = opts.differentiable === true;
+  const layer = differentiable ? inputOnly : conv;
+  // For inference each stage runs in its own tidy, the previous activation freed as soon as the next exists: at most
+  // two full-size activations and a stage's intermediates are alive at once, as when the layers run. For gradients
+  // every intermediate (the folded weights too) is left to the caller's scope, where a tape reads them.
+  const scoped = (g: () => tf.Tensor4D): tf.Tensor4D => differentiable ? g() : tf.tidy(g);
   const stage = (y: tf.Tensor4D, next: (y: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D => {
-    const out = tf.tidy(() => next(y));
-    y.dispose();
+    const out = scoped(() => next(y));
+    if (!differentiable) y.dispose();
     return out;
   };
-  if (opts.differentiable) {
-    // A convolution whose gradient is the input's alone: the weights are constants here, and tfjs's fused
-    // convolution would compute its filter and bias gradients too. The ReLU stays a kernel of its own, whose
-    // gradient is one pass.
-    const inputOnly = (x: tf.Tensor4D, f: FoldedConv, relu: boolean): tf.Tensor4D => {
-      const y = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-        const [input, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
-        save([f.kernel]);
-        return {
-          value: tf.fused.conv2d({ x: input, filter: f.kernel, strides: 1, pad: "same", bias: f.bias }),
-          gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-            tf.conv2dTranspose(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, input.shape, 1, "same"),
-        };
-      })(x) as tf.Tensor4D;
-      return relu ? tf.relu(y) : y;
-    };
-    return (x, eps) => {
-      const f = convs.map((c, i) => fold(c, bns[i]));
-      let y = inputOnly(tf.concat4d([x, eps], -1), f[0], true);
-      for (const i of [1, 3]) y = tf.relu(tf.add(inputOnly(inputOnly(y, f[i], true), f[i + 1], false), y));
-      return tf.mul(tf.tanh(inputOnly(y, f[5], false)), scale.factor);
-    };
-  }
   return (x, eps) => {
     const f = convs.map((c, i) => fold(c, bns[i]));
     try {
-      let y = tf.tidy(() => conv(tf.concat4d([x, eps], -1), f[0], true));
-      for (const i of [1, 3]) y = stage(y, (y) => tf.relu(tf.add(conv(conv(y, f[i], true), f[i + 1], false), y)));
-      return stage(y, (y) => tf.mul(tf.tanh(conv(y, f[5], false)), scale.factor));
+      let y = scoped(() => layer(tf.concat4d([x, eps], -1), f[0], true));
+      for (const i of [1, 3]) y = stage(y, (y) => tf.relu(tf.add(layer(layer(y, f[i], true), f[i + 1], false), y)));
+      return stage(y, (y) => tf.mul(tf.tanh(layer(y, f[5], false)), scale.factor));
     } finally {
-      for (const { kernel, bias } of f) tf.dispose([kernel, bias]);
+      if (!differentiable) { for (const { kernel, bias } of f) tf.dispose([kernel, bias]); }
     }
   };
 }

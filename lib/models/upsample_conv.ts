@@ -19,20 +19,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-const Conv2D = Object.getPrototypeOf(tf.layers.conv2d({ filters: 1, kernelSize: 1 })).constructor as new (
-  args: NonNullable<Parameters<typeof tf.layers.conv2d>[0]>,
-) => tf.layers.Layer;
-
-type LayerVariable = { read(): tf.Tensor };
-/** Fields of tfjs's Conv2D that its typings mark private. */
-interface Conv2DInternals {
-  kernel: LayerVariable;
-  bias: LayerVariable | null;
-  useBias: boolean;
-  filters: number;
-  activation: { apply(t: tf.Tensor): tf.Tensor };
-}
+import { Conv2D, type Conv2DInternals } from "./padded_conv.ts";
 
 /** Constructor arguments: `tf.layers.conv2d`'s, with kernel size 3, stride 1, "same" padding, NHWC. */
 export type UpsampleConv2DArgs = NonNullable<Parameters<typeof tf.layers.conv2d>[0]>;

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { PaddedConv2D, paddedConv2d } from "../../lib/models/padded_conv.ts";
 import { initBackend } from "../../lib/backend/mod.ts";
+import { roundTrip } from "./_round_trip.ts";
 import { mulberry32, randomArray, relativeError } from "../backend/_compare.ts";
 
 await initBackend("wasm");
@@ -40,12 +41,7 @@ Deno.test("PaddedConv2D survives a save/load round trip and rejects a bad paddin
   const model = tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
   const x = tf.randomNormal([1, 8, 8, 3]);
   const a = model.predict(x) as tf.Tensor;
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler((art) => {
-    saved = art;
-    return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } });
-  }));
-  const back = await tf.loadLayersModel(tf.io.fromMemory(saved!));
+  const back = await roundTrip(model);
   assert.ok(back.layers.some((l) => l instanceof PaddedConv2D));
   const b = back.predict(x) as tf.Tensor;
   assert.deepEqual(Array.from(b.dataSync()), Array.from(a.dataSync()));

@@ -11,18 +11,25 @@ function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(tf.max(tf.abs(b)).dataSync()[0], 1e-12));
 }
 
+/**
+ * Gives `perturb` trained-looking weights: every kernel scaled and every gamma, beta and moving statistic moved away
+ * from its initial value, by factors in [0.5, 1.5) drawn from `seed`.
+ */
+function trainedLooking(perturb: tf.LayersModel, seed: number): void {
+  const weights = perturb.getWeights().map((w, i) =>
+    tf.tidy(() => {
+      const r = tf.randomUniform(w.shape, 0.5, 1.5, "float32", seed + i);
+      return w.shape.length === 1 ? tf.add(tf.mul(w, r), tf.sub(r, 1)) : tf.mul(w, r);
+    })
+  );
+  perturb.setWeights(weights);
+  tf.dispose(weights);
+}
+
 Deno.test("h's folded inference form equals the model in inference mode, also after a checkpoint round trip", async () => {
   const shape: [number, number, number] = [12, 10, 2];
   const perturb = perturbationNet({ imageShape: shape, width: 6, bound: 0.7, seed: 3 });
-  // Trained-looking BatchNorms: every gamma, beta and moving statistic away from its initial value.
-  perturb.setWeights(
-    perturb.getWeights().map((w, i) =>
-      tf.tidy(() => {
-        const r = tf.randomUniform(w.shape, 0.5, 1.5, "float32", 100 + i);
-        return w.shape.length === 1 ? tf.add(tf.mul(w, r), tf.sub(r, 1)) : tf.mul(w, r);
-      })
-    ),
-  );
+  trainedLooking(perturb, 100);
   const x = tf.randomUniform([5, ...shape], -1, 1, "float32", 1) as tf.Tensor4D;
   const eps = tf.randomNormal([5, ...shape], 0, 1, "float32", 2) as tf.Tensor4D;
   const ref = perturb.apply([x, eps], { training: false }) as tf.Tensor4D;
@@ -59,14 +66,7 @@ Deno.test("h's folded inference form equals the model in inference mode, also af
 Deno.test("h's differentiable folded form: the inference-mode value and input gradients, no weight gradient", () => {
   const shape: [number, number, number] = [10, 8, 1];
   const perturb = perturbationNet({ imageShape: shape, width: 6, bound: 0.9, seed: 4 });
-  perturb.setWeights(
-    perturb.getWeights().map((w, i) =>
-      tf.tidy(() => {
-        const r = tf.randomUniform(w.shape, 0.5, 1.5, "float32", 200 + i);
-        return w.shape.length === 1 ? tf.add(tf.mul(w, r), tf.sub(r, 1)) : tf.mul(w, r);
-      })
-    ),
-  );
+  trainedLooking(perturb, 200);
   const x = tf.randomUniform([4, ...shape], -1, 1, "float32", 5) as tf.Tensor4D;
   const eps = tf.randomNormal([4, ...shape], 0, 1, "float32", 6) as tf.Tensor4D;
   const dy = tf.randomNormal([4, ...shape], 0, 1, "float32", 7);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/backend/mod.ts";
 import { UpsampleConv2D, upsampleConv2d } from "../../lib/models/upsample_conv.ts";
 import { dfmeGenerator } from "../../lib/models/dfme_generator.ts";
+import { roundTrip } from "./_round_trip.ts";
 import { mulberry32, randomArray, relativeError } from "../backend/_compare.ts";
 
 await initBackend("wasm");
@@ -79,12 +80,7 @@ Deno.test("UpsampleConv2D rejects what it does not compute, and survives a save/
   });
   const x = tf.randomNormal([2, 4, 4, 3]);
   const a = model.predict(x) as tf.Tensor;
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler((art) => {
-    saved = art;
-    return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } });
-  }));
-  const back = await tf.loadLayersModel(tf.io.fromMemory(saved!));
+  const back = await roundTrip(model);
   assert.ok(back.layers.some((l) => l instanceof UpsampleConv2D));
   assert.deepEqual(Array.from(flat(back.predict(x) as tf.Tensor)), Array.from(flat(a)));
   tf.dispose([x, a]);
